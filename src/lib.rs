@@ -1,1 +1,9 @@
+//! replab: a replication laboratory.
+//!
+//! The engine (write-ahead log, TCP transport, node runtime) runs swappable
+//! consistency policies written as sans-IO plugins (`replab-api`). See
+//! `docs/ARCHITECTURE.md` for the picture and the contracts.
 
+pub mod bench;
+pub mod config;
+pub mod wal;

@@ -28,7 +28,9 @@ use crate::snapshot::Snapshot;
 /// try instead when the policy knows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RejectReason {
-    NotLeader { leader_hint: Option<NodeId> },
+    NotLeader {
+        leader_hint: Option<NodeId>,
+    },
     /// Leadership is being handed over; retry at the new leader.
     TransferInProgress,
     /// The policy cannot take more work now (full queue); retry later.
@@ -43,38 +45,74 @@ pub enum Effect {
     SaveHardState(HardState),
     /// Delete the log entry at `from` and every entry after it (a conflict
     /// with the leader's log).
-    TruncateLog { from: LogIndex },
+    TruncateLog {
+        from: LogIndex,
+    },
     /// Append entries at the end of the log. Their indexes continue the log
     /// without gaps.
-    AppendLog { entries: Vec<Entry> },
+    AppendLog {
+        entries: Vec<Entry>,
+    },
     /// Send a message to a peer; see the module docs for `after_persist`.
-    Send { to: NodeId, bytes: Bytes, after_persist: bool },
+    Send {
+        to: NodeId,
+        bytes: Bytes,
+        after_persist: bool,
+    },
     /// The commit index (high watermark) moved forward to `index`.
-    Committed { index: LogIndex },
+    Committed {
+        index: LogIndex,
+    },
     /// Apply these committed entries to the state machine, in order.
-    Apply { entries: Vec<Entry> },
+    Apply {
+        entries: Vec<Entry>,
+    },
     /// The proposal's commands were appended as entries
     /// `first_index .. first_index + count` in `term`. They are not yet
     /// committed; the engine learns that from `Apply`. If a different term
     /// is applied at one of those indexes, the proposal was lost.
-    Proposed { id: ProposalId, first_index: LogIndex, term: Term, count: u64 },
-    ProposalRejected { id: ProposalId, reason: RejectReason },
+    Proposed {
+        id: ProposalId,
+        first_index: LogIndex,
+        term: Term,
+        count: u64,
+    },
+    ProposalRejected {
+        id: ProposalId,
+        reason: RejectReason,
+    },
     /// The read may be served once the state machine has applied `index`.
-    ReadReady { id: ReadId, index: LogIndex },
-    ReadRejected { id: ReadId, reason: RejectReason },
+    ReadReady {
+        id: ReadId,
+        index: LogIndex,
+    },
+    ReadRejected {
+        id: ReadId,
+        reason: RejectReason,
+    },
     /// Take a snapshot of the state machine, which has applied exactly
     /// `index` at this point in the effect order, store it durably and
     /// answer with `Input::SnapshotTaken`.
-    TakeSnapshot { index: LogIndex },
+    TakeSnapshot {
+        index: LogIndex,
+    },
     /// Replace the state machine with this snapshot (received from the
     /// leader) and store it durably. Log entries at or below its index are
     /// discarded; the log continues at `last_included.index + 1`.
-    InstallSnapshot { snapshot: Snapshot },
+    InstallSnapshot {
+        snapshot: Snapshot,
+    },
     /// Entries up to and including `up_to` are covered by a durable
     /// snapshot: the log may delete them (the low watermark moved).
-    CompactLog { up_to: LogIndex },
+    CompactLog {
+        up_to: LogIndex,
+    },
     /// The node's role, term or known leader changed.
-    RoleChanged { role: Role, term: Term, leader: Option<NodeId> },
+    RoleChanged {
+        role: Role,
+        term: Term,
+        leader: Option<NodeId>,
+    },
 }
 
 /// A reusable, ordered buffer of effects. The engine keeps one per node
@@ -87,7 +125,9 @@ pub struct Effects {
 
 impl Effects {
     pub fn new() -> Effects {
-        Effects { list: Vec::with_capacity(16) }
+        Effects {
+            list: Vec::with_capacity(16),
+        }
     }
 
     pub fn push(&mut self, effect: Effect) {

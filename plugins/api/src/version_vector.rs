@@ -135,8 +135,7 @@ mod tests {
     }
 
     fn arb_vv() -> impl Strategy<Value = VersionVector> {
-        proptest::collection::btree_map(0u64..5, 0u64..4, 0..5)
-            .prop_map(|m| m.into_iter().collect())
+        proptest::collection::btree_map(0u64..5, 0u64..4, 0..5).prop_map(|m| m.into_iter().collect())
     }
 
     proptest! {

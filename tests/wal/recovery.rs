@@ -1,0 +1,153 @@
+use std::fs;
+
+use replab::wal::{HEADER_SIZE_BYTES, RecordRef, Wal};
+
+use crate::{append_n, assert_contents, opts, payload, segment_files};
+
+const LEN: usize = 40;
+const RECORD_BYTES: u64 = (HEADER_SIZE_BYTES + LEN) as u64;
+const SEGMENT_HEADER_BYTES: u64 = 16;
+
+/// A one-segment log of ten records, synced and closed. Returns the file.
+fn ten_records(dir: &std::path::Path) -> std::path::PathBuf {
+    let (mut wal, _) = Wal::open(dir, opts(1 << 20)).unwrap();
+    append_n(&mut wal, 10, LEN);
+    wal.sync().unwrap();
+    drop(wal);
+    let files = segment_files(dir);
+    assert_eq!(files.len(), 1);
+    files[0].clone()
+}
+
+#[test]
+fn torn_write_at_every_byte_offset_of_the_last_record_drops_exactly_that_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = ten_records(dir.path());
+    let original = fs::read(&file).unwrap();
+    let last_start = SEGMENT_HEADER_BYTES + 9 * RECORD_BYTES;
+    assert_eq!(original.len() as u64, last_start + RECORD_BYTES);
+
+    // Every cut from "none of the last record written" to "all but its
+    // final byte written".
+    for cut in last_start..last_start + RECORD_BYTES {
+        fs::write(&file, &original[..cut as usize]).unwrap();
+        let (mut wal, report) = Wal::open(dir.path(), opts(1 << 20)).unwrap();
+        assert_contents(&wal, 1, 9, LEN);
+        assert_eq!(report.truncated_bytes, cut - last_start, "cut at {cut}");
+        assert_eq!(report.dropped_records, u64::from(cut > last_start), "cut at {cut}");
+        assert_eq!(report.damage.is_some(), cut > last_start, "cut at {cut}");
+        // The log is usable again at the right index.
+        let data = payload(10, LEN);
+        assert_eq!(
+            wal.append([RecordRef {
+                kind: 3,
+                payload: &data
+            }])
+            .unwrap(),
+            10..11
+        );
+        drop(wal);
+    }
+}
+
+#[test]
+fn flipped_bit_anywhere_in_the_last_record_is_detected_and_that_record_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = ten_records(dir.path());
+    let original = fs::read(&file).unwrap();
+    let last_start = (SEGMENT_HEADER_BYTES + 9 * RECORD_BYTES) as usize;
+    for byte in last_start..original.len() {
+        for bit in 0..8 {
+            let mut damaged = original.clone();
+            damaged[byte] ^= 1 << bit;
+            fs::write(&file, &damaged).unwrap();
+            let (wal, report) = Wal::open(dir.path(), opts(1 << 20)).unwrap();
+            assert_contents(&wal, 1, 9, LEN);
+            assert_eq!(report.truncated_bytes, RECORD_BYTES, "bit {bit} of byte {byte}");
+            assert!(report.damage.is_some());
+        }
+    }
+}
+
+#[test]
+fn flipped_bit_in_a_sealed_segment_refuses_to_open_naming_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(dir.path(), opts(4096)).unwrap();
+    append_n(&mut wal, 300, LEN);
+    wal.sync().unwrap();
+    drop(wal);
+    let files = segment_files(dir.path());
+    assert!(files.len() > 2);
+    let victim = &files[1];
+    let record_no = 5u64;
+    let record_offset = SEGMENT_HEADER_BYTES + record_no * RECORD_BYTES;
+    let mut bytes = fs::read(victim).unwrap();
+    bytes[(record_offset + RECORD_BYTES / 2) as usize] ^= 0x10;
+    fs::write(victim, &bytes).unwrap();
+
+    let err = Wal::open(dir.path(), opts(4096)).unwrap_err().to_string();
+    let name = victim.file_name().unwrap().to_str().unwrap();
+    assert!(err.contains(name), "error names the file: {err}");
+    assert!(
+        err.contains(&format!("offset {record_offset}")),
+        "error names the offset: {err}"
+    );
+    assert!(err.contains("sealed"), "{err}");
+    // Refusing to open must not have modified anything.
+    assert_eq!(fs::read(victim).unwrap(), bytes);
+}
+
+#[test]
+fn zero_filled_tail_after_the_last_record_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = ten_records(dir.path());
+    let mut bytes = fs::read(&file).unwrap();
+    bytes.extend(std::iter::repeat_n(0u8, 4096));
+    fs::write(&file, &bytes).unwrap();
+    let (wal, report) = Wal::open(dir.path(), opts(1 << 20)).unwrap();
+    assert_contents(&wal, 1, 10, LEN);
+    assert_eq!(report.truncated_bytes, 4096);
+}
+
+#[test]
+fn torn_header_of_a_new_last_segment_recovers_an_empty_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(dir.path(), opts(4096)).unwrap();
+    append_n(&mut wal, 100, LEN);
+    wal.sync().unwrap();
+    let next = wal.last_index() + 1;
+    drop(wal);
+    // The node died right after creating the next segment file.
+    let name = dir.path().join(format!("{next:020}.wal"));
+    fs::write(&name, b"RPLB").unwrap();
+    let (mut wal, report) = Wal::open(dir.path(), opts(4096)).unwrap();
+    assert!(report.damage.unwrap().contains("torn segment header"));
+    assert_contents(&wal, 1, 100, LEN);
+    append_n(&mut wal, 1, LEN);
+    assert_contents(&wal, 1, 101, LEN);
+}
+
+#[test]
+fn a_missing_middle_segment_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(dir.path(), opts(4096)).unwrap();
+    append_n(&mut wal, 300, LEN);
+    wal.sync().unwrap();
+    drop(wal);
+    let files = segment_files(dir.path());
+    fs::remove_file(&files[1]).unwrap();
+    let err = Wal::open(dir.path(), opts(4096)).unwrap_err().to_string();
+    assert!(err.contains("gap in the log"), "{err}");
+    assert!(err.contains(files[2].file_name().unwrap().to_str().unwrap()), "{err}");
+}
+
+#[test]
+fn hard_state_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(dir.path(), opts(4096)).unwrap();
+    assert_eq!(wal.hard_state(), None);
+    wal.save_hard_state(b"term 7 vote 2").unwrap();
+    drop(wal);
+    let (wal, _) = Wal::open(dir.path(), opts(4096)).unwrap();
+    assert_eq!(wal.hard_state(), Some(&b"term 7 vote 2"[..]));
+}
