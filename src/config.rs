@@ -1,0 +1,443 @@
+//! Layered configuration: defaults < file < environment < `--set`.
+//!
+//! The `config` crate merges the layers; this module adds what users need
+//! when something is wrong: an unknown key, a wrong type or an out-of-range
+//! value is reported with the key, the value and the layer it came from
+//! (`wal.fsync = "sometimes" (from --set wal.fsync=sometimes): ...`).
+//!
+//! The embedded `config/default.toml` is the list of known keys: a key it
+//! does not have is a typo, and is refused rather than silently ignored.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::wal::{FsyncPolicy, WalOptions};
+
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Environment variables of the form `REPLAB_<SECTION>__<KEY>` are config.
+const ENV_PREFIX: &str = "REPLAB_";
+const ENV_SEPARATOR: &str = "__";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub cluster: ClusterSettings,
+    pub wal: WalSettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    pub id: String,
+    pub secret: String,
+    pub seed: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalSettings {
+    pub segment_size_bytes: u64,
+    pub max_record_bytes: u32,
+    pub fsync: FsyncSetting,
+    pub fsync_interval_ms: u64,
+}
+
+/// Serde mirror of [`FsyncPolicy`] that also serializes (for `replab config`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", try_from = "String")]
+pub enum FsyncSetting {
+    Always,
+    Batch,
+    Interval,
+    Never,
+}
+
+impl TryFrom<String> for FsyncSetting {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<FsyncSetting, String> {
+        one_of(
+            &text,
+            &[
+                ("always", FsyncSetting::Always),
+                ("batch", FsyncSetting::Batch),
+                ("interval", FsyncSetting::Interval),
+                ("never", FsyncSetting::Never),
+            ],
+        )
+    }
+}
+
+/// Parses a named choice, listing the valid names when `text` is none of
+/// them (serde's own message for enums does not).
+pub fn one_of<T: Copy>(text: &str, choices: &[(&str, T)]) -> Result<T, String> {
+    choices
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<String> = choices.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+            format!("`{text}` is not one of {}", names.join(", "))
+        })
+}
+
+impl WalSettings {
+    pub fn options(&self) -> WalOptions {
+        WalOptions {
+            segment_size_bytes: self.segment_size_bytes,
+            max_record_bytes: self.max_record_bytes,
+            fsync: match self.fsync {
+                FsyncSetting::Always => FsyncPolicy::Always,
+                FsyncSetting::Batch => FsyncPolicy::Batch,
+                FsyncSetting::Interval => FsyncPolicy::Interval,
+                FsyncSetting::Never => FsyncPolicy::Never,
+            },
+            fsync_interval_ms: self.fsync_interval_ms,
+        }
+    }
+}
+
+/// One range or relation a value broke.
+struct Problem {
+    key: &'static str,
+    message: String,
+}
+
+fn check_range(problems: &mut Vec<Problem>, key: &'static str, value: u64, lo: u64, hi: u64) {
+    if value < lo || value > hi {
+        problems.push(Problem {
+            key,
+            message: format!("must be within {lo} ..= {hi}"),
+        });
+    }
+}
+
+impl Settings {
+    fn problems(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        if self.cluster.id.is_empty() {
+            p.push(Problem {
+                key: "cluster.id",
+                message: "must not be empty".into(),
+            });
+        }
+        if self.cluster.secret.is_empty() {
+            p.push(Problem {
+                key: "cluster.secret",
+                message: "must not be empty".into(),
+            });
+        }
+        check_range(
+            &mut p,
+            "wal.segment_size_bytes",
+            self.wal.segment_size_bytes,
+            4096,
+            1 << 31,
+        );
+        check_range(
+            &mut p,
+            "wal.max_record_bytes",
+            u64::from(self.wal.max_record_bytes),
+            1,
+            1 << 30,
+        );
+        check_range(&mut p, "wal.fsync_interval_ms", self.wal.fsync_interval_ms, 1, 10_000);
+        p
+    }
+}
+
+/// Where a value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Defaults,
+    File(PathBuf),
+    Env(String),
+    Set(String),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Defaults => f.write_str("the defaults"),
+            Origin::File(path) => write!(f, "config file {}", path.display()),
+            Origin::Env(var) => write!(f, "environment variable {var}"),
+            Origin::Set(arg) => write!(f, "--set {arg}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {} is not valid TOML: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("--set expects section.key=value, got `{0}`")]
+    BadSet(String),
+    #[error("unknown key `{key}` in {origin}; {hint}")]
+    UnknownKey { key: String, origin: Origin, hint: String },
+    #[error("{key} = {value} (from {origin}): {message}")]
+    Invalid {
+        key: String,
+        value: String,
+        origin: Origin,
+        message: String,
+    },
+    #[error("configuration error: {0}")]
+    Other(String),
+}
+
+/// What the user gave us. `env` is passed in (not read here) so tests are
+/// independent of the process environment.
+#[derive(Clone, Debug, Default)]
+pub struct ConfigInput {
+    pub file: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+    pub sets: Vec<String>,
+}
+
+impl ConfigInput {
+    /// The file and `--set`s from the command line, and this process's
+    /// `REPLAB_<SECTION>__<KEY>` environment variables.
+    pub fn from_process(file: Option<PathBuf>, sets: Vec<String>) -> ConfigInput {
+        ConfigInput {
+            file,
+            env: std::env::vars().collect(),
+            sets,
+        }
+    }
+}
+
+/// Flattened `section.key -> value` pairs of one layer.
+struct Layer {
+    origin_of: Box<dyn Fn(&str) -> Origin>,
+    values: BTreeMap<String, String>,
+}
+
+/// The merged settings and, for display, each key's value and origin.
+pub struct Loaded {
+    pub settings: Settings,
+    pub sources: BTreeMap<String, (String, Origin)>,
+}
+
+pub fn load(input: &ConfigInput) -> Result<Settings, ConfigError> {
+    load_with_sources(input).map(|l| l.settings)
+}
+
+pub fn load_with_sources(input: &ConfigInput) -> Result<Loaded, ConfigError> {
+    let defaults: toml::Table = DEFAULT_TOML.parse().expect("the embedded default.toml is valid TOML");
+    let mut layers = vec![Layer {
+        origin_of: Box::new(|_| Origin::Defaults),
+        values: flatten(&defaults),
+    }];
+    let mut builder =
+        config::Config::builder().add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+
+    if let Some(path) = &input.file {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.clone(),
+            source: e,
+        })?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let origin = Origin::File(path.clone());
+        layers.push(Layer {
+            origin_of: Box::new(move |_| origin.clone()),
+            values: flatten(&table),
+        });
+        builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
+    }
+
+    let mut env_values = BTreeMap::new();
+    let mut env_vars = BTreeMap::new();
+    let mut env_map = config::Map::new();
+    for (var, value) in &input.env {
+        let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if !rest.contains(ENV_SEPARATOR) {
+            continue; // REPLAB_SIM_SEED and friends are not config
+        }
+        let key = rest.to_lowercase().replace(ENV_SEPARATOR, ".");
+        env_values.insert(key.clone(), value.clone());
+        env_vars.insert(key, var.clone());
+        env_map.insert(var.clone(), value.clone());
+    }
+    if !env_map.is_empty() {
+        layers.push(Layer {
+            origin_of: Box::new(move |key| Origin::Env(env_vars.get(key).cloned().unwrap_or_default())),
+            values: env_values,
+        });
+        builder = builder.add_source(
+            config::Environment::with_prefix("REPLAB")
+                .prefix_separator("_")
+                .separator(ENV_SEPARATOR)
+                .try_parsing(true)
+                .source(Some(env_map)),
+        );
+    }
+
+    let mut set_values = BTreeMap::new();
+    let mut set_args = BTreeMap::new();
+    for arg in &input.sets {
+        let Some((key, value)) = arg.split_once('=') else {
+            return Err(ConfigError::BadSet(arg.clone()));
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(ConfigError::BadSet(arg.clone()));
+        }
+        set_values.insert(key.to_string(), value.to_string());
+        set_args.insert(key.to_string(), arg.clone());
+        builder = builder
+            .set_override(key, parse_scalar(value))
+            .map_err(|e| ConfigError::Other(format!("--set {arg}: {e}")))?;
+    }
+    if !set_values.is_empty() {
+        layers.push(Layer {
+            origin_of: Box::new(move |key| Origin::Set(set_args.get(key).cloned().unwrap_or_default())),
+            values: set_values,
+        });
+    }
+
+    check_known_keys(&layers)?;
+    let origin = |key: &str| -> (String, Origin) {
+        for layer in layers.iter().rev() {
+            if let Some(v) = layer.values.get(key) {
+                return (v.clone(), (layer.origin_of)(key));
+            }
+        }
+        (String::from("?"), Origin::Defaults)
+    };
+
+    let merged = builder.build().map_err(|e| translate(e, &origin))?;
+    let settings: Settings = merged.try_deserialize().map_err(|e| translate(e, &origin))?;
+    if let Some(problem) = settings.problems().into_iter().next() {
+        let (value, origin) = origin(problem.key);
+        return Err(ConfigError::Invalid {
+            key: problem.key.to_string(),
+            value,
+            origin,
+            message: problem.message,
+        });
+    }
+    // Show effective values as TOML renders the typed settings, so every
+    // layer's spelling (env strings, --set scalars) looks the same.
+    let effective = flatten(&toml::Table::try_from(&settings).expect("settings serialize to TOML"));
+    let mut sources = BTreeMap::new();
+    for (key, value) in effective {
+        sources.insert(key.clone(), (value, origin(&key).1));
+    }
+    Ok(Loaded { settings, sources })
+}
+
+/// `--set` values are typed the way TOML would type them.
+fn parse_scalar(text: &str) -> config::Value {
+    let t = text.trim();
+    if let Ok(v) = t.parse::<i64>() {
+        return v.into();
+    }
+    if let Ok(v) = t.parse::<bool>() {
+        return v.into();
+    }
+    if let Ok(v) = t.parse::<f64>() {
+        return v.into();
+    }
+    t.trim_matches('"').to_string().into()
+}
+
+fn flatten(table: &toml::Table) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, String>) {
+        for (k, v) in table {
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match v {
+                toml::Value::Table(t) => walk(&key, t, out),
+                other => {
+                    out.insert(key, other.to_string());
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk("", table, &mut out);
+    out
+}
+
+fn check_known_keys(layers: &[Layer]) -> Result<(), ConfigError> {
+    let known = &layers[0].values;
+    for layer in &layers[1..] {
+        for key in layer.values.keys() {
+            if known.contains_key(key) {
+                continue;
+            }
+            let section = key.split('.').next().unwrap_or("");
+            let siblings: Vec<&str> = known
+                .keys()
+                .filter_map(|k| k.strip_prefix(section).and_then(|rest| rest.strip_prefix('.')))
+                .collect();
+            let hint = if siblings.is_empty() {
+                let sections: std::collections::BTreeSet<&str> =
+                    known.keys().filter_map(|k| k.split('.').next()).collect();
+                format!(
+                    "known sections: {}",
+                    sections.into_iter().collect::<Vec<_>>().join(", ")
+                )
+            } else {
+                format!("known keys in [{section}]: {}", siblings.join(", "))
+            };
+            return Err(ConfigError::UnknownKey {
+                key: key.clone(),
+                origin: (layer.origin_of)(key),
+                hint,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn translate(err: config::ConfigError, origin: &dyn Fn(&str) -> (String, Origin)) -> ConfigError {
+    match err {
+        config::ConfigError::Type {
+            key: Some(key),
+            unexpected,
+            expected,
+            ..
+        } => {
+            let (value, origin) = origin(&key);
+            ConfigError::Invalid {
+                key,
+                value,
+                origin,
+                message: format!("expected {expected}, found {unexpected}"),
+            }
+        }
+        config::ConfigError::At {
+            error, key: Some(key), ..
+        } => {
+            let (value, origin) = origin(&key);
+            let message = match *error {
+                config::ConfigError::Message(m) => m,
+                other => other.to_string(),
+            };
+            ConfigError::Invalid {
+                key,
+                value,
+                origin,
+                message,
+            }
+        }
+        other => ConfigError::Other(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests;
