@@ -1,0 +1,137 @@
+//! The command line: usage errors, help text and configuration errors.
+
+use std::process::{Command, Output};
+
+fn replab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_replab"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run the replab binary")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn unknown_command_prints_usage_and_exits_2() {
+    let out = replab(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("Usage"), "{}", text(&out));
+}
+
+#[test]
+fn unknown_flag_prints_usage_and_exits_2() {
+    let out = replab(&["config", "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("--no-such-flag"), "{}", text(&out));
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for cmd in [vec![], vec!["config"], vec!["bench"], vec!["bench", "wal"]] {
+        let mut args = cmd.clone();
+        args.push("--help");
+        let out = replab(&args);
+        assert_eq!(out.status.code(), Some(0), "{cmd:?}");
+        let help = text(&out);
+        assert!(help.contains("Example"), "help of {cmd:?} has an example:\n{help}");
+    }
+}
+
+#[test]
+fn config_prints_every_key_with_its_origin_and_redacts_the_secret() {
+    let out = replab(&["config", "--set", "wal.fsync=never"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("wal.fsync = \"never\"    # from --set wal.fsync=never"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("wal.segment_size_bytes = 67108864    # from the defaults"),
+        "{shown}"
+    );
+    assert!(!shown.contains("replab-lab-secret"), "the secret is never printed");
+}
+
+#[test]
+fn bad_config_value_exits_2_naming_the_key_and_origin() {
+    let out = replab(&["config", "--set", "wal.fsync_interval_ms=0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out);
+    assert!(
+        err.contains("wal.fsync_interval_ms = 0 (from --set wal.fsync_interval_ms=0)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_config_key_from_the_environment_exits_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_replab"))
+        .args(["config"])
+        .env("REPLAB_WAL__FSYNK", "always")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("REPLAB_WAL__FSYNK"), "{}", text(&out));
+}
+
+#[test]
+fn missing_config_file_exits_2_naming_the_file() {
+    let out = replab(&["config", "--config", "/nonexistent/lab.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("/nonexistent/lab.toml"));
+}
+
+#[test]
+fn wal_benchmark_runs_a_tiny_bounded_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = replab(&[
+        "bench",
+        "wal",
+        "--dir",
+        d,
+        "--records",
+        "20",
+        "--unsynced-records",
+        "200",
+        "--seconds",
+        "1",
+        "--repeats",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    for case in [
+        "(a) write+fdatasync loop",
+        "(b) wal always",
+        "(c) wal batch, 64 appenders",
+        "(d) plain buffered",
+    ] {
+        assert!(table.contains(case), "{case} missing from\n{table}");
+    }
+    assert!(table.contains("ratios"));
+}
+
+#[test]
+fn ci_runs_exactly_the_readme_test_command() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let ci = std::fs::read_to_string(format!("{root}/.ci/run")).unwrap();
+    let ci_command = ci.lines().last().unwrap().trim();
+    assert!(
+        ci_command.starts_with("cargo "),
+        "last line of .ci/run is the command: {ci_command}"
+    );
+    assert!(
+        readme.lines().any(|l| l.trim() == ci_command),
+        "README must show `{ci_command}`"
+    );
+}
