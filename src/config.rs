@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::net::NetConfig;
 use crate::wal::{FsyncPolicy, WalOptions};
 
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -26,6 +27,7 @@ const ENV_SEPARATOR: &str = "__";
 pub struct Settings {
     pub cluster: ClusterSettings,
     pub wal: WalSettings,
+    pub net: NetConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -145,6 +147,44 @@ impl Settings {
             1 << 30,
         );
         check_range(&mut p, "wal.fsync_interval_ms", self.wal.fsync_interval_ms, 1, 10_000);
+        let net = &self.net;
+        check_range(&mut p, "net.max_frame_bytes", net.max_frame_bytes as u64, 1024, 1 << 30);
+        check_range(
+            &mut p,
+            "net.outbound_queue_frames",
+            net.outbound_queue_frames as u64,
+            1,
+            1_000_000,
+        );
+        check_range(
+            &mut p,
+            "net.write_buffer_bytes",
+            net.write_buffer_bytes as u64,
+            4096,
+            64 << 20,
+        );
+        check_range(&mut p, "net.connect_timeout_ms", net.connect_timeout_ms, 1, 60_000);
+        check_range(&mut p, "net.handshake_timeout_ms", net.handshake_timeout_ms, 1, 60_000);
+        check_range(
+            &mut p,
+            "net.reconnect_backoff_min_ms",
+            net.reconnect_backoff_min_ms,
+            1,
+            60_000,
+        );
+        check_range(
+            &mut p,
+            "net.reconnect_backoff_max_ms",
+            net.reconnect_backoff_max_ms,
+            1,
+            60_000,
+        );
+        if net.reconnect_backoff_min_ms > net.reconnect_backoff_max_ms {
+            p.push(Problem {
+                key: "net.reconnect_backoff_min_ms",
+                message: "must not exceed net.reconnect_backoff_max_ms".into(),
+            });
+        }
         p
     }
 }

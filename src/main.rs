@@ -56,6 +56,22 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Transport throughput and round trips on one loopback link, against plain tokio TCP.
+    #[command(after_help = "Example:\n  replab bench net --seconds 2 --repeats 3")]
+    Net {
+        /// Payload sizes in bytes, comma separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [64usize, 1024, 65536])]
+        sizes: Vec<usize>,
+        /// Time limit per streaming case, in seconds.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+        /// Round trips per ping-pong case.
+        #[arg(long, default_value_t = 5_000)]
+        round_trips: u64,
+        /// Runs per case; the median run is reported.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
     /// WAL append throughput and latency against raw write+fdatasync and buffered writes.
     #[command(after_help = "Example:\n  replab bench wal --dir /var/tmp/replab-bench --records 5000")]
     Wal {
@@ -105,6 +121,27 @@ fn main() -> ExitCode {
                 repeats,
             };
             finish(replab::bench::wal::run(&args).map(|_| ()))
+        }
+        Command::Bench {
+            which:
+                BenchCommand::Net {
+                    sizes,
+                    seconds,
+                    round_trips,
+                    repeats,
+                },
+        } => {
+            if let Some(bad) = sizes.iter().find(|s| **s == 0 || **s > 8 << 20) {
+                eprintln!("error: --sizes: {bad} is outside 1 ..= 8388608 bytes");
+                return ExitCode::from(2);
+            }
+            let args = replab::bench::net::NetBenchArgs {
+                sizes,
+                seconds,
+                round_trips,
+                repeats,
+            };
+            finish(replab::bench::net::run(&args).map(|_| ()))
         }
     }
 }

@@ -138,3 +138,24 @@ fn malformed_set_and_unreadable_file_are_clear_errors() {
     let err = load(&inp).unwrap_err().to_string();
     assert!(err.contains("not valid TOML") && err.contains("lab.toml"), "{err}");
 }
+
+#[test]
+fn default_net_section_matches_the_transport_defaults() {
+    assert_eq!(load(&input()).unwrap().net, crate::net::NetConfig::default());
+}
+
+#[test]
+fn a_relation_between_two_keys_is_checked() {
+    let inp = ConfigInput {
+        sets: vec![
+            "net.reconnect_backoff_min_ms=500".into(),
+            "net.reconnect_backoff_max_ms=100".into(),
+        ],
+        ..input()
+    };
+    let err = load(&inp).unwrap_err().to_string();
+    assert!(
+        err.contains("net.reconnect_backoff_min_ms = 500") && err.contains("reconnect_backoff_max_ms"),
+        "{err}"
+    );
+}

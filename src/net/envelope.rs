@@ -1,0 +1,249 @@
+//! The envelope every frame carries, and the codec that frames it.
+//!
+//! Wire format of one frame:
+//!
+//! ```text
+//! u32 BE   length of the rest (tokio-util LengthDelimitedCodec's default)
+//! ...      postcard-encoded EnvelopeHeader { version, kind, from, to }
+//! ...      payload: every remaining byte of the frame, opaque
+//! ```
+//!
+//! The payload is not length-prefixed inside the frame: it is the rest of
+//! the frame, so decoding slices it out of the read buffer without a copy.
+//! The length prefix is checked against `max_frame_bytes` before a single
+//! byte of the body is buffered, so a hostile prefix claiming 4 GiB closes
+//! the connection instead of allocating.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+
+use replab_api::NodeId;
+
+/// Bumped on any incompatible change of the envelope or the handshake.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Fixed bound on a postcard-encoded header (u16 + tag + two u64 varints).
+const MAX_HEADER_BYTES: usize = 3 + 1 + 10 + 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Kind {
+    /// A plugin message between peers.
+    Peer,
+    /// A client's request to a node.
+    ClientRequest,
+    /// A node's response to a client.
+    ClientResponse,
+    /// Operator commands (faults, status) in process mode.
+    Admin,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct EnvelopeHeader {
+    version: u16,
+    kind: Kind,
+    from: NodeId,
+    to: NodeId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    pub version: u16,
+    pub kind: Kind,
+    pub from: NodeId,
+    pub to: NodeId,
+    pub payload: Bytes,
+}
+
+impl Envelope {
+    pub fn new(kind: Kind, from: NodeId, to: NodeId, payload: Bytes) -> Envelope {
+        Envelope {
+            version: PROTOCOL_VERSION,
+            kind,
+            from,
+            to,
+            payload,
+        }
+    }
+
+    /// Bytes this envelope takes on the wire, prefix included: exactly
+    /// what the codec writes.
+    pub fn wire_size_bytes(&self) -> usize {
+        let header = varint_len(u64::from(self.version)) + 1 + varint_len(self.from) + varint_len(self.to);
+        4 + header + self.payload.len()
+    }
+
+    /// Parses one frame body. Any byte sequence gives `Ok` or `Err`, never
+    /// a panic.
+    pub fn decode(frame: BytesMut) -> Result<Envelope, String> {
+        let (header, rest) =
+            postcard::take_from_bytes::<EnvelopeHeader>(&frame).map_err(|e| format!("bad envelope header: {e}"))?;
+        let header_len = frame.len() - rest.len();
+        let payload = frame.freeze().slice(header_len..);
+        Ok(Envelope {
+            version: header.version,
+            kind: header.kind,
+            from: header.from,
+            to: header.to,
+            payload,
+        })
+    }
+}
+
+/// Bytes of a postcard (LEB128) varint.
+fn varint_len(value: u64) -> usize {
+    (64 - value.max(1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Length-delimited frames carrying envelopes.
+#[derive(Debug)]
+pub struct EnvelopeCodec {
+    frames: LengthDelimitedCodec,
+    max_frame_bytes: usize,
+}
+
+impl EnvelopeCodec {
+    pub fn new(max_frame_bytes: usize) -> EnvelopeCodec {
+        let frames = LengthDelimitedCodec::builder()
+            .max_frame_length(max_frame_bytes)
+            .new_codec();
+        EnvelopeCodec {
+            frames,
+            max_frame_bytes,
+        }
+    }
+}
+
+/// Why a connection's byte stream was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Malformed(String),
+    #[error("frame of {size_bytes} bytes exceeds max_frame_bytes {max_bytes}")]
+    TooLarge { size_bytes: usize, max_bytes: usize },
+}
+
+impl Decoder for EnvelopeCodec {
+    type Item = Envelope;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Envelope>, FrameError> {
+        match self.frames.decode(src) {
+            Ok(Some(frame)) => Envelope::decode(frame).map(Some).map_err(FrameError::Malformed),
+            Ok(None) => Ok(None),
+            // LengthDelimitedCodec reports an oversized prefix as InvalidData.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                let claimed = src
+                    .get(..4)
+                    .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
+                Err(FrameError::TooLarge {
+                    size_bytes: claimed.unwrap_or(0),
+                    max_bytes: self.max_frame_bytes,
+                })
+            }
+            Err(e) => Err(FrameError::Io(e)),
+        }
+    }
+}
+
+impl Encoder<Envelope> for EnvelopeCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, item: Envelope, dst: &mut BytesMut) -> Result<(), FrameError> {
+        let header = EnvelopeHeader {
+            version: item.version,
+            kind: item.kind,
+            from: item.from,
+            to: item.to,
+        };
+        let mut head = [0u8; MAX_HEADER_BYTES];
+        let head = postcard::to_slice(&header, &mut head).map_err(|e| FrameError::Malformed(e.to_string()))?;
+        let body_len = head.len() + item.payload.len();
+        if body_len > self.max_frame_bytes {
+            return Err(FrameError::TooLarge {
+                size_bytes: body_len,
+                max_bytes: self.max_frame_bytes,
+            });
+        }
+        dst.reserve(4 + body_len);
+        dst.put_u32(body_len as u32);
+        dst.put_slice(head);
+        dst.put_slice(&item.payload);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn every_kind_round_trips_through_the_codec() {
+        let mut codec = EnvelopeCodec::new(1 << 20);
+        for kind in [Kind::Peer, Kind::ClientRequest, Kind::ClientResponse, Kind::Admin] {
+            let env = Envelope::new(kind, 3, u64::MAX, Bytes::from_static(b"payload"));
+            let mut buf = BytesMut::new();
+            codec.encode(env.clone(), &mut buf).unwrap();
+            assert_eq!(codec.decode(&mut buf).unwrap(), Some(env));
+            assert!(buf.is_empty());
+        }
+    }
+
+    #[test]
+    fn wire_size_is_exactly_what_the_codec_writes() {
+        let mut codec = EnvelopeCodec::new(1 << 20);
+        for (from, to) in [(0, 0), (1, 127), (128, 300), (u64::MAX, 1 << 40)] {
+            let env = Envelope::new(Kind::Admin, from, to, Bytes::from_static(b"0123456789"));
+            let mut buf = BytesMut::new();
+            codec.encode(env.clone(), &mut buf).unwrap();
+            assert_eq!(buf.len(), env.wire_size_bytes(), "from {from} to {to}");
+        }
+    }
+
+    #[test]
+    fn oversized_length_prefix_is_refused_before_buffering_the_body() {
+        let mut codec = EnvelopeCodec::new(1024);
+        let mut buf = BytesMut::from(&[0xFF, 0xFF, 0xFF, 0xF0, 1, 2, 3][..]);
+        let err = codec.decode(&mut buf).unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { max_bytes: 1024, .. }), "{err}");
+        assert!(buf.capacity() < 1 << 20, "no buffer of the claimed size was allocated");
+    }
+
+    #[test]
+    fn encoder_refuses_a_frame_above_the_maximum() {
+        let mut codec = EnvelopeCodec::new(100);
+        let env = Envelope::new(Kind::Peer, 1, 2, Bytes::from(vec![0u8; 200]));
+        assert!(matches!(
+            codec.encode(env, &mut BytesMut::new()),
+            Err(FrameError::TooLarge { .. })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_the_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let mut codec = EnvelopeCodec::new(4096);
+            let mut buf = BytesMut::from(&bytes[..]);
+            // Decode until the codec wants more bytes or refuses the stream.
+            while let Ok(Some(_)) = codec.decode(&mut buf) {}
+        }
+
+        #[test]
+        fn arbitrary_frame_bodies_never_panic_the_envelope_parser(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Envelope::decode(BytesMut::from(&bytes[..]));
+        }
+
+        #[test]
+        fn any_envelope_round_trips(kind in 0u8..4, from: u64, to: u64, payload in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let kind = [Kind::Peer, Kind::ClientRequest, Kind::ClientResponse, Kind::Admin][kind as usize];
+            let env = Envelope::new(kind, from, to, Bytes::from(payload));
+            let mut codec = EnvelopeCodec::new(4096);
+            let mut buf = BytesMut::new();
+            codec.encode(env.clone(), &mut buf).unwrap();
+            prop_assert_eq!(codec.decode(&mut buf).unwrap(), Some(env));
+        }
+    }
+}

@@ -1,0 +1,556 @@
+//! One outbound link per peer: a bounded queue, a writer task that
+//! coalesces frames, and reconnection with backoff.
+//!
+//! A link carries messages one way, from this node to the peer. The peer's
+//! messages to us arrive on the connection *it* dialed. Two one-way
+//! connections per pair avoid deciding which of two simultaneous dials
+//! wins, and a one-way cut is then simply a link that sends nothing.
+//!
+//! Queue policy: **drop the oldest** when full. The node's event loop must
+//! never block on one slow or dead peer (that would stall the whole node,
+//! heartbeats to healthy peers included), and replication protocols resend
+//! what matters: a fresh heartbeat or append supersedes a stale one. Drops
+//! are counted.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::codec::{Encoder, Framed, FramedParts, LengthDelimitedCodec};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use replab_api::NodeId;
+
+use super::backoff::Backoff;
+use super::envelope::{Envelope, EnvelopeCodec, FrameError};
+use super::fault::FaultTable;
+use super::handshake::{self, Credentials, Side};
+use super::stats::{ConnectionLog, LinkCounters};
+use super::{NetConfig, NetError};
+
+/// A message the fault layer delayed, ordered by due time then send order.
+struct Delayed {
+    due: Instant,
+    seq: u64,
+    envelope: Envelope,
+}
+
+impl PartialEq for Delayed {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.seq) == (other.due, other.seq)
+    }
+}
+impl Eq for Delayed {}
+impl PartialOrd for Delayed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Delayed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.due, self.seq).cmp(&(other.due, other.seq))
+    }
+}
+
+/// State shared by the node's sends and the link's writer task.
+///
+/// Sends encode their frame straight into `pending` (the memcpy happens on
+/// the sender's thread, as with a `BufWriter`), and the writer swaps the
+/// whole buffer out in O(1) and writes it: no per-message allocation and no
+/// per-message hand-off between threads.
+struct LinkState {
+    /// Encoded frames waiting for the writer, in send order.
+    pending: BytesMut,
+    /// Sizes of the frames in `pending`, oldest first: the queue's length,
+    /// and where to cut when the oldest must go.
+    pending_frames: VecDeque<u32>,
+    /// Frames the fault layer delayed; the writer moves them to its heap.
+    delayed: Vec<Delayed>,
+    next_seq: u64,
+    /// The live connection, once the handshake is done.
+    stream: Option<Arc<TcpStream>>,
+    /// The writer claimed work and is writing it: sends must queue behind
+    /// it to keep frames in order.
+    writer_busy: bool,
+    /// The tail of a direct write the socket did not take at once. Never
+    /// dropped: half a frame would corrupt the stream.
+    unfinished: BytesMut,
+    /// A direct write just happened: later sends queue until the writer has
+    /// run once, so a burst is coalesced instead of one syscall each.
+    corked: bool,
+    /// A direct write found the connection broken.
+    broken: bool,
+    codec: EnvelopeCodec,
+}
+
+struct Shared {
+    state: Mutex<LinkState>,
+    /// Wakes the writer: there is work.
+    notify: Notify,
+    /// Wakes bulk senders: the writer took the queue.
+    drained: Notify,
+    counters: Arc<LinkCounters>,
+}
+
+/// The sending half a node holds for one peer.
+pub struct PeerLink {
+    me: NodeId,
+    peer: NodeId,
+    shared: Arc<Shared>,
+    faults: Arc<FaultTable>,
+    capacity: usize,
+}
+
+pub struct LinkSetup {
+    pub creds: Credentials,
+    pub peer: NodeId,
+    pub addr: SocketAddr,
+    pub config: NetConfig,
+    pub faults: Arc<FaultTable>,
+    pub counters: Arc<LinkCounters>,
+    pub log: Arc<ConnectionLog>,
+    pub cancel: CancellationToken,
+    pub seed: u64,
+}
+
+impl PeerLink {
+    pub fn spawn(setup: LinkSetup, tracker: &tokio_util::task::TaskTracker) -> PeerLink {
+        let state = LinkState {
+            pending: BytesMut::with_capacity(64 * 1024),
+            pending_frames: VecDeque::with_capacity(setup.config.outbound_queue_frames.min(4096)),
+            delayed: Vec::new(),
+            next_seq: 0,
+            stream: None,
+            writer_busy: false,
+            unfinished: BytesMut::new(),
+            corked: false,
+            broken: false,
+            codec: EnvelopeCodec::new(setup.config.max_frame_bytes),
+        };
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            notify: Notify::new(),
+            drained: Notify::new(),
+            counters: Arc::clone(&setup.counters),
+        });
+        let link = PeerLink {
+            me: setup.creds.node_id,
+            peer: setup.peer,
+            shared: Arc::clone(&shared),
+            faults: Arc::clone(&setup.faults),
+            capacity: setup.config.outbound_queue_frames,
+        };
+        let writer = Writer {
+            setup,
+            shared,
+            delayed: BinaryHeap::new(),
+        };
+        tracker.spawn(writer.run());
+        link
+    }
+
+    /// Frames waiting for the writer.
+    pub fn queued(&self) -> usize {
+        let state = self.shared.state.lock().expect("link state lock");
+        state.pending_frames.len() + state.delayed.len()
+    }
+
+    /// Waits until fewer than `frames` are queued. For bulk senders that
+    /// would rather wait than have the drop-oldest policy act.
+    pub async fn wait_for_room(&self, frames: usize) {
+        loop {
+            let drained = self.shared.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if self.queued() < frames {
+                return;
+            }
+            drained.await;
+        }
+    }
+
+    /// Sends an envelope to the peer, after the fault layer had its say.
+    /// Never blocks.
+    ///
+    /// Fast path: when the link is connected and idle (nothing queued, the
+    /// writer not writing), the frame goes straight into the socket from
+    /// the caller's thread with a non-blocking write, saving the wake-up of
+    /// the writer task, which is most of a small message's latency.
+    /// Otherwise the frame is queued behind the frames before it.
+    pub fn send(&self, envelope: Envelope) {
+        let counters = &self.shared.counters;
+        let verdict = self.faults.decide(self.me, self.peer);
+        if verdict.dropped {
+            LinkCounters::add(&counters.dropped_fault, 1);
+            return;
+        }
+        if verdict.duplicated {
+            LinkCounters::add(&counters.duplicated, 1);
+        }
+        if verdict.reordered {
+            LinkCounters::add(&counters.reordered, 1);
+        }
+        let mut state = self.shared.state.lock().expect("link state lock");
+        match verdict.copies {
+            [Some(Duration::ZERO), None] => {
+                if self.try_direct_write(&mut state, &envelope) {
+                    drop(state);
+                    self.shared.notify.notify_one();
+                    return;
+                }
+                self.enqueue(&mut state, envelope);
+            }
+            [Some(first), second] => {
+                if let Some(second) = second {
+                    self.enqueue_after(&mut state, envelope.clone(), second);
+                }
+                self.enqueue_after(&mut state, envelope, first);
+            }
+            [None, Some(only)] => self.enqueue_after(&mut state, envelope, only),
+            [None, None] => {}
+        }
+        drop(state);
+        self.shared.notify.notify_one();
+    }
+
+    /// Writes the frame into the socket if the link is idle. Returns true
+    /// if the frame was taken care of (written, handed to the writer, or
+    /// lost with a broken connection).
+    fn try_direct_write(&self, state: &mut LinkState, envelope: &Envelope) -> bool {
+        let idle = state.pending_frames.is_empty()
+            && state.unfinished.is_empty()
+            && !state.writer_busy
+            && !state.corked
+            && !state.broken;
+        let Some(stream) = state.stream.as_ref().filter(|_| idle).map(Arc::clone) else {
+            return false;
+        };
+        let counters = &self.shared.counters;
+        let LinkState {
+            codec,
+            pending,
+            unfinished,
+            ..
+        } = state;
+        debug_assert!(pending.is_empty(), "no frames queued means no bytes pending");
+        if let Err(e) = codec.encode(envelope.clone(), pending) {
+            drop_unsendable(counters, &e);
+            return true;
+        }
+        let written = match stream.try_write(pending) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            // The frame is lost with the connection, as queued ones would
+            // be; the writer notices and reconnects.
+            Err(_) => {
+                pending.clear();
+                LinkCounters::add(&counters.dropped_disconnect, 1);
+                state.stream = None;
+                state.broken = true;
+                return true;
+            }
+        };
+        LinkCounters::add(&counters.frames_out, 1);
+        LinkCounters::add(&counters.bytes_out, pending.len() as u64);
+        pending.advance(written);
+        unfinished.extend_from_slice(pending);
+        pending.clear();
+        state.corked = true;
+        true
+    }
+
+    fn enqueue(&self, state: &mut LinkState, envelope: Envelope) {
+        if state.pending_frames.len() >= self.capacity {
+            // Drop the oldest frame: its bytes are at the front.
+            let oldest = state.pending_frames.pop_front().expect("queue is full, so not empty");
+            state.pending.advance(oldest as usize);
+            LinkCounters::add(&self.shared.counters.dropped_queue, 1);
+        }
+        let before = state.pending.len();
+        let LinkState { codec, pending, .. } = state;
+        match codec.encode(envelope, pending) {
+            Ok(()) => state.pending_frames.push_back((state.pending.len() - before) as u32),
+            Err(e) => drop_unsendable(&self.shared.counters, &e),
+        }
+    }
+
+    fn enqueue_after(&self, state: &mut LinkState, envelope: Envelope, delay: Duration) {
+        if delay.is_zero() {
+            return self.enqueue(state, envelope);
+        }
+        if state.delayed.len() >= self.capacity {
+            state.delayed.remove(0); // the oldest; rare, so O(n) is fine
+            LinkCounters::add(&self.shared.counters.dropped_queue, 1);
+        }
+        state.next_seq += 1;
+        let seq = state.next_seq;
+        state.delayed.push(Delayed {
+            due: Instant::now() + delay,
+            seq,
+            envelope,
+        });
+    }
+}
+
+/// Only an envelope above max_frame_bytes fails to encode; it could never
+/// be delivered, so it is dropped and counted.
+fn drop_unsendable(counters: &LinkCounters, e: &FrameError) {
+    warn!("dropping an unsendable envelope: {e}");
+    LinkCounters::add(&counters.dropped_queue, 1);
+}
+
+struct Writer {
+    setup: LinkSetup,
+    shared: Arc<Shared>,
+    delayed: BinaryHeap<Reverse<Delayed>>,
+}
+
+/// What the writer found when it looked for work.
+enum Claim {
+    /// Frames to write (count).
+    Work(u64),
+    Idle,
+    Broken,
+}
+
+impl Writer {
+    async fn run(mut self) {
+        let cfg = self.setup.config.clone();
+        let mut backoff = Backoff::new(
+            cfg.reconnect_backoff_min_ms,
+            cfg.reconnect_backoff_max_ms,
+            self.setup.seed,
+        );
+        let cancel = self.setup.cancel.clone();
+        loop {
+            let connected = tokio::select! {
+                _ = cancel.cancelled() => return,
+                result = self.connect() => result,
+            };
+            let stream = match connected {
+                Ok(stream) => Arc::new(stream),
+                Err(e) => {
+                    debug!(peer = self.setup.peer, addr = %self.setup.addr, "link not connected: {e}");
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(backoff.next_delay()) => continue,
+                    }
+                }
+            };
+            backoff.reset();
+            LinkCounters::add(&self.setup.counters.connects, 1);
+            self.setup
+                .counters
+                .connected
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            {
+                let mut state = self.shared.state.lock().expect("link state lock");
+                state.stream = Some(Arc::clone(&stream));
+                state.writer_busy = false;
+                state.corked = false;
+                state.broken = false;
+            }
+            let result = self.write_loop(&stream).await;
+            self.setup
+                .counters
+                .connected
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+            {
+                // Half a frame must never start the next connection's stream.
+                let mut state = self.shared.state.lock().expect("link state lock");
+                state.stream = None;
+                state.writer_busy = false;
+                state.corked = false;
+                state.broken = false;
+                if !state.unfinished.is_empty() {
+                    state.unfinished.clear();
+                    LinkCounters::add(&self.setup.counters.dropped_disconnect, 1);
+                }
+            }
+            match result {
+                Ok(()) => return, // cancelled
+                Err(e) => {
+                    warn!(peer = self.setup.peer, "link to node {} broke: {e}", self.setup.peer);
+                    self.setup.log.record(format!("link to node {}: {e}", self.setup.peer));
+                }
+            }
+        }
+    }
+
+    /// Dials and authenticates; the stream is then ours to write envelope
+    /// frames into.
+    async fn connect(&self) -> Result<TcpStream, NetError> {
+        let cfg = &self.setup.config;
+        let timeout = Duration::from_millis(cfg.connect_timeout_ms);
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(self.setup.addr))
+            .await
+            .map_err(|_| NetError::Timeout(format!("connect to {}", self.setup.addr)))??;
+        stream.set_nodelay(true)?;
+        let mut framed = Framed::new(stream, LengthDelimitedCodec::new());
+        let expected = self.setup.peer;
+        let admit = move |p: &handshake::Peer| {
+            if p.node_id == expected {
+                Ok(())
+            } else {
+                Err(format!("dialed node {expected}, reached node {}", p.node_id))
+            }
+        };
+        let hs_timeout = Duration::from_millis(cfg.handshake_timeout_ms);
+        handshake::run(&mut framed, &self.setup.creds, Side::Dialer, &admit, hs_timeout)
+            .await
+            .map_err(|e| {
+                warn!(peer = expected, "handshake with {} failed: {e}", self.setup.addr);
+                self.setup
+                    .log
+                    .record(format!("link to node {expected}: handshake failed: {e}"));
+                NetError::Handshake(e)
+            })?;
+        // The handshake flushed its last frame and the peer sends nothing
+        // on this connection, so no buffered bytes are left behind.
+        Ok(framed.into_inner())
+    }
+
+    /// Writes what the senders queued until the connection breaks (Err) or
+    /// the link is cancelled (Ok).
+    ///
+    /// Write coalescing: every frame queued since the last round goes to
+    /// the kernel in one write, so under load many frames share a syscall.
+    async fn write_loop(&mut self, stream: &TcpStream) -> Result<(), FrameError> {
+        let cancel = self.setup.cancel.clone();
+        let mut codec = EnvelopeCodec::new(self.setup.config.max_frame_bytes);
+        let mut head = BytesMut::new();
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        loop {
+            let frames = match self.claim(&mut head, &mut buf, &mut codec) {
+                Claim::Work(frames) => frames,
+                Claim::Broken => return Err(FrameError::Io(std::io::ErrorKind::BrokenPipe.into())),
+                Claim::Idle => {
+                    let next_due = self.delayed.peek().map(|Reverse(d)| d.due);
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Ok(()),
+                        _ = self.shared.notify.notified() => {}
+                        _ = sleep_until_opt(next_due) => {}
+                        // The peer never writes on this connection, so
+                        // readable means closed: reconnect now rather than
+                        // on the next failed write.
+                        _ = peer_closed(stream) => return Err(FrameError::Io(std::io::ErrorKind::ConnectionReset.into())),
+                    }
+                    continue;
+                }
+            };
+            for chunk in [&head, &buf] {
+                if let Err(e) = write_all(stream, chunk).await {
+                    LinkCounters::add(&self.setup.counters.dropped_disconnect, frames);
+                    return Err(e);
+                }
+            }
+            LinkCounters::add(&self.setup.counters.frames_out, frames);
+            LinkCounters::add(&self.setup.counters.bytes_out, buf.len() as u64);
+            head.clear();
+            buf.clear();
+        }
+    }
+
+    /// Takes the work that is due: the tail of a direct write into `head`,
+    /// queued frames and due delayed ones into `buf` (swapped with the
+    /// shared buffer, so its capacity is reused). Marks the writer busy
+    /// while it has work; idle, it uncorks, allowing direct writes again.
+    fn claim(&mut self, head: &mut BytesMut, buf: &mut BytesMut, codec: &mut EnvelopeCodec) -> Claim {
+        let now = Instant::now();
+        let mut state = self.shared.state.lock().expect("link state lock");
+        if state.broken {
+            return Claim::Broken;
+        }
+        std::mem::swap(head, &mut state.unfinished);
+        std::mem::swap(buf, &mut state.pending);
+        let mut frames = state.pending_frames.len() as u64;
+        state.pending_frames.clear();
+        for delayed in state.delayed.drain(..) {
+            self.delayed.push(Reverse(delayed));
+        }
+        // The held-back frames obey the queue bound too, dropping the one
+        // due first (with a fixed delay, the oldest).
+        while self.delayed.len() > self.setup.config.outbound_queue_frames {
+            self.delayed.pop();
+            LinkCounters::add(&self.setup.counters.dropped_queue, 1);
+        }
+        while self.delayed.peek().is_some_and(|Reverse(d)| d.due <= now) {
+            let Reverse(d) = self.delayed.pop().expect("peeked");
+            match codec.encode(d.envelope, buf) {
+                Ok(()) => frames += 1,
+                Err(e) => drop_unsendable(&self.setup.counters, &e),
+            }
+        }
+        state.writer_busy = frames > 0 || !head.is_empty();
+        if state.writer_busy {
+            drop(state);
+            self.shared.drained.notify_waiters();
+            Claim::Work(frames)
+        } else {
+            state.corked = false;
+            Claim::Idle
+        }
+    }
+}
+
+/// Resolves when the peer closed the connection. The peer never writes
+/// on a link's connection after the handshake, so any readiness to read
+/// is EOF or an error; stray bytes are discarded.
+async fn peer_closed(stream: &TcpStream) {
+    let mut scratch = [0u8; 64];
+    loop {
+        if stream.readable().await.is_err() {
+            return;
+        }
+        match stream.try_read(&mut scratch) {
+            Ok(0) => return,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+/// `write_all` through a shared reference, so direct writers can use the
+/// same socket between the writer's turns.
+async fn write_all(stream: &TcpStream, mut buf: &[u8]) -> Result<(), FrameError> {
+    while !buf.is_empty() {
+        stream.writable().await?;
+        match stream.try_write(buf) {
+            Ok(0) => return Err(FrameError::Io(std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+async fn sleep_until_opt(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Switches a connection from handshake frames to envelope frames, keeping
+/// any bytes already read or buffered.
+pub fn into_envelope_framed<S>(framed: Framed<S, LengthDelimitedCodec>, cfg: &NetConfig) -> Framed<S, EnvelopeCodec>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
+{
+    let parts = framed.into_parts();
+    let mut next = FramedParts::new::<Envelope>(parts.io, EnvelopeCodec::new(cfg.max_frame_bytes));
+    next.read_buf = parts.read_buf;
+    next.write_buf = parts.write_buf;
+    let mut framed = Framed::from_parts(next);
+    framed.set_backpressure_boundary(cfg.write_buffer_bytes);
+    framed
+}
