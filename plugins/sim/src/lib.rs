@@ -1,1 +1,35 @@
-pub fn x(){}
+//! # replab-sim: the deterministic simulation harness
+//!
+//! Runs replab policies (any [`replab_api::ReplicationPolicy`]) and a
+//! [`StateMachine`] on virtual time, a seeded network and a crashable
+//! simulated disk, checking safety invariants after every step. The same
+//! seed replays the same run. The model and the invariants are described
+//! in `docs/SIMULATION.md`.
+//!
+//! * [`Sim`]: the world (nodes, time, events, faults, clients)
+//! * [`chaos`]: randomized fault runs over one seed, with a liveness phase
+//! * [`Checker`]: the invariants; violations come back as [`Violation`]s
+
+pub mod chaos;
+pub mod checker;
+pub mod clients;
+mod effects;
+pub mod event;
+mod faults;
+pub mod liveness;
+pub mod network;
+pub mod options;
+pub mod sim;
+pub mod state_machine;
+pub mod storage;
+pub mod violation;
+
+pub use checker::Checker;
+pub use clients::{ProposalRecord, ProposalStatus, ReadRecord, ReadStatus};
+pub use liveness::LivenessReport;
+pub use network::{Network, NetworkStats};
+pub use options::{DiskConfig, LinkConfig, SimOptions};
+pub use sim::{EffectCounts, EffectRecord, Sim, mix_seed};
+pub use state_machine::{DigestStateMachine, StateMachine};
+pub use storage::LogStore;
+pub use violation::{Invariant, Violation};

@@ -1,0 +1,30 @@
+//! Counters a node keeps about its own behaviour, for reports and tests.
+//! They are per incarnation: a restart starts them at zero.
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RaftStats {
+    /// PreVote rounds started (each may or may not lead to an election).
+    pub pre_votes_started: u64,
+    /// Real elections started (the term was raised).
+    pub elections_started: u64,
+    /// Elections this node won.
+    pub times_elected: u64,
+    /// Times the known leader changed to another node.
+    pub leader_changes: u64,
+    pub messages_sent: u64,
+    pub bytes_sent: u64,
+    pub appends_sent: u64,
+    pub heartbeats_sent: u64,
+    /// Rejected appends received by this node as leader.
+    pub append_rejections: u64,
+    /// Log suffixes this node truncated as follower.
+    pub truncations: u64,
+    pub snapshots_sent: u64,
+    pub snapshots_installed: u64,
+    pub reads_confirmed: u64,
+    /// Times CheckQuorum made this leader step down.
+    pub check_quorum_step_downs: u64,
+    pub transfers_started: u64,
+    pub transfers_aborted: u64,
+    pub decode_errors: u64,
+}
