@@ -56,6 +56,19 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Raft protocol cost: committed entries per CPU-second on a 3-node in-memory cluster.
+    #[command(after_help = "Example:\n  replab bench raft --batch-sizes 1,64 --entries 200000")]
+    Raft {
+        /// Commands per proposal, comma separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 64])]
+        batch_sizes: Vec<usize>,
+        /// Committed entries per run.
+        #[arg(long, default_value_t = 200_000)]
+        entries: u64,
+        /// Runs per case; the median run is reported.
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+    },
     /// Transport throughput and round trips on one loopback link, against plain tokio TCP.
     #[command(after_help = "Example:\n  replab bench net --seconds 2 --repeats 3")]
     Net {
@@ -101,18 +114,22 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Config { config } => show_config(&config),
-        Command::Bench {
-            which:
-                BenchCommand::Wal {
-                    dir,
-                    records,
-                    unsynced_records,
-                    record_bytes,
-                    seconds,
-                    repeats,
-                },
+        Command::Bench { which } => bench(which),
+    }
+}
+
+fn bench(which: BenchCommand) -> ExitCode {
+    use replab::bench;
+    match which {
+        BenchCommand::Wal {
+            dir,
+            records,
+            unsynced_records,
+            record_bytes,
+            seconds,
+            repeats,
         } => {
-            let args = replab::bench::wal::WalBenchArgs {
+            let args = bench::wal::WalBenchArgs {
                 dir,
                 records,
                 unsynced_records,
@@ -120,28 +137,42 @@ fn main() -> ExitCode {
                 seconds,
                 repeats,
             };
-            finish(replab::bench::wal::run(&args).map(|_| ()))
+            finish(bench::wal::run(&args).map(|_| ()))
         }
-        Command::Bench {
-            which:
-                BenchCommand::Net {
-                    sizes,
-                    seconds,
-                    round_trips,
-                    repeats,
-                },
+        BenchCommand::Net {
+            sizes,
+            seconds,
+            round_trips,
+            repeats,
         } => {
             if let Some(bad) = sizes.iter().find(|s| **s == 0 || **s > 8 << 20) {
                 eprintln!("error: --sizes: {bad} is outside 1 ..= 8388608 bytes");
                 return ExitCode::from(2);
             }
-            let args = replab::bench::net::NetBenchArgs {
+            let args = bench::net::NetBenchArgs {
                 sizes,
                 seconds,
                 round_trips,
                 repeats,
             };
-            finish(replab::bench::net::run(&args).map(|_| ()))
+            finish(bench::net::run(&args).map(|_| ()))
+        }
+        BenchCommand::Raft {
+            batch_sizes,
+            entries,
+            repeats,
+        } => {
+            if batch_sizes.iter().any(|b| *b == 0 || *b > 100_000) || entries == 0 {
+                eprintln!("error: --batch-sizes must be within 1 ..= 100000 and --entries above 0");
+                return ExitCode::from(2);
+            }
+            let args = bench::raft::RaftBenchArgs {
+                batch_sizes,
+                entries,
+                repeats,
+            };
+            bench::raft::run_all(&args);
+            ExitCode::SUCCESS
         }
     }
 }

@@ -6,6 +6,7 @@
 //! in time.
 
 pub mod net;
+pub mod raft;
 pub mod wal;
 
 use std::time::Duration;
