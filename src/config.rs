@@ -13,6 +13,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use replab_raft::RaftConfig;
+
+use crate::kv::KvConfig;
 use crate::net::NetConfig;
 use crate::wal::{FsyncPolicy, WalOptions};
 
@@ -26,8 +29,12 @@ const ENV_SEPARATOR: &str = "__";
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub cluster: ClusterSettings,
+    pub policy: PolicySettings,
     pub wal: WalSettings,
     pub net: NetConfig,
+    pub node: NodeSettings,
+    pub kv: KvConfig,
+    pub raft: RaftConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,6 +43,38 @@ pub struct ClusterSettings {
     pub id: String,
     pub secret: String,
     pub seed: u64,
+    pub nodes: u64,
+    pub data_dir: String,
+    pub members: Vec<MemberSettings>,
+}
+
+/// One member of a multi-process cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberSettings {
+    pub id: u64,
+    pub peer_addr: String,
+    pub client_addr: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    pub replication: String,
+}
+
+/// The `[node]` section: the node runtime's batching, limits and timers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    pub tick_interval_ms: u64,
+    pub batch_max_entries: usize,
+    pub batch_max_bytes: usize,
+    pub batch_linger_us: u64,
+    pub request_timeout_ms: u64,
+    pub max_pending_requests: usize,
+    pub max_key_bytes: usize,
+    pub max_value_bytes: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,14 +115,10 @@ impl TryFrom<String> for FsyncSetting {
 /// Parses a named choice, listing the valid names when `text` is none of
 /// them (serde's own message for enums does not).
 pub fn one_of<T: Copy>(text: &str, choices: &[(&str, T)]) -> Result<T, String> {
-    choices
-        .iter()
-        .find(|(name, _)| *name == text)
-        .map(|(_, v)| *v)
-        .ok_or_else(|| {
-            let names: Vec<String> = choices.iter().map(|(n, _)| format!("\"{n}\"")).collect();
-            format!("`{text}` is not one of {}", names.join(", "))
-        })
+    choices.iter().find(|(name, _)| *name == text).map(|(_, v)| *v).ok_or_else(|| {
+        let names: Vec<String> = choices.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+        format!("`{text}` is not one of {}", names.join(", "))
+    })
 }
 
 impl WalSettings {
@@ -104,16 +139,13 @@ impl WalSettings {
 
 /// One range or relation a value broke.
 struct Problem {
-    key: &'static str,
+    key: String,
     message: String,
 }
 
-fn check_range(problems: &mut Vec<Problem>, key: &'static str, value: u64, lo: u64, hi: u64) {
+fn check_range(problems: &mut Vec<Problem>, key: &str, value: u64, lo: u64, hi: u64) {
     if value < lo || value > hi {
-        problems.push(Problem {
-            key,
-            message: format!("must be within {lo} ..= {hi}"),
-        });
+        problems.push(Problem { key: key.to_string(), message: format!("must be within {lo} ..= {hi}") });
     }
 }
 
@@ -121,71 +153,76 @@ impl Settings {
     fn problems(&self) -> Vec<Problem> {
         let mut p = Vec::new();
         if self.cluster.id.is_empty() {
-            p.push(Problem {
-                key: "cluster.id",
-                message: "must not be empty".into(),
-            });
+            p.push(Problem { key: "cluster.id".into(), message: "must not be empty".into() });
         }
         if self.cluster.secret.is_empty() {
-            p.push(Problem {
-                key: "cluster.secret",
-                message: "must not be empty".into(),
-            });
+            p.push(Problem { key: "cluster.secret".into(), message: "must not be empty".into() });
         }
-        check_range(
-            &mut p,
-            "wal.segment_size_bytes",
-            self.wal.segment_size_bytes,
-            4096,
-            1 << 31,
-        );
-        check_range(
-            &mut p,
-            "wal.max_record_bytes",
-            u64::from(self.wal.max_record_bytes),
-            1,
-            1 << 30,
-        );
+        check_range(&mut p, "wal.segment_size_bytes", self.wal.segment_size_bytes, 4096, 1 << 31);
+        check_range(&mut p, "wal.max_record_bytes", u64::from(self.wal.max_record_bytes), 1, 1 << 30);
         check_range(&mut p, "wal.fsync_interval_ms", self.wal.fsync_interval_ms, 1, 10_000);
         let net = &self.net;
         check_range(&mut p, "net.max_frame_bytes", net.max_frame_bytes as u64, 1024, 1 << 30);
-        check_range(
-            &mut p,
-            "net.outbound_queue_frames",
-            net.outbound_queue_frames as u64,
-            1,
-            1_000_000,
-        );
-        check_range(
-            &mut p,
-            "net.write_buffer_bytes",
-            net.write_buffer_bytes as u64,
-            4096,
-            64 << 20,
-        );
+        check_range(&mut p, "net.outbound_queue_frames", net.outbound_queue_frames as u64, 1, 1_000_000);
+        check_range(&mut p, "net.write_buffer_bytes", net.write_buffer_bytes as u64, 4096, 64 << 20);
         check_range(&mut p, "net.connect_timeout_ms", net.connect_timeout_ms, 1, 60_000);
         check_range(&mut p, "net.handshake_timeout_ms", net.handshake_timeout_ms, 1, 60_000);
-        check_range(
-            &mut p,
-            "net.reconnect_backoff_min_ms",
-            net.reconnect_backoff_min_ms,
-            1,
-            60_000,
-        );
-        check_range(
-            &mut p,
-            "net.reconnect_backoff_max_ms",
-            net.reconnect_backoff_max_ms,
-            1,
-            60_000,
-        );
+        check_range(&mut p, "net.reconnect_backoff_min_ms", net.reconnect_backoff_min_ms, 1, 60_000);
+        check_range(&mut p, "net.reconnect_backoff_max_ms", net.reconnect_backoff_max_ms, 1, 60_000);
         if net.reconnect_backoff_min_ms > net.reconnect_backoff_max_ms {
             p.push(Problem {
-                key: "net.reconnect_backoff_min_ms",
+                key: "net.reconnect_backoff_min_ms".into(),
                 message: "must not exceed net.reconnect_backoff_max_ms".into(),
             });
         }
+        check_range(&mut p, "cluster.nodes", self.cluster.nodes, 1, 15);
+        self.member_problems(&mut p);
+        let node = &self.node;
+        check_range(&mut p, "node.tick_interval_ms", node.tick_interval_ms, 1, 1_000);
+        check_range(&mut p, "node.batch_max_entries", node.batch_max_entries as u64, 1, 100_000);
+        check_range(&mut p, "node.batch_max_bytes", node.batch_max_bytes as u64, 1, 64 << 20);
+        check_range(&mut p, "node.batch_linger_us", node.batch_linger_us, 0, 1_000_000);
+        check_range(&mut p, "node.request_timeout_ms", node.request_timeout_ms, 1, 600_000);
+        check_range(&mut p, "node.max_pending_requests", node.max_pending_requests as u64, 1, 1_000_000);
+        check_range(&mut p, "node.max_key_bytes", node.max_key_bytes as u64, 1, 65_536);
+        check_range(&mut p, "node.max_value_bytes", node.max_value_bytes as u64, 0, 16 << 20);
+        if (node.max_key_bytes + node.max_value_bytes) as u64 + 4096 > u64::from(self.wal.max_record_bytes) {
+            p.push(Problem {
+                key: "node.max_value_bytes".into(),
+                message: "a largest key and value (plus 4096 bytes of framing) must fit wal.max_record_bytes".into(),
+            });
+        }
+        check_range(&mut p, "kv.session_expiry_ms", self.kv.session_expiry_ms, 1_000, 604_800_000);
+        check_range(&mut p, "kv.max_saved_responses", self.kv.max_saved_responses as u64, 1, 1_000_000);
+        if let Err(e) = crate::registry::validate(self) {
+            p.push(Problem { key: e.key, message: e.message });
+        }
         p
+    }
+}
+
+impl Settings {
+    fn member_problems(&self, p: &mut Vec<Problem>) {
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, m) in self.cluster.members.iter().enumerate() {
+            let at = format!("member #{} (id {})", i + 1, m.id);
+            if m.id == 0 {
+                p.push(Problem { key: "cluster.members".into(), message: format!("{at}: ids start at 1") });
+            }
+            if !ids.insert(m.id) {
+                p.push(Problem { key: "cluster.members".into(), message: format!("{at}: duplicate id") });
+            }
+            for (field, addr) in [("peer_addr", &m.peer_addr), ("client_addr", &m.client_addr)] {
+                if addr.trim().is_empty() {
+                    p.push(Problem { key: "cluster.members".into(), message: format!("{at}: {field} is missing") });
+                } else if addr.parse::<std::net::SocketAddr>().is_err() {
+                    p.push(Problem {
+                        key: "cluster.members".into(),
+                        message: format!("{at}: {field} {addr:?} is not an IP:port address"),
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -220,12 +257,7 @@ pub enum ConfigError {
     #[error("unknown key `{key}` in {origin}; {hint}")]
     UnknownKey { key: String, origin: Origin, hint: String },
     #[error("{key} = {value} (from {origin}): {message}")]
-    Invalid {
-        key: String,
-        value: String,
-        origin: Origin,
-        message: String,
-    },
+    Invalid { key: String, value: String, origin: Origin, message: String },
     #[error("configuration error: {0}")]
     Other(String),
 }
@@ -243,11 +275,7 @@ impl ConfigInput {
     /// The file and `--set`s from the command line, and this process's
     /// `REPLAB_<SECTION>__<KEY>` environment variables.
     pub fn from_process(file: Option<PathBuf>, sets: Vec<String>) -> ConfigInput {
-        ConfigInput {
-            file,
-            env: std::env::vars().collect(),
-            sets,
-        }
+        ConfigInput { file, env: std::env::vars().collect(), sets }
     }
 }
 
@@ -269,27 +297,17 @@ pub fn load(input: &ConfigInput) -> Result<Settings, ConfigError> {
 
 pub fn load_with_sources(input: &ConfigInput) -> Result<Loaded, ConfigError> {
     let defaults: toml::Table = DEFAULT_TOML.parse().expect("the embedded default.toml is valid TOML");
-    let mut layers = vec![Layer {
-        origin_of: Box::new(|_| Origin::Defaults),
-        values: flatten(&defaults),
-    }];
+    let mut layers = vec![Layer { origin_of: Box::new(|_| Origin::Defaults), values: flatten(&defaults) }];
     let mut builder =
         config::Config::builder().add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
 
     if let Some(path) = &input.file {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            path: path.clone(),
-            source: e,
-        })?;
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: path.clone(), source: e })?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Parse { path: path.clone(), message: e.to_string() })?;
         let origin = Origin::File(path.clone());
-        layers.push(Layer {
-            origin_of: Box::new(move |_| origin.clone()),
-            values: flatten(&table),
-        });
+        layers.push(Layer { origin_of: Box::new(move |_| origin.clone()), values: flatten(&table) });
         builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
     }
 
@@ -358,13 +376,8 @@ pub fn load_with_sources(input: &ConfigInput) -> Result<Loaded, ConfigError> {
     let merged = builder.build().map_err(|e| translate(e, &origin))?;
     let settings: Settings = merged.try_deserialize().map_err(|e| translate(e, &origin))?;
     if let Some(problem) = settings.problems().into_iter().next() {
-        let (value, origin) = origin(problem.key);
-        return Err(ConfigError::Invalid {
-            key: problem.key.to_string(),
-            value,
-            origin,
-            message: problem.message,
-        });
+        let (value, origin) = origin(&problem.key);
+        return Err(ConfigError::Invalid { key: problem.key, value, origin, message: problem.message });
     }
     // Show effective values as TOML renders the typed settings, so every
     // layer's spelling (env strings, --set scalars) looks the same.
@@ -394,11 +407,7 @@ fn parse_scalar(text: &str) -> config::Value {
 fn flatten(table: &toml::Table) -> BTreeMap<String, String> {
     fn walk(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, String>) {
         for (k, v) in table {
-            let key = if prefix.is_empty() {
-                k.clone()
-            } else {
-                format!("{prefix}.{k}")
-            };
+            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
             match v {
                 toml::Value::Table(t) => walk(&key, t, out),
                 other => {
@@ -420,25 +429,16 @@ fn check_known_keys(layers: &[Layer]) -> Result<(), ConfigError> {
                 continue;
             }
             let section = key.split('.').next().unwrap_or("");
-            let siblings: Vec<&str> = known
-                .keys()
-                .filter_map(|k| k.strip_prefix(section).and_then(|rest| rest.strip_prefix('.')))
-                .collect();
+            let siblings: Vec<&str> =
+                known.keys().filter_map(|k| k.strip_prefix(section).and_then(|rest| rest.strip_prefix('.'))).collect();
             let hint = if siblings.is_empty() {
                 let sections: std::collections::BTreeSet<&str> =
                     known.keys().filter_map(|k| k.split('.').next()).collect();
-                format!(
-                    "known sections: {}",
-                    sections.into_iter().collect::<Vec<_>>().join(", ")
-                )
+                format!("known sections: {}", sections.into_iter().collect::<Vec<_>>().join(", "))
             } else {
                 format!("known keys in [{section}]: {}", siblings.join(", "))
             };
-            return Err(ConfigError::UnknownKey {
-                key: key.clone(),
-                origin: (layer.origin_of)(key),
-                hint,
-            });
+            return Err(ConfigError::UnknownKey { key: key.clone(), origin: (layer.origin_of)(key), hint });
         }
     }
     Ok(())
@@ -446,34 +446,17 @@ fn check_known_keys(layers: &[Layer]) -> Result<(), ConfigError> {
 
 fn translate(err: config::ConfigError, origin: &dyn Fn(&str) -> (String, Origin)) -> ConfigError {
     match err {
-        config::ConfigError::Type {
-            key: Some(key),
-            unexpected,
-            expected,
-            ..
-        } => {
+        config::ConfigError::Type { key: Some(key), unexpected, expected, .. } => {
             let (value, origin) = origin(&key);
-            ConfigError::Invalid {
-                key,
-                value,
-                origin,
-                message: format!("expected {expected}, found {unexpected}"),
-            }
+            ConfigError::Invalid { key, value, origin, message: format!("expected {expected}, found {unexpected}") }
         }
-        config::ConfigError::At {
-            error, key: Some(key), ..
-        } => {
+        config::ConfigError::At { error, key: Some(key), .. } => {
             let (value, origin) = origin(&key);
             let message = match *error {
                 config::ConfigError::Message(m) => m,
                 other => other.to_string(),
             };
-            ConfigError::Invalid {
-                key,
-                value,
-                origin,
-                message,
-            }
+            ConfigError::Invalid { key, value, origin, message }
         }
         other => ConfigError::Other(other.to_string()),
     }

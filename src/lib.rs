@@ -6,5 +6,7 @@
 
 pub mod bench;
 pub mod config;
+pub mod kv;
 pub mod net;
+pub mod registry;
 pub mod wal;

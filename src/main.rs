@@ -121,56 +121,24 @@ fn main() -> ExitCode {
 fn bench(which: BenchCommand) -> ExitCode {
     use replab::bench;
     match which {
-        BenchCommand::Wal {
-            dir,
-            records,
-            unsynced_records,
-            record_bytes,
-            seconds,
-            repeats,
-        } => {
-            let args = bench::wal::WalBenchArgs {
-                dir,
-                records,
-                unsynced_records,
-                record_bytes,
-                seconds,
-                repeats,
-            };
+        BenchCommand::Wal { dir, records, unsynced_records, record_bytes, seconds, repeats } => {
+            let args = bench::wal::WalBenchArgs { dir, records, unsynced_records, record_bytes, seconds, repeats };
             finish(bench::wal::run(&args).map(|_| ()))
         }
-        BenchCommand::Net {
-            sizes,
-            seconds,
-            round_trips,
-            repeats,
-        } => {
+        BenchCommand::Net { sizes, seconds, round_trips, repeats } => {
             if let Some(bad) = sizes.iter().find(|s| **s == 0 || **s > 8 << 20) {
                 eprintln!("error: --sizes: {bad} is outside 1 ..= 8388608 bytes");
                 return ExitCode::from(2);
             }
-            let args = bench::net::NetBenchArgs {
-                sizes,
-                seconds,
-                round_trips,
-                repeats,
-            };
+            let args = bench::net::NetBenchArgs { sizes, seconds, round_trips, repeats };
             finish(bench::net::run(&args).map(|_| ()))
         }
-        BenchCommand::Raft {
-            batch_sizes,
-            entries,
-            repeats,
-        } => {
+        BenchCommand::Raft { batch_sizes, entries, repeats } => {
             if batch_sizes.iter().any(|b| *b == 0 || *b > 100_000) || entries == 0 {
                 eprintln!("error: --batch-sizes must be within 1 ..= 100000 and --entries above 0");
                 return ExitCode::from(2);
             }
-            let args = bench::raft::RaftBenchArgs {
-                batch_sizes,
-                entries,
-                repeats,
-            };
+            let args = bench::raft::RaftBenchArgs { batch_sizes, entries, repeats };
             bench::raft::run_all(&args);
             ExitCode::SUCCESS
         }
@@ -180,10 +148,7 @@ fn bench(which: BenchCommand) -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 /// Configuration problems are usage errors: exit code 2, like clap's.
@@ -191,11 +156,7 @@ fn show_config(args: &ConfigArgs) -> ExitCode {
     match config::load_with_sources(&args.input()) {
         Ok(loaded) => {
             for (key, (value, origin)) in &loaded.sources {
-                let shown = if key.ends_with("secret") {
-                    "\"<redacted>\"".to_string()
-                } else {
-                    value.clone()
-                };
+                let shown = if key.ends_with("secret") { "\"<redacted>\"".to_string() } else { value.clone() };
                 println!("{key} = {shown}    # from {origin}");
             }
             ExitCode::SUCCESS

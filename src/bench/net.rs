@@ -29,12 +29,7 @@ pub struct NetBenchArgs {
 
 impl Default for NetBenchArgs {
     fn default() -> NetBenchArgs {
-        NetBenchArgs {
-            sizes: SIZES.to_vec(),
-            seconds: 2.0,
-            round_trips: 5_000,
-            repeats: 3,
-        }
+        NetBenchArgs { sizes: SIZES.to_vec(), seconds: 2.0, round_trips: 5_000, repeats: 3 }
     }
 }
 
@@ -71,10 +66,7 @@ async fn run_all(args: &NetBenchArgs) -> Result<Vec<Measurement>, String> {
         }
         let pick = |runs: Vec<Measurement>, name: String| {
             let med = median(runs.iter().map(Measurement::ops_per_sec).collect());
-            let mut m = runs
-                .into_iter()
-                .find(|m| m.ops_per_sec() == med)
-                .expect("median is a run");
+            let mut m = runs.into_iter().find(|m| m.ops_per_sec() == med).expect("median is a run");
             m.name = name;
             m
         };
@@ -88,17 +80,10 @@ async fn run_all(args: &NetBenchArgs) -> Result<Vec<Measurement>, String> {
         rows.push(pick(ours_r, format!("replab ping-pong {size} B")));
         rows.push(pick(plain_r, format!("plain tcp ping-pong {size} B")));
     }
-    print_table(
-        &format!("Net benchmark: one loopback link (median of {} runs)", args.repeats),
-        &rows,
-    );
+    print_table(&format!("Net benchmark: one loopback link (median of {} runs)", args.repeats), &rows);
     println!("\nratios (targets in brackets):");
     for (size, throughput, rtt) in ratios {
-        let (t_target, r_target) = if size == 1024 {
-            ("  [>= 0.70]", "  [<= 1.30x]")
-        } else {
-            ("", "")
-        };
+        let (t_target, r_target) = if size == 1024 { ("  [>= 0.70]", "  [<= 1.30x]") } else { ("", "") };
         println!(
             "  {size:>6} B: replab/plain stream msgs/s {throughput:.2}{t_target}; ping-pong p50 {rtt:.2}x{r_target}"
         );
@@ -107,12 +92,7 @@ async fn run_all(args: &NetBenchArgs) -> Result<Vec<Measurement>, String> {
 }
 
 fn creds(id: u64) -> Credentials {
-    Credentials {
-        cluster_id: "bench".into(),
-        secret: "bench-secret".into(),
-        node_id: id,
-        role: Role::Peer,
-    }
+    Credentials { cluster_id: "bench".into(), secret: "bench-secret".into(), node_id: id, role: Role::Peer }
 }
 
 struct Pair {
@@ -125,17 +105,11 @@ struct Pair {
 async fn pair() -> Result<Pair, String> {
     let la = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let lb = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-    let (aa, ab) = (
-        la.local_addr().map_err(|e| e.to_string())?,
-        lb.local_addr().map_err(|e| e.to_string())?,
-    );
+    let (aa, ab) = (la.local_addr().map_err(|e| e.to_string())?, lb.local_addr().map_err(|e| e.to_string())?);
     let faults = Arc::new(FaultTable::new(1));
     let (ta, a_inbox) = mpsc::channel(1024);
     let (tb, b_inbox) = mpsc::channel(1024);
-    let config = NetConfig {
-        outbound_queue_frames: 65_536,
-        ..NetConfig::default()
-    };
+    let config = NetConfig { outbound_queue_frames: 65_536, ..NetConfig::default() };
     let start = |id, listener, peer: u64, addr, inbox| {
         Network::start(NetworkSetup {
             creds: creds(id),
@@ -160,12 +134,7 @@ async fn pair() -> Result<Pair, String> {
 }
 
 async fn replab_stream(size: usize, count: u64, budget: Duration) -> Result<Measurement, String> {
-    let Pair {
-        a,
-        b,
-        a_inbox,
-        mut b_inbox,
-    } = pair().await?;
+    let Pair { a, b, a_inbox, mut b_inbox } = pair().await?;
     let payload = Bytes::from(vec![7u8; size]);
     let start = Instant::now();
     let receiver = tokio::spawn(async move {
@@ -213,12 +182,7 @@ async fn replab_stream(size: usize, count: u64, budget: Duration) -> Result<Meas
 }
 
 async fn replab_ping_pong(size: usize, round_trips: u64, budget: Duration) -> Result<Measurement, String> {
-    let Pair {
-        a,
-        b,
-        mut a_inbox,
-        mut b_inbox,
-    } = pair().await?;
+    let Pair { a, b, mut a_inbox, mut b_inbox } = pair().await?;
     let b = Arc::new(b);
     let echo_net = Arc::clone(&b);
     let echo = tokio::spawn(async move {

@@ -41,11 +41,7 @@ pub struct RaftBenchArgs {
 
 impl Default for RaftBenchArgs {
     fn default() -> RaftBenchArgs {
-        RaftBenchArgs {
-            batch_sizes: vec![1, 64],
-            entries: 200_000,
-            repeats: 5,
-        }
+        RaftBenchArgs { batch_sizes: vec![1, 64], entries: 200_000, repeats: 5 }
     }
 }
 
@@ -72,21 +68,14 @@ pub fn run_all(args: &RaftBenchArgs) -> Vec<RaftRun> {
             let cpu_start = thread_cpu_seconds();
             let report = run(batch_size, args.entries);
             let cpu_seconds = thread_cpu_seconds() - cpu_start;
-            runs[slot].push(RaftRun {
-                batch_size,
-                report,
-                cpu_seconds,
-            });
+            runs[slot].push(RaftRun { batch_size, report, cpu_seconds });
         }
     }
     let chosen: Vec<RaftRun> = runs
         .into_iter()
         .map(|case| {
             let med = median(case.iter().map(RaftRun::entries_per_cpu_second).collect());
-            *case
-                .iter()
-                .find(|r| r.entries_per_cpu_second() == med)
-                .expect("median is a run")
+            *case.iter().find(|r| r.entries_per_cpu_second() == med).expect("median is a run")
         })
         .collect();
     println!(
@@ -133,18 +122,9 @@ pub fn run(batch_size: usize, total_entries: u64) -> BenchReport {
     let mut options = SimOptions::new(1, 3);
     options.check_invariants = false;
     options.tick_interval_us = 1_000;
-    options.link = LinkConfig {
-        delay_min_us: 20,
-        delay_max_us: 50,
-        ..LinkConfig::BENIGN
-    };
-    options.disk = DiskConfig {
-        fsync_min_us: 20,
-        fsync_max_us: 50,
-    };
-    let mut sim = Sim::new(options, |ctx, recovered| {
-        Raft::new(ctx, RaftConfig::default(), recovered)
-    });
+    options.link = LinkConfig { delay_min_us: 20, delay_max_us: 50, ..LinkConfig::BENIGN };
+    options.disk = DiskConfig { fsync_min_us: 20, fsync_max_us: 50 };
+    let mut sim = Sim::new(options, |ctx, recovered| Raft::new(ctx, RaftConfig::default(), recovered));
     let command = Bytes::from(vec![0x5a; COMMAND_BYTES]);
     let mut outstanding: VecDeque<ProposalId> = VecDeque::with_capacity(MAX_OUTSTANDING_PROPOSALS);
     let mut proposed_entries = 0u64;
@@ -157,10 +137,7 @@ pub fn run(batch_size: usize, total_entries: u64) -> BenchReport {
             )
         }) {
             let id = outstanding.pop_front().expect("checked");
-            if !matches!(
-                sim.proposal(id).map(|p| &p.status),
-                Some(ProposalStatus::Committed { .. })
-            ) {
+            if !matches!(sim.proposal(id).map(|p| &p.status), Some(ProposalStatus::Committed { .. })) {
                 let count = sim.proposal(id).map_or(0, |p| p.commands as u64);
                 proposed_entries -= count;
             }
@@ -170,19 +147,14 @@ pub fn run(batch_size: usize, total_entries: u64) -> BenchReport {
         }
         let target = leader.expect("a fault-free cluster elects a leader");
         if outstanding.len() < MAX_OUTSTANDING_PROPOSALS && proposed_entries < total_entries {
-            let id = sim
-                .propose(target, vec![command.clone(); batch_size])
-                .expect("no invariant checks run");
+            let id = sim.propose(target, vec![command.clone(); batch_size]).expect("no invariant checks run");
             outstanding.push_back(id);
             proposed_entries += batch_size as u64;
         } else if !sim.step().expect("no invariant checks run") {
             break;
         }
     }
-    let messages: u64 = (1..=3)
-        .filter_map(|id| sim.policy(id))
-        .map(|raft| raft.stats().messages_sent)
-        .sum();
+    let messages: u64 = (1..=3).filter_map(|id| sim.policy(id)).map(|raft| raft.stats().messages_sent).sum();
     BenchReport {
         committed_entries: sim.committed_commands(),
         proposals: sim.proposals().len() as u64,

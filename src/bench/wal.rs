@@ -60,26 +60,11 @@ pub fn run(args: &WalBenchArgs) -> Result<Vec<Measurement>, String> {
 
     let mut rows = Vec::new();
     let cases: Vec<(&str, Case<'_>)> = vec![
-        (
-            "(a) write+fdatasync loop",
-            Box::new(|dir| raw_sync_loop(dir, &record, args.records, budget)),
-        ),
-        (
-            "(b) wal always, 1 appender",
-            Box::new(|dir| wal_always_direct(dir, &record, args.records, budget)),
-        ),
+        ("(a) write+fdatasync loop", Box::new(|dir| raw_sync_loop(dir, &record, args.records, budget))),
+        ("(b) wal always, 1 appender", Box::new(|dir| wal_always_direct(dir, &record, args.records, budget))),
         (
             "(b') wal always, 1 appender via log thread",
-            Box::new(|dir| {
-                runtime.block_on(wal_appenders(
-                    dir,
-                    FsyncPolicy::Always,
-                    1,
-                    &record,
-                    args.records,
-                    budget,
-                ))
-            }),
+            Box::new(|dir| runtime.block_on(wal_appenders(dir, FsyncPolicy::Always, 1, &record, args.records, budget))),
         ),
         (
             "(c) wal batch, 1 appender",
@@ -88,41 +73,21 @@ pub fn run(args: &WalBenchArgs) -> Result<Vec<Measurement>, String> {
         (
             "(c) wal batch, 8 appenders",
             Box::new(|dir| {
-                runtime.block_on(wal_appenders(
-                    dir,
-                    FsyncPolicy::Batch,
-                    8,
-                    &record,
-                    args.records * 4,
-                    budget,
-                ))
+                runtime.block_on(wal_appenders(dir, FsyncPolicy::Batch, 8, &record, args.records * 4, budget))
             }),
         ),
         (
             "(c) wal batch, 64 appenders",
             Box::new(|dir| {
-                runtime.block_on(wal_appenders(
-                    dir,
-                    FsyncPolicy::Batch,
-                    64,
-                    &record,
-                    args.records * 16,
-                    budget,
-                ))
+                runtime.block_on(wal_appenders(dir, FsyncPolicy::Batch, 64, &record, args.records * 16, budget))
             }),
         ),
-        (
-            "(d) wal never, 1 record/append",
-            Box::new(|dir| wal_never(dir, &record, 1, args.unsynced_records, budget)),
-        ),
+        ("(d) wal never, 1 record/append", Box::new(|dir| wal_never(dir, &record, 1, args.unsynced_records, budget))),
         (
             "(d) wal never, 64 records/append",
             Box::new(|dir| wal_never(dir, &record, 64, args.unsynced_records, budget)),
         ),
-        (
-            "(d) plain buffered write loop",
-            Box::new(|dir| buffered_loop(dir, &record, args.unsynced_records, budget)),
-        ),
+        ("(d) plain buffered write loop", Box::new(|dir| buffered_loop(dir, &record, args.unsynced_records, budget))),
     ];
     // Rounds interleave the cases (a, b, c, ..., a, b, c, ...) so that the
     // machine's drift during the run hits every case alike.
@@ -140,10 +105,7 @@ pub fn run(args: &WalBenchArgs) -> Result<Vec<Measurement>, String> {
     for case_runs in runs {
         // Report the run with the median throughput.
         let med = median(case_runs.iter().map(Measurement::ops_per_sec).collect());
-        let chosen = case_runs
-            .into_iter()
-            .find(|m| m.ops_per_sec() == med)
-            .expect("median is one of the runs");
+        let chosen = case_runs.into_iter().find(|m| m.ops_per_sec() == med).expect("median is one of the runs");
         rows.push(chosen);
     }
     if args.dir.is_none() {
@@ -176,27 +138,14 @@ fn print_ratios(rows: &[Measurement]) {
         "  (b)/(a) p50 append latency:            {:.2}x  [<= 1.25x]",
         b.p50_us() as f64 / a.p50_us().max(1) as f64
     );
-    println!(
-        "  (c, 64 appenders)/(b) records/s:       {:.1}x  [>= 20x]",
-        c64.ops_per_sec() / b.ops_per_sec()
-    );
-    println!(
-        "  (d, 1/append)/plain buffered MB/s:     {:.2}   [>= 0.50]",
-        d1.mb_per_sec() / plain.mb_per_sec()
-    );
-    println!(
-        "  (d, 64/append)/plain buffered MB/s:    {:.2}   [>= 0.50]",
-        d64.mb_per_sec() / plain.mb_per_sec()
-    );
+    println!("  (c, 64 appenders)/(b) records/s:       {:.1}x  [>= 20x]", c64.ops_per_sec() / b.ops_per_sec());
+    println!("  (d, 1/append)/plain buffered MB/s:     {:.2}   [>= 0.50]", d1.mb_per_sec() / plain.mb_per_sec());
+    println!("  (d, 64/append)/plain buffered MB/s:    {:.2}   [>= 0.50]", d64.mb_per_sec() / plain.mb_per_sec());
 }
 
 fn raw_sync_loop(dir: &Path, record: &[u8], records: u64, budget: Duration) -> Result<Measurement, String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("raw"))
-        .map_err(|e| e.to_string())?;
+    let mut file = OpenOptions::new().create(true).append(true).open(dir.join("raw")).map_err(|e| e.to_string())?;
     let mut m = Measurement::new("raw");
     let start = Instant::now();
     while m.ops < records && start.elapsed() < budget {
@@ -219,10 +168,7 @@ async fn wal_appenders(
     records: u64,
     budget: Duration,
 ) -> Result<Measurement, String> {
-    let opts = WalOptions {
-        fsync,
-        ..WalOptions::default()
-    };
+    let opts = WalOptions { fsync, ..WalOptions::default() };
     let (wal, _) = Wal::open(dir, opts).map_err(|e| e.to_string())?;
     let handle = Arc::new(WalHandle::spawn(wal));
     let per_appender = records.div_ceil(appenders);
@@ -238,10 +184,7 @@ async fn wal_appenders(
                 batch.clear();
                 batch.push(1, &record);
                 let t = Instant::now();
-                handle
-                    .append(std::mem::take(&mut batch))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                handle.append(std::mem::take(&mut batch)).await.map_err(|e| e.to_string())?;
                 m.record_latency(t.elapsed());
                 m.ops += 1;
                 m.bytes += record.len() as u64;
@@ -258,10 +201,7 @@ async fn wal_appenders(
     }
     total.elapsed = start.elapsed();
     let stats = handle.stats();
-    total.note = format!(
-        "{:.1} records/fdatasync",
-        stats.records as f64 / stats.fdatasyncs.max(1) as f64
-    );
+    total.note = format!("{:.1} records/fdatasync", stats.records as f64 / stats.fdatasyncs.max(1) as f64);
     Arc::into_inner(handle).expect("all appenders finished").close();
     Ok(total)
 }
@@ -269,20 +209,13 @@ async fn wal_appenders(
 /// The log used directly by its owner: what a single-writer node does
 /// when it needs each record durable before it goes on.
 fn wal_always_direct(dir: &Path, record: &[u8], records: u64, budget: Duration) -> Result<Measurement, String> {
-    let opts = WalOptions {
-        fsync: FsyncPolicy::Always,
-        ..WalOptions::default()
-    };
+    let opts = WalOptions { fsync: FsyncPolicy::Always, ..WalOptions::default() };
     let (mut wal, _) = Wal::open(dir, opts).map_err(|e| e.to_string())?;
     let mut m = Measurement::new("always");
     let start = Instant::now();
     while m.ops < records && start.elapsed() < budget {
         let t = Instant::now();
-        wal.append([RecordRef {
-            kind: 1,
-            payload: record,
-        }])
-        .map_err(|e| e.to_string())?;
+        wal.append([RecordRef { kind: 1, payload: record }]).map_err(|e| e.to_string())?;
         m.record_latency(t.elapsed());
         m.ops += 1;
         m.bytes += record.len() as u64;
@@ -299,18 +232,9 @@ fn wal_never(
     records: u64,
     budget: Duration,
 ) -> Result<Measurement, String> {
-    let opts = WalOptions {
-        fsync: FsyncPolicy::Never,
-        ..WalOptions::default()
-    };
+    let opts = WalOptions { fsync: FsyncPolicy::Never, ..WalOptions::default() };
     let (mut wal, _) = Wal::open(dir, opts).map_err(|e| e.to_string())?;
-    let refs = vec![
-        RecordRef {
-            kind: 1,
-            payload: record
-        };
-        per_append
-    ];
+    let refs = vec![RecordRef { kind: 1, payload: record }; per_append];
     let mut m = Measurement::new("never");
     let start = Instant::now();
     while m.ops < records && start.elapsed() < budget {
@@ -327,11 +251,7 @@ fn wal_never(
 
 fn buffered_loop(dir: &Path, record: &[u8], records: u64, budget: Duration) -> Result<Measurement, String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("buffered"))
-        .map_err(|e| e.to_string())?;
+    let file = OpenOptions::new().create(true).append(true).open(dir.join("buffered")).map_err(|e| e.to_string())?;
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, file);
     let mut m = Measurement::new("buffered");
     let start = Instant::now();

@@ -8,13 +8,7 @@ fn with_file(text: &str) -> (tempfile::TempDir, ConfigInput) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lab.toml");
     std::fs::write(&path, text).unwrap();
-    (
-        dir,
-        ConfigInput {
-            file: Some(path),
-            ..input()
-        },
-    )
+    (dir, ConfigInput { file: Some(path), ..input() })
 }
 
 #[test]
@@ -37,20 +31,14 @@ fn layers_override_in_order_file_then_env_then_set() {
         ("HOME".into(), "/root".into()),
     ];
     let s = load(&inp).unwrap();
-    assert_eq!(
-        (s.wal.fsync, s.wal.segment_size_bytes, s.wal.fsync_interval_ms),
-        (FsyncSetting::Never, 16384, 7)
-    );
+    assert_eq!((s.wal.fsync, s.wal.segment_size_bytes, s.wal.fsync_interval_ms), (FsyncSetting::Never, 16384, 7));
 
     inp.sets = vec!["wal.fsync=interval".into(), "wal.segment_size_bytes=32768".into()];
     let loaded = load_with_sources(&inp).unwrap();
     assert_eq!(loaded.settings.wal.fsync, FsyncSetting::Interval);
     assert_eq!(loaded.settings.wal.segment_size_bytes, 32768);
     assert_eq!(loaded.sources["wal.fsync"].1, Origin::Set("wal.fsync=interval".into()));
-    assert_eq!(
-        loaded.sources["wal.fsync_interval_ms"].1,
-        Origin::File(inp.file.clone().unwrap())
-    );
+    assert_eq!(loaded.sources["wal.fsync_interval_ms"].1, Origin::File(inp.file.clone().unwrap()));
     assert_eq!(loaded.sources["cluster.id"].1, Origin::Defaults);
 }
 
@@ -65,23 +53,14 @@ fn unknown_key_in_a_file_names_the_key_the_file_and_the_known_keys() {
 
 #[test]
 fn unknown_section_from_set_is_refused() {
-    let inp = ConfigInput {
-        sets: vec!["wall.fsync=always".into()],
-        ..input()
-    };
+    let inp = ConfigInput { sets: vec!["wall.fsync=always".into()], ..input() };
     let err = load(&inp).unwrap_err().to_string();
-    assert!(
-        err.contains("unknown key `wall.fsync`") && err.contains("--set wall.fsync=always"),
-        "{err}"
-    );
+    assert!(err.contains("unknown key `wall.fsync`") && err.contains("--set wall.fsync=always"), "{err}");
 }
 
 #[test]
 fn unknown_key_from_the_environment_names_the_variable() {
-    let inp = ConfigInput {
-        env: vec![("REPLAB_WAL__FSINK".into(), "always".into())],
-        ..input()
-    };
+    let inp = ConfigInput { env: vec![("REPLAB_WAL__FSINK".into(), "always".into())], ..input() };
     let err = load(&inp).unwrap_err().to_string();
     assert!(err.contains("wal.fsink") && err.contains("REPLAB_WAL__FSINK"), "{err}");
 }
@@ -97,25 +76,16 @@ fn wrong_type_names_the_key_value_and_origin() {
 
 #[test]
 fn unknown_enum_variant_names_the_key_and_the_choices() {
-    let inp = ConfigInput {
-        sets: vec!["wal.fsync=sometimes".into()],
-        ..input()
-    };
+    let inp = ConfigInput { sets: vec!["wal.fsync=sometimes".into()], ..input() };
     let err = load(&inp).unwrap_err().to_string();
     assert!(err.contains("wal.fsync"), "{err}");
     assert!(err.contains("--set wal.fsync=sometimes"), "{err}");
-    assert!(
-        err.contains("always") && err.contains("batch"),
-        "lists the choices: {err}"
-    );
+    assert!(err.contains("always") && err.contains("batch"), "lists the choices: {err}");
 }
 
 #[test]
 fn out_of_range_value_names_the_key_the_range_and_the_origin() {
-    let inp = ConfigInput {
-        env: vec![("REPLAB_WAL__SEGMENT_SIZE_BYTES".into(), "12".into())],
-        ..input()
-    };
+    let inp = ConfigInput { env: vec![("REPLAB_WAL__SEGMENT_SIZE_BYTES".into(), "12".into())], ..input() };
     let err = load(&inp).unwrap_err().to_string();
     assert!(err.contains("wal.segment_size_bytes = 12"), "{err}");
     assert!(err.contains("REPLAB_WAL__SEGMENT_SIZE_BYTES"), "{err}");
@@ -124,15 +94,9 @@ fn out_of_range_value_names_the_key_the_range_and_the_origin() {
 
 #[test]
 fn malformed_set_and_unreadable_file_are_clear_errors() {
-    let inp = ConfigInput {
-        sets: vec!["wal.fsync".into()],
-        ..input()
-    };
+    let inp = ConfigInput { sets: vec!["wal.fsync".into()], ..input() };
     assert!(load(&inp).unwrap_err().to_string().contains("section.key=value"));
-    let inp = ConfigInput {
-        file: Some("/nonexistent/replab.toml".into()),
-        ..input()
-    };
+    let inp = ConfigInput { file: Some("/nonexistent/replab.toml".into()), ..input() };
     assert!(load(&inp).unwrap_err().to_string().contains("/nonexistent/replab.toml"));
     let (_dir, inp) = with_file("[wal\nfsync = 1");
     let err = load(&inp).unwrap_err().to_string();
@@ -147,15 +111,9 @@ fn default_net_section_matches_the_transport_defaults() {
 #[test]
 fn a_relation_between_two_keys_is_checked() {
     let inp = ConfigInput {
-        sets: vec![
-            "net.reconnect_backoff_min_ms=500".into(),
-            "net.reconnect_backoff_max_ms=100".into(),
-        ],
+        sets: vec!["net.reconnect_backoff_min_ms=500".into(), "net.reconnect_backoff_max_ms=100".into()],
         ..input()
     };
     let err = load(&inp).unwrap_err().to_string();
-    assert!(
-        err.contains("net.reconnect_backoff_min_ms = 500") && err.contains("reconnect_backoff_max_ms"),
-        "{err}"
-    );
+    assert!(err.contains("net.reconnect_backoff_min_ms = 500") && err.contains("reconnect_backoff_max_ms"), "{err}");
 }

@@ -20,12 +20,7 @@ pub struct Backoff {
 impl Backoff {
     pub fn new(min_ms: u64, max_ms: u64, seed: u64) -> Backoff {
         assert!(min_ms >= 1 && min_ms <= max_ms, "backoff range {min_ms}..={max_ms}");
-        Backoff {
-            min_ms,
-            max_ms,
-            cap_ms: min_ms,
-            rng: PluginRng::from_seed_u64(seed),
-        }
+        Backoff { min_ms, max_ms, cap_ms: min_ms, rng: PluginRng::from_seed_u64(seed) }
     }
 
     /// The delay before the next attempt; doubles the cap for the one after.

@@ -103,16 +103,9 @@ impl ClientListener {
                     None => return Ok(()),
                 };
                 if envelope.version != PROTOCOL_VERSION || envelope.kind != Kind::ClientRequest {
-                    return Err(format!(
-                        "expected a v{PROTOCOL_VERSION} ClientRequest, got {:?}",
-                        envelope.kind
-                    ));
+                    return Err(format!("expected a v{PROTOCOL_VERSION} ClientRequest, got {:?}", envelope.kind));
                 }
-                let call = ClientCall {
-                    client: client.node_id,
-                    payload: envelope.payload,
-                    reply: reply_tx.clone(),
-                };
+                let call = ClientCall { client: client.node_id, payload: envelope.payload, reply: reply_tx.clone() };
                 if self.calls.send(call).await.is_err() {
                     return Ok(());
                 }
@@ -149,11 +142,7 @@ impl ClientConnection {
         let accept_any = |_: &handshake::Peer| Ok(());
         let hs_timeout = Duration::from_millis(config.handshake_timeout_ms);
         let node = handshake::run(&mut framed, creds, Side::Dialer, &accept_any, hs_timeout).await?;
-        Ok(ClientConnection {
-            framed: into_envelope_framed(framed, config),
-            me: creds.node_id,
-            node: node.node_id,
-        })
+        Ok(ClientConnection { framed: into_envelope_framed(framed, config), me: creds.node_id, node: node.node_id })
     }
 
     /// The node this connection reached.
@@ -163,10 +152,7 @@ impl ClientConnection {
 
     pub async fn send(&mut self, payload: Bytes) -> Result<(), NetError> {
         let envelope = Envelope::new(Kind::ClientRequest, self.me, self.node, payload);
-        self.framed
-            .send(envelope)
-            .await
-            .map_err(|e| NetError::Frame(e.to_string()))
+        self.framed.send(envelope).await.map_err(|e| NetError::Frame(e.to_string()))
     }
 
     /// The next response, or `None` when the node closed the connection.

@@ -57,13 +57,7 @@ pub struct Envelope {
 
 impl Envelope {
     pub fn new(kind: Kind, from: NodeId, to: NodeId, payload: Bytes) -> Envelope {
-        Envelope {
-            version: PROTOCOL_VERSION,
-            kind,
-            from,
-            to,
-            payload,
-        }
+        Envelope { version: PROTOCOL_VERSION, kind, from, to, payload }
     }
 
     /// Bytes this envelope takes on the wire, prefix included: exactly
@@ -80,13 +74,7 @@ impl Envelope {
             postcard::take_from_bytes::<EnvelopeHeader>(&frame).map_err(|e| format!("bad envelope header: {e}"))?;
         let header_len = frame.len() - rest.len();
         let payload = frame.freeze().slice(header_len..);
-        Ok(Envelope {
-            version: header.version,
-            kind: header.kind,
-            from: header.from,
-            to: header.to,
-            payload,
-        })
+        Ok(Envelope { version: header.version, kind: header.kind, from: header.from, to: header.to, payload })
     }
 }
 
@@ -104,13 +92,8 @@ pub struct EnvelopeCodec {
 
 impl EnvelopeCodec {
     pub fn new(max_frame_bytes: usize) -> EnvelopeCodec {
-        let frames = LengthDelimitedCodec::builder()
-            .max_frame_length(max_frame_bytes)
-            .new_codec();
-        EnvelopeCodec {
-            frames,
-            max_frame_bytes,
-        }
+        let frames = LengthDelimitedCodec::builder().max_frame_length(max_frame_bytes).new_codec();
+        EnvelopeCodec { frames, max_frame_bytes }
     }
 }
 
@@ -135,13 +118,8 @@ impl Decoder for EnvelopeCodec {
             Ok(None) => Ok(None),
             // LengthDelimitedCodec reports an oversized prefix as InvalidData.
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                let claimed = src
-                    .get(..4)
-                    .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
-                Err(FrameError::TooLarge {
-                    size_bytes: claimed.unwrap_or(0),
-                    max_bytes: self.max_frame_bytes,
-                })
+                let claimed = src.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
+                Err(FrameError::TooLarge { size_bytes: claimed.unwrap_or(0), max_bytes: self.max_frame_bytes })
             }
             Err(e) => Err(FrameError::Io(e)),
         }
@@ -152,20 +130,12 @@ impl Encoder<Envelope> for EnvelopeCodec {
     type Error = FrameError;
 
     fn encode(&mut self, item: Envelope, dst: &mut BytesMut) -> Result<(), FrameError> {
-        let header = EnvelopeHeader {
-            version: item.version,
-            kind: item.kind,
-            from: item.from,
-            to: item.to,
-        };
+        let header = EnvelopeHeader { version: item.version, kind: item.kind, from: item.from, to: item.to };
         let mut head = [0u8; MAX_HEADER_BYTES];
         let head = postcard::to_slice(&header, &mut head).map_err(|e| FrameError::Malformed(e.to_string()))?;
         let body_len = head.len() + item.payload.len();
         if body_len > self.max_frame_bytes {
-            return Err(FrameError::TooLarge {
-                size_bytes: body_len,
-                max_bytes: self.max_frame_bytes,
-            });
+            return Err(FrameError::TooLarge { size_bytes: body_len, max_bytes: self.max_frame_bytes });
         }
         dst.reserve(4 + body_len);
         dst.put_u32(body_len as u32);
@@ -216,10 +186,7 @@ mod tests {
     fn encoder_refuses_a_frame_above_the_maximum() {
         let mut codec = EnvelopeCodec::new(100);
         let env = Envelope::new(Kind::Peer, 1, 2, Bytes::from(vec![0u8; 200]));
-        assert!(matches!(
-            codec.encode(env, &mut BytesMut::new()),
-            Err(FrameError::TooLarge { .. })
-        ));
+        assert!(matches!(codec.encode(env, &mut BytesMut::new()), Err(FrameError::TooLarge { .. })));
     }
 
     proptest! {

@@ -52,14 +52,7 @@ pub struct LinkFaults {
 
 impl Default for LinkFaults {
     fn default() -> LinkFaults {
-        LinkFaults {
-            cut: false,
-            drop: 0.0,
-            duplicate: 0.0,
-            reorder: 0.0,
-            reorder_window_ms: 20.0,
-            delay: Delay::None,
-        }
+        LinkFaults { cut: false, drop: 0.0, duplicate: 0.0, reorder: 0.0, reorder_window_ms: 20.0, delay: Delay::None }
     }
 }
 
@@ -70,11 +63,7 @@ impl LinkFaults {
 
     /// Checks probabilities and delays; the message names the bad field.
     pub fn validate(&self) -> Result<(), String> {
-        for (name, p) in [
-            ("drop", self.drop),
-            ("duplicate", self.duplicate),
-            ("reorder", self.reorder),
-        ] {
+        for (name, p) in [("drop", self.drop), ("duplicate", self.duplicate), ("reorder", self.reorder)] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(format!("{name} must be a probability within 0..=1, got {p}"));
             }
@@ -87,10 +76,7 @@ impl LinkFaults {
             Delay::Exponential { mean_ms } => ok(mean_ms),
         };
         if !delays_ok || !ok(self.reorder_window_ms) {
-            return Err(format!(
-                "delays must be within 0..=600000 ms (and min <= max), got {:?}",
-                self.delay
-            ));
+            return Err(format!("delays must be within 0..=600000 ms (and min <= max), got {:?}", self.delay));
         }
         Ok(())
     }
@@ -106,12 +92,8 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    const PASS: Verdict = Verdict {
-        copies: [Some(Duration::ZERO), None],
-        dropped: false,
-        duplicated: false,
-        reordered: false,
-    };
+    const PASS: Verdict =
+        Verdict { copies: [Some(Duration::ZERO), None], dropped: false, duplicated: false, reordered: false };
 }
 
 struct LinkState {
@@ -129,11 +111,7 @@ pub struct FaultTable {
 
 impl FaultTable {
     pub fn new(seed: u64) -> FaultTable {
-        FaultTable {
-            seed,
-            any: AtomicBool::new(false),
-            links: Mutex::new(HashMap::new()),
-        }
+        FaultTable { seed, any: AtomicBool::new(false), links: Mutex::new(HashMap::new()) }
     }
 
     fn link_seed(&self, from: NodeId, to: NodeId) -> u64 {
@@ -148,13 +126,8 @@ impl FaultTable {
         faults.validate()?;
         let mut links = self.links.lock().expect("fault table lock");
         let seed = self.link_seed(from, to);
-        links
-            .entry((from, to))
-            .or_insert_with(|| LinkState {
-                faults,
-                rng: PluginRng::from_seed_u64(seed),
-            })
-            .faults = faults;
+        links.entry((from, to)).or_insert_with(|| LinkState { faults, rng: PluginRng::from_seed_u64(seed) }).faults =
+            faults;
         let any = links.values().any(|l| !l.faults.is_healthy());
         self.any.store(any, Ordering::Release);
         Ok(())
@@ -218,12 +191,7 @@ impl FaultTable {
             return Verdict::PASS;
         }
         if f.cut || link.rng.chance(f.drop) {
-            return Verdict {
-                copies: [None, None],
-                dropped: true,
-                duplicated: false,
-                reordered: false,
-            };
+            return Verdict { copies: [None, None], dropped: true, duplicated: false, reordered: false };
         }
         let mut verdict = Verdict::PASS;
         let mut delay_of = |rng: &mut PluginRng| -> Duration {
@@ -237,18 +205,9 @@ impl FaultTable {
             Duration::from_secs_f64(ms / 1000.0)
         };
         let first = delay_of(&mut link.rng);
-        let second = if link.rng.chance(f.duplicate) {
-            Some(delay_of(&mut link.rng))
-        } else {
-            None
-        };
+        let second = if link.rng.chance(f.duplicate) { Some(delay_of(&mut link.rng)) } else { None };
         let reordered = verdict.reordered;
-        Verdict {
-            copies: [Some(first), second],
-            dropped: false,
-            duplicated: second.is_some(),
-            reordered,
-        }
+        Verdict { copies: [Some(first), second], dropped: false, duplicated: second.is_some(), reordered }
     }
 }
 
@@ -288,12 +247,7 @@ mod tests {
 
     #[test]
     fn same_seed_makes_the_same_decisions() {
-        let faults = LinkFaults {
-            drop: 0.3,
-            duplicate: 0.2,
-            reorder: 0.2,
-            ..LinkFaults::default()
-        };
+        let faults = LinkFaults { drop: 0.3, duplicate: 0.2, reorder: 0.2, ..LinkFaults::default() };
         let run = |seed| {
             let t = FaultTable::new(seed);
             t.set(1, 2, faults).unwrap();
@@ -306,15 +260,7 @@ mod tests {
     #[test]
     fn drop_rate_is_close_to_its_probability() {
         let t = FaultTable::new(3);
-        t.set(
-            1,
-            2,
-            LinkFaults {
-                drop: 0.2,
-                ..LinkFaults::default()
-            },
-        )
-        .unwrap();
+        t.set(1, 2, LinkFaults { drop: 0.2, ..LinkFaults::default() }).unwrap();
         let dropped = (0..10_000).filter(|_| t.decide(1, 2).dropped).count();
         assert!((1_700..2_300).contains(&dropped), "{dropped} of 10000 dropped at p=0.2");
     }
@@ -322,64 +268,25 @@ mod tests {
     #[test]
     fn delays_follow_their_distribution() {
         let t = FaultTable::new(3);
-        t.set(
-            1,
-            2,
-            LinkFaults {
-                delay: Delay::Uniform {
-                    min_ms: 10.0,
-                    max_ms: 20.0,
-                },
-                ..LinkFaults::default()
-            },
-        )
-        .unwrap();
+        t.set(1, 2, LinkFaults { delay: Delay::Uniform { min_ms: 10.0, max_ms: 20.0 }, ..LinkFaults::default() })
+            .unwrap();
         for _ in 0..1000 {
             let d = t.decide(1, 2).copies[0].unwrap().as_secs_f64() * 1000.0;
             assert!((10.0..=20.0).contains(&d), "{d}");
         }
-        t.set(
-            1,
-            2,
-            LinkFaults {
-                delay: Delay::Exponential { mean_ms: 5.0 },
-                ..LinkFaults::default()
-            },
-        )
-        .unwrap();
-        let mean: f64 = (0..20_000)
-            .map(|_| t.decide(1, 2).copies[0].unwrap().as_secs_f64() * 1000.0)
-            .sum::<f64>()
-            / 20_000.0;
+        t.set(1, 2, LinkFaults { delay: Delay::Exponential { mean_ms: 5.0 }, ..LinkFaults::default() }).unwrap();
+        let mean: f64 =
+            (0..20_000).map(|_| t.decide(1, 2).copies[0].unwrap().as_secs_f64() * 1000.0).sum::<f64>() / 20_000.0;
         assert!((4.5..5.5).contains(&mean), "exponential mean {mean}");
     }
 
     #[test]
     fn invalid_faults_name_the_field() {
         let t = FaultTable::new(1);
-        let err = t
-            .set(
-                1,
-                2,
-                LinkFaults {
-                    drop: 1.5,
-                    ..LinkFaults::default()
-                },
-            )
-            .unwrap_err();
+        let err = t.set(1, 2, LinkFaults { drop: 1.5, ..LinkFaults::default() }).unwrap_err();
         assert!(err.contains("drop"), "{err}");
         let err = t
-            .set(
-                1,
-                2,
-                LinkFaults {
-                    delay: Delay::Uniform {
-                        min_ms: 5.0,
-                        max_ms: 1.0,
-                    },
-                    ..LinkFaults::default()
-                },
-            )
+            .set(1, 2, LinkFaults { delay: Delay::Uniform { min_ms: 5.0, max_ms: 1.0 }, ..LinkFaults::default() })
             .unwrap_err();
         assert!(err.contains("delay"), "{err}");
     }

@@ -43,20 +43,10 @@ pub enum Role {
 
 #[derive(Debug, Serialize, Deserialize)]
 enum Message {
-    Hello {
-        protocol_version: u16,
-        cluster_id: String,
-        node_id: NodeId,
-        role: Role,
-        nonce: [u8; NONCE_BYTES],
-    },
-    Proof {
-        mac: Vec<u8>,
-    },
+    Hello { protocol_version: u16, cluster_id: String, node_id: NodeId, role: Role, nonce: [u8; NONCE_BYTES] },
+    Proof { mac: Vec<u8> },
     Accepted,
-    Reject {
-        reason: String,
-    },
+    Reject { reason: String },
 }
 
 /// Who we are and what we accept.
@@ -181,13 +171,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     .await?;
 
     let (peer, peer_nonce) = match recv(framed).await? {
-        Message::Hello {
-            protocol_version,
-            cluster_id,
-            node_id,
-            role,
-            nonce,
-        } => {
+        Message::Hello { protocol_version, cluster_id, node_id, role, nonce } => {
             if protocol_version != PROTOCOL_VERSION {
                 let why = format!("protocol version {protocol_version}, expected {PROTOCOL_VERSION}");
                 return refuse(framed, why).await;
@@ -206,28 +190,12 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         other => return Err(HandshakeError::Malformed(format!("expected Hello, got {other:?}"))),
     };
 
-    let mine = proof(
-        &me.secret,
-        side,
-        &me.cluster_id,
-        me.node_id,
-        peer.node_id,
-        &my_nonce,
-        &peer_nonce,
-    );
+    let mine = proof(&me.secret, side, &me.cluster_id, me.node_id, peer.node_id, &my_nonce, &peer_nonce);
     send(framed, &Message::Proof { mac: mine }).await?;
     match recv(framed).await? {
         Message::Proof { mac } => {
             let mut expected = mac_for(&me.secret);
-            feed(
-                &mut expected,
-                side.other(),
-                &me.cluster_id,
-                peer.node_id,
-                me.node_id,
-                &peer_nonce,
-                &my_nonce,
-            );
+            feed(&mut expected, side.other(), &me.cluster_id, peer.node_id, me.node_id, &peer_nonce, &my_nonce);
             if expected.verify_slice(&mac).is_err() {
                 return refuse(framed, "authentication failed: wrong cluster secret".into()).await;
             }
@@ -303,9 +271,9 @@ async fn recv<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<Message, HandshakeError> {
     match framed.next().await {
         Some(Ok(frame)) => postcard::from_bytes(&frame).map_err(|e| HandshakeError::Malformed(e.to_string())),
-        Some(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => Err(HandshakeError::Malformed(format!(
-            "handshake frame above {MAX_HANDSHAKE_FRAME_BYTES} bytes"
-        ))),
+        Some(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+            Err(HandshakeError::Malformed(format!("handshake frame above {MAX_HANDSHAKE_FRAME_BYTES} bytes")))
+        }
         Some(Err(e)) => Err(HandshakeError::Io(e)),
         None => Err(HandshakeError::Closed),
     }
@@ -322,12 +290,7 @@ mod tests {
     use super::*;
 
     fn creds(id: NodeId, secret: &str, cluster: &str) -> Credentials {
-        Credentials {
-            cluster_id: cluster.into(),
-            secret: secret.into(),
-            node_id: id,
-            role: Role::Peer,
-        }
+        Credentials { cluster_id: cluster.into(), secret: secret.into(), node_id: id, role: Role::Peer }
     }
 
     async fn pair(a: Credentials, b: Credentials) -> (Result<Peer, HandshakeError>, Result<Peer, HandshakeError>) {
@@ -336,29 +299,14 @@ mod tests {
         let mut fy = Framed::new(y, LengthDelimitedCodec::new());
         let t = Duration::from_secs(5);
         let ok = |_: &Peer| Ok(());
-        tokio::join!(
-            run(&mut fx, &a, Side::Dialer, &ok, t),
-            run(&mut fy, &b, Side::Acceptor, &ok, t)
-        )
+        tokio::join!(run(&mut fx, &a, Side::Dialer, &ok, t), run(&mut fy, &b, Side::Acceptor, &ok, t))
     }
 
     #[tokio::test]
     async fn matching_credentials_authenticate_both_sides() {
         let (a, b) = pair(creds(1, "s3cret", "lab"), creds(2, "s3cret", "lab")).await;
-        assert_eq!(
-            a.unwrap(),
-            Peer {
-                node_id: 2,
-                role: Role::Peer
-            }
-        );
-        assert_eq!(
-            b.unwrap(),
-            Peer {
-                node_id: 1,
-                role: Role::Peer
-            }
-        );
+        assert_eq!(a.unwrap(), Peer { node_id: 2, role: Role::Peer });
+        assert_eq!(b.unwrap(), Peer { node_id: 1, role: Role::Peer });
     }
 
     #[tokio::test]
@@ -367,10 +315,7 @@ mod tests {
         let (a, b) = (a.unwrap_err().to_string(), b.unwrap_err().to_string());
         assert!(a.contains("wrong cluster secret"), "{a}");
         assert!(b.contains("wrong cluster secret"), "{b}");
-        assert!(
-            !a.contains("s3cret") && !b.contains("guess"),
-            "secrets never appear in errors"
-        );
+        assert!(!a.contains("s3cret") && !b.contains("guess"), "secrets never appear in errors");
     }
 
     #[tokio::test]

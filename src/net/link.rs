@@ -147,11 +147,7 @@ impl PeerLink {
             faults: Arc::clone(&setup.faults),
             capacity: setup.config.outbound_queue_frames,
         };
-        let writer = Writer {
-            setup,
-            shared,
-            delayed: BinaryHeap::new(),
-        };
+        let writer = Writer { setup, shared, delayed: BinaryHeap::new() };
         tracker.spawn(writer.run());
         link
     }
@@ -233,12 +229,7 @@ impl PeerLink {
             return false;
         };
         let counters = &self.shared.counters;
-        let LinkState {
-            codec,
-            pending,
-            unfinished,
-            ..
-        } = state;
+        let LinkState { codec, pending, unfinished, .. } = state;
         debug_assert!(pending.is_empty(), "no frames queued means no bytes pending");
         if let Err(e) = codec.encode(envelope.clone(), pending) {
             drop_unsendable(counters, &e);
@@ -291,11 +282,7 @@ impl PeerLink {
         }
         state.next_seq += 1;
         let seq = state.next_seq;
-        state.delayed.push(Delayed {
-            due: Instant::now() + delay,
-            seq,
-            envelope,
-        });
+        state.delayed.push(Delayed { due: Instant::now() + delay, seq, envelope });
     }
 }
 
@@ -323,11 +310,7 @@ enum Claim {
 impl Writer {
     async fn run(mut self) {
         let cfg = self.setup.config.clone();
-        let mut backoff = Backoff::new(
-            cfg.reconnect_backoff_min_ms,
-            cfg.reconnect_backoff_max_ms,
-            self.setup.seed,
-        );
+        let mut backoff = Backoff::new(cfg.reconnect_backoff_min_ms, cfg.reconnect_backoff_max_ms, self.setup.seed);
         let cancel = self.setup.cancel.clone();
         loop {
             let connected = tokio::select! {
@@ -346,10 +329,7 @@ impl Writer {
             };
             backoff.reset();
             LinkCounters::add(&self.setup.counters.connects, 1);
-            self.setup
-                .counters
-                .connected
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+            self.setup.counters.connected.store(true, std::sync::atomic::Ordering::Relaxed);
             {
                 let mut state = self.shared.state.lock().expect("link state lock");
                 state.stream = Some(Arc::clone(&stream));
@@ -358,10 +338,7 @@ impl Writer {
                 state.broken = false;
             }
             let result = self.write_loop(&stream).await;
-            self.setup
-                .counters
-                .connected
-                .store(false, std::sync::atomic::Ordering::Relaxed);
+            self.setup.counters.connected.store(false, std::sync::atomic::Ordering::Relaxed);
             {
                 // Half a frame must never start the next connection's stream.
                 let mut state = self.shared.state.lock().expect("link state lock");
@@ -403,15 +380,11 @@ impl Writer {
             }
         };
         let hs_timeout = Duration::from_millis(cfg.handshake_timeout_ms);
-        handshake::run(&mut framed, &self.setup.creds, Side::Dialer, &admit, hs_timeout)
-            .await
-            .map_err(|e| {
-                warn!(peer = expected, "handshake with {} failed: {e}", self.setup.addr);
-                self.setup
-                    .log
-                    .record(format!("link to node {expected}: handshake failed: {e}"));
-                NetError::Handshake(e)
-            })?;
+        handshake::run(&mut framed, &self.setup.creds, Side::Dialer, &admit, hs_timeout).await.map_err(|e| {
+            warn!(peer = expected, "handshake with {} failed: {e}", self.setup.addr);
+            self.setup.log.record(format!("link to node {expected}: handshake failed: {e}"));
+            NetError::Handshake(e)
+        })?;
         // The handshake flushed its last frame and the peer sends nothing
         // on this connection, so no buffered bytes are left behind.
         Ok(framed.into_inner())

@@ -114,11 +114,7 @@ impl PeerListener {
                             break;
                         }
                         bytes += envelope.wire_size_bytes() as u64;
-                        batch.push(Inbound {
-                            from: envelope.from,
-                            kind: envelope.kind,
-                            payload: envelope.payload,
-                        });
+                        batch.push(Inbound { from: envelope.from, kind: envelope.kind, payload: envelope.payload });
                     }
                     Err(why) => {
                         failure = Some(why);
@@ -142,22 +138,13 @@ impl PeerListener {
     /// client traffic on the peer port.
     fn check(&self, envelope: &Envelope, authenticated: NodeId) -> Result<(), String> {
         if envelope.version != PROTOCOL_VERSION {
-            return Err(format!(
-                "envelope version {}, expected {PROTOCOL_VERSION}",
-                envelope.version
-            ));
+            return Err(format!("envelope version {}, expected {PROTOCOL_VERSION}", envelope.version));
         }
         if envelope.from != authenticated {
-            return Err(format!(
-                "node {authenticated} sent an envelope claiming to be from node {}",
-                envelope.from
-            ));
+            return Err(format!("node {authenticated} sent an envelope claiming to be from node {}", envelope.from));
         }
         if envelope.to != self.creds.node_id {
-            return Err(format!(
-                "envelope for node {} arrived at node {}",
-                envelope.to, self.creds.node_id
-            ));
+            return Err(format!("envelope for node {} arrived at node {}", envelope.to, self.creds.node_id));
         }
         if !matches!(envelope.kind, Kind::Peer | Kind::Admin) {
             return Err(format!("{:?} envelope on the peer port", envelope.kind));

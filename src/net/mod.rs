@@ -122,11 +122,8 @@ impl Network {
         let me = setup.creds.node_id;
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let counters: BTreeMap<NodeId, Arc<LinkCounters>> = setup
-            .peers
-            .keys()
-            .map(|id| (*id, Arc::new(LinkCounters::default())))
-            .collect();
+        let counters: BTreeMap<NodeId, Arc<LinkCounters>> =
+            setup.peers.keys().map(|id| (*id, Arc::new(LinkCounters::default()))).collect();
         let counters = Arc::new(counters);
         let log = Arc::new(ConnectionLog::default());
         let mut links = BTreeMap::new();
@@ -154,14 +151,7 @@ impl Network {
             tracker: tracker.clone(),
         });
         tracker.spawn(listener.run(setup.listener));
-        Network {
-            me,
-            links,
-            counters,
-            log,
-            cancel,
-            tracker,
-        }
+        Network { me, links, counters, log, cancel, tracker }
     }
 
     pub fn id(&self) -> NodeId {

@@ -83,11 +83,6 @@ impl ConnectionLog {
     }
 
     pub fn recent(&self) -> Vec<String> {
-        self.recent
-            .lock()
-            .expect("connection log lock")
-            .iter()
-            .cloned()
-            .collect()
+        self.recent.lock().expect("connection log lock").iter().cloned().collect()
     }
 }

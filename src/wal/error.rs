@@ -5,11 +5,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
     #[error("{op} {}: {source}", path.display())]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { op: &'static str, path: PathBuf, source: std::io::Error },
 
     /// fdatasync failed. The kernel may already have dropped the dirty
     /// pages, so retrying could report success for data that is gone
@@ -44,9 +40,5 @@ impl WalError {
 }
 
 pub fn io_err(op: &'static str, path: &Path, source: std::io::Error) -> WalError {
-    WalError::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
+    WalError::Io { op, path: path.to_path_buf(), source }
 }

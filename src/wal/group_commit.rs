@@ -15,7 +15,7 @@
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -34,6 +34,15 @@ pub enum Op {
     CompactPrefix(u64),
     Reset(u64),
     SaveHardState(Vec<u8>),
+    /// Stores a snapshot the node took itself; the log is left alone (the
+    /// policy compacts it later with `CompactPrefix`).
+    SaveSnapshot(Vec<u8>),
+    /// Stores a snapshot, then drops the log records it covers: compacts up
+    /// to `index`, or restarts the log at `index + 1` if it ends before.
+    InstallSnapshot {
+        payload: Vec<u8>,
+        index: u64,
+    },
     /// Completes once everything submitted before it is durable.
     Flush,
 }
@@ -46,6 +55,8 @@ pub enum Done {
     Compacted { segments_removed: usize },
     Reset,
     HardStateSaved,
+    SnapshotSaved,
+    SnapshotInstalled,
     Flushed,
 }
 
@@ -78,6 +89,7 @@ pub struct WalStatsSnapshot {
 pub struct WalHandle {
     tx: Option<mpsc::Sender<Request>>,
     stats: Arc<SharedStats>,
+    abandoned: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -87,24 +99,20 @@ impl WalHandle {
         let stats = Arc::new(SharedStats::default());
         stats.durable_index.store(wal.durable_index(), Ordering::Release);
         let thread_stats = Arc::clone(&stats);
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let committer = Committer {
+            wal,
+            rx,
+            stats: thread_stats,
+            abandoned: Arc::clone(&abandoned),
+            waiting: Vec::new(),
+            staged: Vec::new(),
+        };
         let thread = std::thread::Builder::new()
             .name("replab-wal".into())
-            .spawn(move || {
-                Committer {
-                    wal,
-                    rx,
-                    stats: thread_stats,
-                    waiting: Vec::new(),
-                    staged: Vec::new(),
-                }
-                .run()
-            })
+            .spawn(move || committer.run())
             .expect("spawn the log thread");
-        WalHandle {
-            tx: Some(tx),
-            stats,
-            thread: Some(thread),
-        }
+        WalHandle { tx: Some(tx), stats, abandoned, thread: Some(thread) }
     }
 
     /// Queues a request; `reply` runs on the log thread once it is durable
@@ -125,8 +133,7 @@ impl WalHandle {
                 let _ = tx.send(result);
             }),
         );
-        rx.await
-            .unwrap_or_else(|_| Err(WalError::Poisoned("the log thread has stopped".into())))
+        rx.await.unwrap_or_else(|_| Err(WalError::Poisoned("the log thread has stopped".into())))
     }
 
     /// Appends a batch and returns its index range once it is durable
@@ -147,8 +154,7 @@ impl WalHandle {
                 let _ = tx.send(result);
             }),
         );
-        rx.recv()
-            .unwrap_or_else(|_| Err(WalError::Poisoned("the log thread has stopped".into())))
+        rx.recv().unwrap_or_else(|_| Err(WalError::Poisoned("the log thread has stopped".into())))
     }
 
     pub fn stats(&self) -> WalStatsSnapshot {
@@ -162,6 +168,14 @@ impl WalHandle {
 
     /// Syncs what is queued, stops the thread and waits for it.
     pub fn close(mut self) {
+        self.shutdown();
+    }
+
+    /// Stops the thread at once, as a killed process would: requests not
+    /// yet written are dropped unanswered and nothing more is synced. What
+    /// was already written stays in the page cache, as after a SIGKILL.
+    pub fn abandon(mut self) {
+        self.abandoned.store(true, Ordering::Release);
         self.shutdown();
     }
 
@@ -183,6 +197,7 @@ struct Committer {
     wal: Wal,
     rx: mpsc::Receiver<Request>,
     stats: Arc<SharedStats>,
+    abandoned: Arc<AtomicBool>,
     /// Applied but not yet covered by a sync, in submission order.
     waiting: Vec<(Done, Reply)>,
     /// Appends received but not yet written: consecutive appends are
@@ -209,6 +224,9 @@ impl Committer {
                     Err(_) => break,
                 }
             };
+            if self.abandoned.load(Ordering::Acquire) {
+                return;
+            }
             if let Some(first) = first {
                 self.apply(first);
                 // Everything that queued while we were busy joins this group.
@@ -230,6 +248,9 @@ impl Committer {
                 last_sync = Instant::now();
             }
         }
+        if self.abandoned.load(Ordering::Acquire) {
+            return;
+        }
         self.write_staged();
         if !self.waiting.is_empty() {
             self.sync_and_reply(policy);
@@ -243,10 +264,7 @@ impl Committer {
             // other requests whose writes must not fail because of it.
             let max = self.wal.options().max_record_bytes;
             if let Some(big) = batch.iter().find(|r| r.payload.len() > max as usize) {
-                reply(Err(WalError::RecordTooLarge {
-                    size_bytes: big.payload.len(),
-                    max_bytes: max,
-                }));
+                reply(Err(WalError::RecordTooLarge { size_bytes: big.payload.len(), max_bytes: max }));
             } else {
                 self.staged.push((batch, reply));
             }
@@ -257,18 +275,31 @@ impl Committer {
         let result = match op {
             Op::Append(_) => unreachable!("handled above"),
             Op::TruncateSuffix(index) => self.wal.truncate_suffix(index).map(|()| Done::Truncated),
-            Op::CompactPrefix(index) => self
-                .wal
-                .compact_prefix(index)
-                .map(|segments_removed| Done::Compacted { segments_removed }),
+            Op::CompactPrefix(index) => {
+                self.wal.compact_prefix(index).map(|segments_removed| Done::Compacted { segments_removed })
+            }
             Op::Reset(next) => self.wal.reset(next).map(|()| Done::Reset),
             Op::SaveHardState(bytes) => self.wal.save_hard_state(&bytes).map(|()| Done::HardStateSaved),
+            Op::SaveSnapshot(payload) => self.wal.save_snapshot(&payload).map(|()| Done::SnapshotSaved),
+            Op::InstallSnapshot { payload, index } => self.install_snapshot(&payload, index),
             Op::Flush => Ok(Done::Flushed),
         };
         match result {
             Ok(done) => self.waiting.push((done, reply)),
             Err(e) => reply(Err(e)),
         }
+    }
+
+    /// The snapshot is durable before any record it covers is deleted, so a
+    /// crash in between leaves both, never neither.
+    fn install_snapshot(&mut self, payload: &[u8], index: u64) -> Result<Done, WalError> {
+        self.wal.save_snapshot(payload)?;
+        if self.wal.last_index() < index || self.wal.first_index() > index + 1 {
+            self.wal.reset(index + 1)?;
+        } else {
+            self.wal.compact_prefix(index)?;
+        }
+        Ok(Done::SnapshotInstalled)
     }
 
     /// Writes every staged append with one call and queues their replies
@@ -280,9 +311,7 @@ impl Committer {
         let records = self.staged.iter().flat_map(|(batch, _)| batch.iter());
         let result = self.wal.append(records);
         let total: u64 = self.staged.iter().map(|(b, _)| b.len() as u64).sum();
-        self.stats
-            .append_calls
-            .fetch_add(self.staged.len() as u64, Ordering::AcqRel);
+        self.stats.append_calls.fetch_add(self.staged.len() as u64, Ordering::AcqRel);
         self.stats.records.fetch_add(total, Ordering::AcqRel);
         match result {
             Ok(range) => {
@@ -308,16 +337,11 @@ impl Committer {
             FsyncPolicy::Never => Ok(()),
             _ => self.wal.sync(),
         };
-        self.stats
-            .fdatasyncs
-            .store(self.wal.stats().fdatasyncs, Ordering::Release);
+        self.stats.fdatasyncs.store(self.wal.stats().fdatasyncs, Ordering::Release);
         match synced {
             Ok(()) => {
-                let durable = if policy == FsyncPolicy::Never {
-                    self.wal.last_index()
-                } else {
-                    self.wal.durable_index()
-                };
+                let durable =
+                    if policy == FsyncPolicy::Never { self.wal.last_index() } else { self.wal.durable_index() };
                 self.stats.durable_index.store(durable, Ordering::Release);
                 for (done, reply) in self.waiting.drain(..) {
                     reply(Ok(done));

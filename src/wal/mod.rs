@@ -26,9 +26,9 @@
 //! `Wal` itself is single-threaded and synchronous. [`group_commit`] runs it
 //! on a dedicated thread and gives concurrent appenders one shared fdatasync.
 
+mod atomic_file;
 mod error;
 pub mod group_commit;
-mod hard_state;
 mod record;
 mod segment;
 
@@ -147,7 +147,7 @@ impl Wal {
         }
         fs::create_dir_all(&dir).map_err(|e| io_err("create directory", &dir, e))?;
         let dir_file = File::open(&dir).map_err(|e| io_err("open directory", &dir, e))?;
-        let hard_state = hard_state::load(&dir)?;
+        let hard_state = atomic_file::HARD_STATE.load(&dir)?;
 
         let mut names = Vec::new();
         for entry in fs::read_dir(&dir).map_err(|e| io_err("list directory", &dir, e))? {
@@ -169,10 +169,7 @@ impl Wal {
                 return Err(WalError::Corrupt {
                     path,
                     offset: 0,
-                    reason: format!(
-                        "gap in the log: previous segment ends before index {}",
-                        prev.next_index()
-                    ),
+                    reason: format!("gap in the log: previous segment ends before index {}", prev.next_index()),
                 });
             }
             let (mut seg, damage) = Segment::scan(path, first_index, opts.max_record_bytes)?;
@@ -182,12 +179,7 @@ impl Wal {
                 }
                 report.truncated_bytes = damage.dropped_bytes;
                 report.dropped_records = damage.dropped_records;
-                report.damage = Some(format!(
-                    "{} at offset {}: {}",
-                    seg.path.display(),
-                    damage.offset,
-                    damage.reason
-                ));
+                report.damage = Some(format!("{} at offset {}: {}", seg.path.display(), damage.offset, damage.reason));
                 if damage.offset == 0 {
                     // The header itself was torn: the segment was being
                     // created when the node died, so it holds nothing.
@@ -202,10 +194,7 @@ impl Wal {
         if segments.is_empty() {
             segments.push(Segment::create(&dir, 1)?);
         }
-        dir_file.sync_all().map_err(|e| WalError::SyncFailed {
-            path: dir.clone(),
-            source: e,
-        })?;
+        dir_file.sync_all().map_err(|e| WalError::SyncFailed { path: dir.clone(), source: e })?;
         report.segments = segments.len();
         report.records = segments.iter().map(Segment::record_count).sum();
 
@@ -294,9 +283,7 @@ impl Wal {
             record::encode_into(&mut scratch, first + count, record);
             count += 1;
         }
-        let lens = records
-            .into_iter()
-            .map(|r| (HEADER_SIZE_BYTES + r.payload.len()) as u64);
+        let lens = records.into_iter().map(|r| (HEADER_SIZE_BYTES + r.payload.len()) as u64);
         let result = self.segments.last_mut().expect("open segment").write(&scratch, lens);
         self.stats.append_calls += 1;
         self.stats.records += count;
@@ -339,9 +326,7 @@ impl Wal {
         let open = self.open_segment();
         // Syncs happen at record boundaries, so the records that start
         // inside the synced part are exactly the complete, durable ones.
-        let durable = open
-            .offsets
-            .partition_point(|off| u64::from(*off) < open.synced_len_bytes);
+        let durable = open.offsets.partition_point(|off| u64::from(*off) < open.synced_len_bytes);
         open.first_index + durable as u64 - 1
     }
 
@@ -357,10 +342,7 @@ impl Wal {
 
     fn sync_dir(&mut self) -> Result<(), WalError> {
         self.dir_file.sync_all().map_err(|e| {
-            let err = WalError::SyncFailed {
-                path: self.dir.clone(),
-                source: e,
-            };
+            let err = WalError::SyncFailed { path: self.dir.clone(), source: e };
             self.poisoned = Some(err.to_string());
             err
         })
@@ -382,11 +364,7 @@ impl Wal {
             return Ok(Vec::new());
         }
         if range.start < self.first_index() || range.end > self.last_index() + 1 {
-            let bad = if range.start < self.first_index() {
-                range.start
-            } else {
-                range.end - 1
-            };
+            let bad = if range.start < self.first_index() { range.start } else { range.end - 1 };
             return Err(self.out_of_range(bad));
         }
         let mut out = Vec::with_capacity((range.end - range.start) as usize);
@@ -405,11 +383,7 @@ impl Wal {
     }
 
     fn out_of_range(&self, index: u64) -> WalError {
-        WalError::OutOfRange {
-            index,
-            first: self.first_index(),
-            last: self.last_index(),
-        }
+        WalError::OutOfRange { index, first: self.first_index(), last: self.last_index() }
     }
 
     /// Removes the record at `index` and every later one, durably. Later
@@ -485,7 +459,7 @@ impl Wal {
     /// Replaces the hard state crash-atomically; durable on return.
     pub fn save_hard_state(&mut self, payload: &[u8]) -> Result<(), WalError> {
         self.check_usable()?;
-        hard_state::store(&self.dir, &self.dir_file, payload).inspect_err(|e| {
+        atomic_file::HARD_STATE.store(&self.dir, &self.dir_file, payload).inspect_err(|e| {
             if e.is_fatal() {
                 self.poisoned = Some(e.to_string());
             }
@@ -493,6 +467,24 @@ impl Wal {
         self.hard_state = Some(payload.to_vec());
         self.stats.fdatasyncs += 2;
         Ok(())
+    }
+
+    /// Replaces the stored snapshot crash-atomically; durable on return.
+    pub fn save_snapshot(&mut self, payload: &[u8]) -> Result<(), WalError> {
+        self.check_usable()?;
+        atomic_file::SNAPSHOT.store(&self.dir, &self.dir_file, payload).inspect_err(|e| {
+            if e.is_fatal() {
+                self.poisoned = Some(e.to_string());
+            }
+        })?;
+        self.stats.fdatasyncs += 2;
+        Ok(())
+    }
+
+    /// Reads the stored snapshot, if any (verifying its checksum).
+    pub fn load_snapshot(&self) -> Result<Option<Vec<u8>>, WalError> {
+        self.check_usable()?;
+        atomic_file::SNAPSHOT.load(&self.dir)
     }
 
     /// Test support: the open segment's file and how many of its bytes are
@@ -513,16 +505,9 @@ mod tests {
     #[test]
     fn a_failed_fdatasync_is_fatal_and_never_retried() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = WalOptions {
-            fsync: FsyncPolicy::Never,
-            ..WalOptions::default()
-        };
+        let opts = WalOptions { fsync: FsyncPolicy::Never, ..WalOptions::default() };
         let (mut wal, _) = Wal::open(dir.path(), opts).unwrap();
-        wal.append([RecordRef {
-            kind: 0,
-            payload: b"unsynced",
-        }])
-        .unwrap();
+        wal.append([RecordRef { kind: 0, payload: b"unsynced" }]).unwrap();
         let (_reader, writer) = std::io::pipe().unwrap();
         let pipe_file = File::from(std::os::fd::OwnedFd::from(writer));
         wal.segments.last_mut().unwrap().file = pipe_file;
@@ -532,10 +517,7 @@ mod tests {
         assert!(err.is_fatal());
         // Nothing is retried or accepted afterwards.
         assert!(matches!(wal.sync(), Err(WalError::Poisoned(_))));
-        assert!(matches!(
-            wal.append([RecordRef { kind: 0, payload: b"x" }]),
-            Err(WalError::Poisoned(_))
-        ));
+        assert!(matches!(wal.append([RecordRef { kind: 0, payload: b"x" }]), Err(WalError::Poisoned(_))));
         assert!(matches!(wal.read(1), Err(WalError::Poisoned(_))));
         assert_eq!(wal.stats().fdatasyncs, 0);
     }

@@ -128,10 +128,7 @@ impl RecordBatch {
         let mut start = 0usize;
         self.items.iter().map(move |(kind, end)| {
             let end = *end as usize;
-            let record = RecordRef {
-                kind: *kind,
-                payload: &self.bytes[start..end],
-            };
+            let record = RecordRef { kind: *kind, payload: &self.bytes[start..end] };
             start = end;
             record
         })
@@ -145,14 +142,7 @@ mod tests {
     #[test]
     fn encoded_record_parses_and_verifies() {
         let mut buf = Vec::new();
-        encode_into(
-            &mut buf,
-            7,
-            RecordRef {
-                kind: 3,
-                payload: b"hello",
-            },
-        );
+        encode_into(&mut buf, 7, RecordRef { kind: 3, payload: b"hello" });
         assert_eq!(buf.len(), HEADER_SIZE_BYTES + 5);
         let header = Header::parse(buf[..HEADER_SIZE_BYTES].try_into().unwrap());
         assert_eq!((header.payload_len, header.kind), (5, 3));
@@ -162,14 +152,7 @@ mod tests {
     #[test]
     fn checksum_binds_the_record_to_its_index() {
         let mut buf = Vec::new();
-        encode_into(
-            &mut buf,
-            7,
-            RecordRef {
-                kind: 3,
-                payload: b"hello",
-            },
-        );
+        encode_into(&mut buf, 7, RecordRef { kind: 3, payload: b"hello" });
         let header = Header::parse(buf[..HEADER_SIZE_BYTES].try_into().unwrap());
         assert!(!header.verify(8, &buf[HEADER_SIZE_BYTES..]));
     }

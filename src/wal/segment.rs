@@ -73,12 +73,8 @@ impl Segment {
         let mut header = [0u8; SEGMENT_HEADER_BYTES as usize];
         header[..8].copy_from_slice(MAGIC);
         header[8..].copy_from_slice(&first_index.to_le_bytes());
-        file.write_all_at(&header, 0)
-            .map_err(|e| io_err("write segment header", &path, e))?;
-        file.sync_data().map_err(|e| WalError::SyncFailed {
-            path: path.clone(),
-            source: e,
-        })?;
+        file.write_all_at(&header, 0).map_err(|e| io_err("write segment header", &path, e))?;
+        file.sync_data().map_err(|e| WalError::SyncFailed { path: path.clone(), source: e })?;
         Ok(Segment {
             path,
             file,
@@ -93,11 +89,8 @@ impl Segment {
     /// and, if the file holds anything past it, what was wrong there. The
     /// caller decides whether damage is a torn tail or fatal corruption.
     pub fn scan(path: PathBuf, first_index: u64, max_record_bytes: u32) -> Result<(Segment, Option<Damage>), WalError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| io_err("open segment", &path, e))?;
+        let file =
+            OpenOptions::new().read(true).write(true).open(&path).map_err(|e| io_err("open segment", &path, e))?;
         let file_len = file.metadata().map_err(|e| io_err("stat segment", &path, e))?.len();
         let mut segment = Segment {
             path,
@@ -108,12 +101,7 @@ impl Segment {
             synced_len_bytes: SEGMENT_HEADER_BYTES,
         };
         if let Some(reason) = segment.check_header(file_len)? {
-            let damage = Damage {
-                offset: 0,
-                reason,
-                dropped_bytes: file_len,
-                dropped_records: 0,
-            };
+            let damage = Damage { offset: 0, reason, dropped_bytes: file_len, dropped_records: 0 };
             segment.len_bytes = 0;
             segment.synced_len_bytes = 0;
             return Ok((segment, Some(damage)));
@@ -121,9 +109,7 @@ impl Segment {
 
         let mut reader = BufReader::with_capacity(1 << 20, &segment.file);
         let mut skip = [0u8; SEGMENT_HEADER_BYTES as usize];
-        reader
-            .read_exact(&mut skip)
-            .map_err(|e| io_err("read segment", &segment.path, e))?;
+        reader.read_exact(&mut skip).map_err(|e| io_err("read segment", &segment.path, e))?;
         let mut offset = SEGMENT_HEADER_BYTES;
         let mut payload = Vec::new();
         let damage = loop {
@@ -132,15 +118,10 @@ impl Segment {
             }
             let index = first_index + segment.offsets.len() as u64;
             if file_len - offset < HEADER_SIZE_BYTES as u64 {
-                break Some(format!(
-                    "torn record header ({} of {HEADER_SIZE_BYTES} bytes)",
-                    file_len - offset
-                ));
+                break Some(format!("torn record header ({} of {HEADER_SIZE_BYTES} bytes)", file_len - offset));
             }
             let mut head = [0u8; HEADER_SIZE_BYTES];
-            reader
-                .read_exact(&mut head)
-                .map_err(|e| io_err("read segment", &segment.path, e))?;
+            reader.read_exact(&mut head).map_err(|e| io_err("read segment", &segment.path, e))?;
             let header = Header::parse(&head);
             if header.payload_len > max_record_bytes {
                 break Some(format!(
@@ -156,9 +137,7 @@ impl Segment {
                 ));
             }
             payload.resize(header.payload_len as usize, 0);
-            reader
-                .read_exact(&mut payload)
-                .map_err(|e| io_err("read segment", &segment.path, e))?;
+            reader.read_exact(&mut payload).map_err(|e| io_err("read segment", &segment.path, e))?;
             if !header.verify(index, &payload) {
                 break Some(format!("checksum mismatch in record {index}"));
             }
@@ -170,35 +149,23 @@ impl Segment {
         let damage = damage.map(|reason| {
             let dropped_bytes = file_len - offset;
             let dropped_records = count_frames(&segment.file, offset, file_len, max_record_bytes);
-            Damage {
-                offset,
-                reason,
-                dropped_bytes,
-                dropped_records,
-            }
+            Damage { offset, reason, dropped_bytes, dropped_records }
         });
         Ok((segment, damage))
     }
 
     fn check_header(&self, file_len: u64) -> Result<Option<String>, WalError> {
         if file_len < SEGMENT_HEADER_BYTES {
-            return Ok(Some(format!(
-                "torn segment header ({file_len} of {SEGMENT_HEADER_BYTES} bytes)"
-            )));
+            return Ok(Some(format!("torn segment header ({file_len} of {SEGMENT_HEADER_BYTES} bytes)")));
         }
         let mut header = [0u8; SEGMENT_HEADER_BYTES as usize];
-        self.file
-            .read_exact_at(&mut header, 0)
-            .map_err(|e| io_err("read segment header", &self.path, e))?;
+        self.file.read_exact_at(&mut header, 0).map_err(|e| io_err("read segment header", &self.path, e))?;
         if &header[..8] != MAGIC {
             return Ok(Some("bad segment magic".to_string()));
         }
         let stored = u64::from_le_bytes(header[8..].try_into().expect("8 bytes"));
         if stored != self.first_index {
-            return Ok(Some(format!(
-                "header says first index {stored}, file name says {}",
-                self.first_index
-            )));
+            return Ok(Some(format!("header says first index {stored}, file name says {}", self.first_index)));
         }
         Ok(None)
     }
@@ -222,9 +189,7 @@ impl Segment {
         let slot = (index - self.first_index) as usize;
         let offset = u64::from(self.offsets[slot]);
         let mut head = [0u8; HEADER_SIZE_BYTES];
-        self.file
-            .read_exact_at(&mut head, offset)
-            .map_err(|e| io_err("read record", &self.path, e))?;
+        self.file.read_exact_at(&mut head, offset).map_err(|e| io_err("read record", &self.path, e))?;
         let header = Header::parse(&head);
         let end = offset + header.record_size_bytes();
         if header.payload_len > max_record_bytes || end > self.len_bytes {
@@ -237,26 +202,16 @@ impl Segment {
         if !header.verify(index, &payload) {
             return Err(self.corrupt(offset, format!("checksum mismatch in record {index}")));
         }
-        Ok(Record {
-            index,
-            kind: header.kind,
-            payload,
-        })
+        Ok(Record { index, kind: header.kind, payload })
     }
 
     pub fn corrupt(&self, offset: u64, reason: String) -> WalError {
-        WalError::Corrupt {
-            path: self.path.clone(),
-            offset,
-            reason,
-        }
+        WalError::Corrupt { path: self.path.clone(), offset, reason }
     }
 
     /// Writes encoded records at the end. Not durable until `sync`.
     pub fn write(&mut self, encoded: &[u8], record_lens: impl Iterator<Item = u64>) -> Result<(), WalError> {
-        self.file
-            .write_all_at(encoded, self.len_bytes)
-            .map_err(|e| io_err("append", &self.path, e))?;
+        self.file.write_all_at(encoded, self.len_bytes).map_err(|e| io_err("append", &self.path, e))?;
         let mut offset = self.len_bytes;
         for len in record_lens {
             self.offsets.push(offset as u32);
@@ -272,10 +227,7 @@ impl Segment {
         if self.synced_len_bytes == self.len_bytes {
             return Ok(());
         }
-        self.file.sync_data().map_err(|e| WalError::SyncFailed {
-            path: self.path.clone(),
-            source: e,
-        })?;
+        self.file.sync_data().map_err(|e| WalError::SyncFailed { path: self.path.clone(), source: e })?;
         self.synced_len_bytes = self.len_bytes;
         Ok(())
     }
@@ -284,11 +236,7 @@ impl Segment {
     /// makes the new length durable.
     pub fn truncate_at(&mut self, index: u64) -> Result<(), WalError> {
         let slot = (index - self.first_index) as usize;
-        let new_len = if slot < self.offsets.len() {
-            u64::from(self.offsets[slot])
-        } else {
-            self.len_bytes
-        };
+        let new_len = if slot < self.offsets.len() { u64::from(self.offsets[slot]) } else { self.len_bytes };
         self.set_len(new_len)?;
         self.offsets.truncate(slot);
         Ok(())
@@ -296,13 +244,8 @@ impl Segment {
 
     /// Cuts the file at a byte offset (a damaged tail found at open).
     pub fn set_len(&mut self, len_bytes: u64) -> Result<(), WalError> {
-        self.file
-            .set_len(len_bytes)
-            .map_err(|e| io_err("truncate segment", &self.path, e))?;
-        self.file.sync_data().map_err(|e| WalError::SyncFailed {
-            path: self.path.clone(),
-            source: e,
-        })?;
+        self.file.set_len(len_bytes).map_err(|e| io_err("truncate segment", &self.path, e))?;
+        self.file.sync_data().map_err(|e| WalError::SyncFailed { path: self.path.clone(), source: e })?;
         self.len_bytes = len_bytes;
         self.synced_len_bytes = len_bytes;
         Ok(())

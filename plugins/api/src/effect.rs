@@ -125,9 +125,7 @@ pub struct Effects {
 
 impl Effects {
     pub fn new() -> Effects {
-        Effects {
-            list: Vec::with_capacity(16),
-        }
+        Effects { list: Vec::with_capacity(16) }
     }
 
     pub fn push(&mut self, effect: Effect) {

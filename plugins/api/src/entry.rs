@@ -35,10 +35,7 @@ impl Entry {
     }
 
     pub fn position(&self) -> LogPosition {
-        LogPosition {
-            index: self.index,
-            term: self.term,
-        }
+        LogPosition { index: self.index, term: self.term }
     }
 }
 

@@ -28,14 +28,7 @@ pub struct HybridClock {
 
 impl HybridClock {
     pub fn new(node: NodeId) -> HybridClock {
-        HybridClock {
-            node,
-            last: HybridTimestamp {
-                wall_ms: 0,
-                logical: 0,
-                node,
-            },
-        }
+        HybridClock { node, last: HybridTimestamp { wall_ms: 0, logical: 0, node } }
     }
 
     pub fn last(&self) -> HybridTimestamp {
@@ -45,11 +38,7 @@ impl HybridClock {
     /// A timestamp for a local event or a send, given the wall clock now.
     pub fn now(&mut self, wall_ms: u64) -> HybridTimestamp {
         if wall_ms > self.last.wall_ms {
-            self.last = HybridTimestamp {
-                wall_ms,
-                logical: 0,
-                node: self.node,
-            };
+            self.last = HybridTimestamp { wall_ms, logical: 0, node: self.node };
         } else {
             self.bump_logical(self.last.wall_ms, self.last.logical);
         }
@@ -68,11 +57,7 @@ impl HybridClock {
         } else if wall_max == remote.wall_ms {
             self.bump_logical(wall_max, remote.logical);
         } else {
-            self.last = HybridTimestamp {
-                wall_ms: wall_max,
-                logical: 0,
-                node: self.node,
-            };
+            self.last = HybridTimestamp { wall_ms: wall_max, logical: 0, node: self.node };
         }
         self.last
     }
@@ -82,16 +67,8 @@ impl HybridClock {
         // 2^32 events inside one millisecond cannot happen, but if the
         // counter did wrap, borrowing a millisecond keeps monotonicity.
         self.last = match logical.checked_add(1) {
-            Some(next) => HybridTimestamp {
-                wall_ms,
-                logical: next,
-                node: self.node,
-            },
-            None => HybridTimestamp {
-                wall_ms: wall_ms + 1,
-                logical: 0,
-                node: self.node,
-            },
+            Some(next) => HybridTimestamp { wall_ms, logical: next, node: self.node },
+            None => HybridTimestamp { wall_ms: wall_ms + 1, logical: 0, node: self.node },
         };
     }
 }
@@ -103,22 +80,8 @@ mod tests {
     #[test]
     fn follows_the_wall_clock_when_it_advances() {
         let mut c = HybridClock::new(1);
-        assert_eq!(
-            c.now(100),
-            HybridTimestamp {
-                wall_ms: 100,
-                logical: 0,
-                node: 1
-            }
-        );
-        assert_eq!(
-            c.now(105),
-            HybridTimestamp {
-                wall_ms: 105,
-                logical: 0,
-                node: 1
-            }
-        );
+        assert_eq!(c.now(100), HybridTimestamp { wall_ms: 100, logical: 0, node: 1 });
+        assert_eq!(c.now(105), HybridTimestamp { wall_ms: 105, logical: 0, node: 1 });
     }
 
     #[test]

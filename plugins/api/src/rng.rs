@@ -14,9 +14,7 @@ pub struct PluginRng {
 
 impl PluginRng {
     pub fn from_seed_u64(seed: u64) -> PluginRng {
-        PluginRng {
-            inner: rand_pcg::Pcg64Mcg::seed_from_u64(seed),
-        }
+        PluginRng { inner: rand_pcg::Pcg64Mcg::seed_from_u64(seed) }
     }
 
     pub fn next_u64(&mut self) -> u64 {

@@ -32,15 +32,11 @@ impl Instant {
     }
 
     pub const fn add_millis(self, millis: u64) -> Instant {
-        Instant {
-            micros: self.micros.saturating_add(millis.saturating_mul(1_000)),
-        }
+        Instant { micros: self.micros.saturating_add(millis.saturating_mul(1_000)) }
     }
 
     pub const fn add_micros(self, micros: u64) -> Instant {
-        Instant {
-            micros: self.micros.saturating_add(micros),
-        }
+        Instant { micros: self.micros.saturating_add(micros) }
     }
 
     /// Microseconds from `earlier` to `self`, or 0 if `earlier` is later.

@@ -12,11 +12,7 @@ use crate::raft::Raft;
 
 impl Raft {
     pub(crate) fn commit_to(&mut self, index: LogIndex, out: &mut Effects) {
-        assert!(
-            index <= self.log.last_index(),
-            "committing {index} beyond the log ({})",
-            self.log.last_index()
-        );
+        assert!(index <= self.log.last_index(), "committing {index} beyond the log ({})", self.log.last_index());
         if index <= self.log.committed {
             return;
         }

@@ -82,18 +82,11 @@ impl Default for RaftConfig {
 }
 
 fn error(key: &str, message: String) -> ConfigError {
-    ConfigError {
-        key: key.to_string(),
-        message,
-    }
+    ConfigError { key: key.to_string(), message }
 }
 
 fn require_nonzero(key: &str, value: u64) -> Result<(), ConfigError> {
-    if value == 0 {
-        Err(error(key, "must be greater than 0".to_string()))
-    } else {
-        Ok(())
-    }
+    if value == 0 { Err(error(key, "must be greater than 0".to_string())) } else { Ok(()) }
 }
 
 impl RaftConfig {
@@ -145,10 +138,7 @@ mod tests {
     #[test]
     fn a_partial_section_keeps_the_other_defaults() {
         let config = from_pairs(&[("election_timeout_min_ms", 500), ("election_timeout_max_ms", 900)]).unwrap();
-        assert_eq!(
-            (config.election_timeout_min_ms, config.election_timeout_max_ms),
-            (500, 900)
-        );
+        assert_eq!((config.election_timeout_min_ms, config.election_timeout_max_ms), (500, 900));
         assert_eq!(config.heartbeat_interval_ms, 50);
         assert_eq!(config.bug, Bug::None);
     }
@@ -167,76 +157,16 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         let cases: Vec<(RaftConfig, &str)> = vec![
-            (
-                RaftConfig {
-                    election_timeout_max_ms: 150,
-                    ..RaftConfig::default()
-                },
-                "election_timeout_max_ms",
-            ),
-            (
-                RaftConfig {
-                    heartbeat_interval_ms: 150,
-                    ..RaftConfig::default()
-                },
-                "heartbeat_interval_ms",
-            ),
-            (
-                RaftConfig {
-                    heartbeat_interval_ms: 0,
-                    ..RaftConfig::default()
-                },
-                "heartbeat_interval_ms",
-            ),
-            (
-                RaftConfig {
-                    election_timeout_min_ms: 0,
-                    ..RaftConfig::default()
-                },
-                "election_timeout_min_ms",
-            ),
-            (
-                RaftConfig {
-                    max_entries_per_append: 0,
-                    ..RaftConfig::default()
-                },
-                "max_entries_per_append",
-            ),
-            (
-                RaftConfig {
-                    max_bytes_per_append: 0,
-                    ..RaftConfig::default()
-                },
-                "max_bytes_per_append",
-            ),
-            (
-                RaftConfig {
-                    max_inflight_appends: 0,
-                    ..RaftConfig::default()
-                },
-                "max_inflight_appends",
-            ),
-            (
-                RaftConfig {
-                    max_inflight_bytes: 0,
-                    ..RaftConfig::default()
-                },
-                "max_inflight_bytes",
-            ),
-            (
-                RaftConfig {
-                    max_uncommitted_entries: 0,
-                    ..RaftConfig::default()
-                },
-                "max_uncommitted_entries",
-            ),
-            (
-                RaftConfig {
-                    max_pending_reads: 0,
-                    ..RaftConfig::default()
-                },
-                "max_pending_reads",
-            ),
+            (RaftConfig { election_timeout_max_ms: 150, ..RaftConfig::default() }, "election_timeout_max_ms"),
+            (RaftConfig { heartbeat_interval_ms: 150, ..RaftConfig::default() }, "heartbeat_interval_ms"),
+            (RaftConfig { heartbeat_interval_ms: 0, ..RaftConfig::default() }, "heartbeat_interval_ms"),
+            (RaftConfig { election_timeout_min_ms: 0, ..RaftConfig::default() }, "election_timeout_min_ms"),
+            (RaftConfig { max_entries_per_append: 0, ..RaftConfig::default() }, "max_entries_per_append"),
+            (RaftConfig { max_bytes_per_append: 0, ..RaftConfig::default() }, "max_bytes_per_append"),
+            (RaftConfig { max_inflight_appends: 0, ..RaftConfig::default() }, "max_inflight_appends"),
+            (RaftConfig { max_inflight_bytes: 0, ..RaftConfig::default() }, "max_inflight_bytes"),
+            (RaftConfig { max_uncommitted_entries: 0, ..RaftConfig::default() }, "max_uncommitted_entries"),
+            (RaftConfig { max_pending_reads: 0, ..RaftConfig::default() }, "max_pending_reads"),
         ];
         for (config, key) in cases {
             let err = config.validate(3).expect_err(key);

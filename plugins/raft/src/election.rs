@@ -38,16 +38,8 @@ impl Raft {
             self.on_election_won(out);
             return;
         }
-        let request = VoteRequest {
-            term,
-            last: self.log.last_position(),
-            forced: kind == CampaignKind::Transfer,
-        };
-        let message = if kind == CampaignKind::PreVote {
-            Message::PreVote(request)
-        } else {
-            Message::Vote(request)
-        };
+        let request = VoteRequest { term, last: self.log.last_position(), forced: kind == CampaignKind::Transfer };
+        let message = if kind == CampaignKind::PreVote { Message::PreVote(request) } else { Message::Vote(request) };
         let bytes = message.encode();
         for i in 0..self.tracker.peers().len() {
             let peer = self.tracker.peers()[i];
@@ -79,15 +71,8 @@ impl Raft {
             // A node that just voted should give the candidate time to win.
             self.reset_election_timer();
         }
-        let response = VoteResponse {
-            term: answer_term,
-            granted: grant,
-        };
-        let message = if pre {
-            Message::PreVoteResponse(response)
-        } else {
-            Message::VoteResponse(response)
-        };
+        let response = VoteResponse { term: answer_term, granted: grant };
+        let message = if pre { Message::PreVoteResponse(response) } else { Message::VoteResponse(response) };
         // The vote is part of the hard state saved above: the answer may
         // leave only once that is durable.
         self.send(from, &message, true, out);

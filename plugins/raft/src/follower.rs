@@ -26,28 +26,15 @@ impl Raft {
             return;
         }
         if !self.log.matches(prev) {
-            let hint = self
-                .log
-                .find_conflict_by_term(prev.index.min(self.log.last_index()), prev.term);
-            self.respond_append(
-                from,
-                AppendOutcome::Rejected {
-                    rejected_index: prev.index,
-                    hint,
-                },
-                out,
-            );
+            let hint = self.log.find_conflict_by_term(prev.index.min(self.log.last_index()), prev.term);
+            self.respond_append(from, AppendOutcome::Rejected { rejected_index: prev.index, hint }, out);
             return;
         }
         // Decoding checked that the indexes continue `prev` and stay far
         // from overflow.
         let last_new = prev.index + entries.len() as u64;
         if let Some(conflict) = self.log.find_conflict(entries) {
-            assert!(
-                conflict > self.log.committed,
-                "entries after prev ({}) are past the commit index",
-                prev.index
-            );
+            assert!(conflict > self.log.committed, "entries after prev ({}) are past the commit index", prev.index);
             if conflict <= self.log.last_index() {
                 // Log matching: everything from the first conflict on came
                 // from a leader whose entries did not commit.
@@ -57,9 +44,7 @@ impl Raft {
             }
             let fresh = &entries[(conflict - prev.index - 1) as usize..];
             self.log.append(fresh);
-            out.push(Effect::AppendLog {
-                entries: fresh.to_vec(),
-            });
+            out.push(Effect::AppendLog { entries: fresh.to_vec() });
         }
         // Only the prefix this append proved to match may be committed; our
         // log may hold an unverified tail beyond `last_new`.
@@ -79,10 +64,7 @@ impl Raft {
         let term = self.hard_state.term;
         // Not after_persist: it promises no durable state, and a read waits
         // on it.
-        let answer = Message::HeartbeatResponse(HeartbeatResponse {
-            term,
-            read_seq: heartbeat.read_seq,
-        });
+        let answer = Message::HeartbeatResponse(HeartbeatResponse { term, read_seq: heartbeat.read_seq });
         self.send(from, &answer, false, out);
     }
 
@@ -103,23 +85,13 @@ impl Raft {
                 // entry belongs to another history.
                 self.log.truncate_from(covered.index + 1);
                 self.stats.truncations += 1;
-                out.push(Effect::TruncateLog {
-                    from: covered.index + 1,
-                });
+                out.push(Effect::TruncateLog { from: covered.index + 1 });
             }
-            out.push(Effect::InstallSnapshot {
-                snapshot: snapshot.clone(),
-            });
+            out.push(Effect::InstallSnapshot { snapshot: snapshot.clone() });
             self.log.restore(snapshot);
             self.stats.snapshots_installed += 1;
             out.push(Effect::Committed { index: covered.index });
         }
-        self.respond_append(
-            from,
-            AppendOutcome::Accepted {
-                match_index: covered.index,
-            },
-            out,
-        );
+        self.respond_append(from, AppendOutcome::Accepted { match_index: covered.index }, out);
     }
 }

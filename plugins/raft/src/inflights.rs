@@ -23,12 +23,7 @@ impl Inflights {
     pub fn new(max_messages: usize, max_bytes: usize) -> Inflights {
         assert!(max_messages > 0 && max_bytes > 0, "an in-flight window needs room");
         // Allocated once, so pipelining never allocates.
-        Inflights {
-            max_messages,
-            max_bytes,
-            queue: VecDeque::with_capacity(max_messages),
-            bytes: 0,
-        }
+        Inflights { max_messages, max_bytes, queue: VecDeque::with_capacity(max_messages), bytes: 0 }
     }
 
     /// Full when either bound is reached. A single message larger than the
@@ -48,10 +43,7 @@ impl Inflights {
     pub fn add(&mut self, last_index: LogIndex, bytes: usize) {
         assert!(!self.full(), "sending into a full in-flight window");
         if let Some(&(previous, _)) = self.queue.back() {
-            assert!(
-                last_index > previous,
-                "in-flight messages must carry increasing indexes"
-            );
+            assert!(last_index > previous, "in-flight messages must carry increasing indexes");
         }
         self.queue.push_back((last_index, bytes));
         self.bytes += bytes;

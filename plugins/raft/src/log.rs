@@ -37,14 +37,7 @@ impl RaftLog {
             );
         }
         let last = offset.index + entries.len() as u64;
-        RaftLog {
-            offset,
-            snapshot,
-            entries,
-            committed: offset.index,
-            applied: offset.index,
-            durable: last,
-        }
+        RaftLog { offset, snapshot, entries, committed: offset.index, applied: offset.index, durable: last }
     }
 
     pub fn first_index(&self) -> LogIndex {
@@ -99,10 +92,7 @@ impl RaftLog {
 
     /// Entries `from ..= to`, both inside the log.
     pub fn slice(&self, from: LogIndex, to: LogIndex) -> &[Entry] {
-        assert!(
-            from >= self.first_index() && to <= self.last_index(),
-            "slice {from}..={to} outside the log"
-        );
+        assert!(from >= self.first_index() && to <= self.last_index(), "slice {from}..={to} outside the log");
         if from > to {
             return &[];
         }
@@ -118,11 +108,7 @@ impl RaftLog {
         if from > self.last_index() {
             return (&[], 0);
         }
-        assert!(
-            from >= self.first_index(),
-            "batch from {from} below the first index {}",
-            self.first_index()
-        );
+        assert!(from >= self.first_index(), "batch from {from} below the first index {}", self.first_index());
         let lo = (from - self.first_index()) as usize;
         let mut bytes = 0usize;
         let mut count = 0usize;
@@ -169,15 +155,8 @@ impl RaftLog {
     /// Appends entries that continue the log.
     pub fn append(&mut self, entries: &[Entry]) {
         for entry in entries {
-            assert_eq!(
-                entry.index,
-                self.last_index() + 1,
-                "appended entries must continue the log"
-            );
-            assert!(
-                entry.term >= self.last_position().term,
-                "terms in the log never decrease"
-            );
+            assert_eq!(entry.index, self.last_index() + 1, "appended entries must continue the log");
+            assert!(entry.term >= self.last_position().term, "terms in the log never decrease");
             self.entries.push(entry.clone());
         }
     }
@@ -214,10 +193,7 @@ impl RaftLog {
     /// Replaces the whole log with a snapshot received from the leader.
     pub fn restore(&mut self, snapshot: Snapshot) {
         let covered = snapshot.meta.last_included;
-        assert!(
-            covered.index > self.committed,
-            "a restored snapshot must be newer than the commit index"
-        );
+        assert!(covered.index > self.committed, "a restored snapshot must be newer than the commit index");
         self.entries.clear();
         self.offset = covered;
         self.snapshot = Some(snapshot);
@@ -237,12 +213,7 @@ mod tests {
         let entries = terms
             .iter()
             .enumerate()
-            .map(|(i, &term)| Entry {
-                index: i as u64 + 1,
-                term,
-                kind: EntryKind::Command,
-                data: Bytes::new(),
-            })
+            .map(|(i, &term)| Entry { index: i as u64 + 1, term, kind: EntryKind::Command, data: Bytes::new() })
             .collect();
         RaftLog::recover(None, entries)
     }
@@ -291,12 +262,7 @@ mod tests {
         let mut log = log_of(&[1, 2, 3, 4]);
         log.committed = 4;
         log.applied = 4;
-        let snapshot = Snapshot {
-            meta: SnapshotMeta {
-                last_included: at(2, 2),
-            },
-            data: Bytes::new(),
-        };
+        let snapshot = Snapshot { meta: SnapshotMeta { last_included: at(2, 2) }, data: Bytes::new() };
         log.compact(snapshot);
         assert_eq!(log.first_index(), 3);
         assert_eq!(log.term_at(1), None);
@@ -307,12 +273,7 @@ mod tests {
     #[test]
     fn find_conflict_skips_matching_entries() {
         let log = log_of(&[1, 1, 2]);
-        let e = |index, term| Entry {
-            index,
-            term,
-            kind: EntryKind::Command,
-            data: Bytes::new(),
-        };
+        let e = |index, term| Entry { index, term, kind: EntryKind::Command, data: Bytes::new() };
         assert_eq!(log.find_conflict(&[e(2, 1), e(3, 2)]), None);
         assert_eq!(log.find_conflict(&[e(2, 1), e(3, 3)]), Some(3));
         assert_eq!(log.find_conflict(&[e(3, 2), e(4, 2)]), Some(4));
@@ -322,12 +283,7 @@ mod tests {
     fn batches_respect_count_and_bytes_but_carry_one_entry() {
         let mut log = log_of(&[]);
         let entries: Vec<Entry> = (1..=10)
-            .map(|i| Entry {
-                index: i,
-                term: 1,
-                kind: EntryKind::Command,
-                data: Bytes::from(vec![0u8; 83]),
-            })
+            .map(|i| Entry { index: i, term: 1, kind: EntryKind::Command, data: Bytes::from(vec![0u8; 83]) })
             .collect();
         log.append(&entries);
         // Each entry costs 100 bytes.

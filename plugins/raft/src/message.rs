@@ -52,10 +52,7 @@ pub enum AppendOutcome {
     /// The entry before the batch (`rejected_index`) did not match.
     /// `hint` is the follower's last entry at or below it whose term is at
     /// most the leader's `prev.term` (fast backtracking).
-    Rejected {
-        rejected_index: LogIndex,
-        hint: LogPosition,
-    },
+    Rejected { rejected_index: LogIndex, hint: LogPosition },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,11 +155,7 @@ impl Message<'_> {
     /// Rejects values a correct peer never sends.
     pub fn validate(&self) -> Result<(), String> {
         let sane = |what: &str, v: u64| {
-            if v > MAX_SANE_VALUE {
-                Err(format!("{what} {v} is out of range"))
-            } else {
-                Ok(())
-            }
+            if v > MAX_SANE_VALUE { Err(format!("{what} {v} is out of range")) } else { Ok(()) }
         };
         let sane_position = |what: &str, p: &LogPosition| {
             sane(what, p.index)?;
@@ -185,10 +178,7 @@ impl Message<'_> {
                         return Err(format!("entry index {} where {expected} was expected", entry.index));
                     }
                     if entry.term < previous_term || entry.term > m.term {
-                        return Err(format!(
-                            "entry term {} out of order in a term {} append",
-                            entry.term, m.term
-                        ));
+                        return Err(format!("entry term {} out of order in a term {} append", entry.term, m.term));
                     }
                     expected += 1;
                     previous_term = entry.term;
@@ -221,33 +211,17 @@ mod tests {
     use replab_api::{EntryKind, SnapshotMeta};
 
     fn entry(index: LogIndex, term: Term) -> Entry {
-        Entry {
-            index,
-            term,
-            kind: EntryKind::Command,
-            data: Bytes::from_static(b"x"),
-        }
+        Entry { index, term, kind: EntryKind::Command, data: Bytes::from_static(b"x") }
     }
 
     #[test]
     fn every_message_round_trips() {
         let entries = vec![entry(4, 2), entry(5, 3)];
         let messages = vec![
-            Message::PreVote(VoteRequest {
-                term: 3,
-                last: LogPosition { index: 4, term: 2 },
-                forced: false,
-            }),
+            Message::PreVote(VoteRequest { term: 3, last: LogPosition { index: 4, term: 2 }, forced: false }),
             Message::PreVoteResponse(VoteResponse { term: 3, granted: true }),
-            Message::Vote(VoteRequest {
-                term: 3,
-                last: LogPosition { index: 4, term: 2 },
-                forced: true,
-            }),
-            Message::VoteResponse(VoteResponse {
-                term: 3,
-                granted: false,
-            }),
+            Message::Vote(VoteRequest { term: 3, last: LogPosition { index: 4, term: 2 }, forced: true }),
+            Message::VoteResponse(VoteResponse { term: 3, granted: false }),
             Message::Append(AppendRequest {
                 term: 3,
                 prev: LogPosition { index: 3, term: 2 },
@@ -256,27 +230,15 @@ mod tests {
             }),
             Message::AppendResponse(AppendResponse {
                 term: 3,
-                outcome: AppendOutcome::Rejected {
-                    rejected_index: 3,
-                    hint: LogPosition { index: 2, term: 1 },
-                },
+                outcome: AppendOutcome::Rejected { rejected_index: 3, hint: LogPosition { index: 2, term: 1 } },
             }),
-            Message::AppendResponse(AppendResponse {
-                term: 3,
-                outcome: AppendOutcome::Accepted { match_index: 9 },
-            }),
-            Message::Heartbeat(Heartbeat {
-                term: 3,
-                commit: 5,
-                read_seq: 7,
-            }),
+            Message::AppendResponse(AppendResponse { term: 3, outcome: AppendOutcome::Accepted { match_index: 9 } }),
+            Message::Heartbeat(Heartbeat { term: 3, commit: 5, read_seq: 7 }),
             Message::HeartbeatResponse(HeartbeatResponse { term: 3, read_seq: 7 }),
             Message::InstallSnapshot(InstallSnapshotRequest {
                 term: 3,
                 snapshot: Snapshot {
-                    meta: SnapshotMeta {
-                        last_included: LogPosition { index: 9, term: 3 },
-                    },
+                    meta: SnapshotMeta { last_included: LogPosition { index: 9, term: 3 } },
                     data: Bytes::from_static(b"state"),
                 },
             }),

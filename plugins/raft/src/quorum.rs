@@ -31,10 +31,7 @@ pub enum VoteResult {
 }
 
 pub fn vote_result(granted: usize, rejected: usize, voters: usize) -> VoteResult {
-    assert!(
-        granted + rejected <= voters,
-        "more votes ({granted}+{rejected}) than voters ({voters})"
-    );
+    assert!(granted + rejected <= voters, "more votes ({granted}+{rejected}) than voters ({voters})");
     let needed = majority(voters);
     if granted >= needed {
         VoteResult::Won

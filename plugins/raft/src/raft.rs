@@ -51,12 +51,7 @@ impl Raft {
     /// validated `config`; the state machine was already restored from
     /// `recovered.snapshot`, so the applied index starts there.
     pub fn new(ctx: PolicyContext, config: RaftConfig, recovered: Recovered) -> Raft {
-        assert!(
-            ctx.members.contains(&ctx.id),
-            "node {} is not among the members {:?}",
-            ctx.id,
-            ctx.members
-        );
+        assert!(ctx.members.contains(&ctx.id), "node {} is not among the members {:?}", ctx.id, ctx.members);
         if let Err(e) = config.validate(ctx.members.len()) {
             panic!("invalid raft config (validate it before building): {e}");
         }
@@ -146,9 +141,8 @@ impl Raft {
     }
 
     pub(crate) fn reset_election_timer(&mut self) {
-        let timeout_ms = self
-            .rng
-            .range_inclusive(self.config.election_timeout_min_ms, self.config.election_timeout_max_ms);
+        let timeout_ms =
+            self.rng.range_inclusive(self.config.election_timeout_min_ms, self.config.election_timeout_max_ms);
         self.election_deadline = Some(self.now.add_millis(timeout_ms));
     }
 
@@ -162,8 +156,7 @@ impl Raft {
         if self.role == Role::Leader {
             return true;
         }
-        self.leader_contact
-            .is_some_and(|t| self.now.micros_since(t) < self.election_timeout_min_us())
+        self.leader_contact.is_some_and(|t| self.now.micros_since(t) < self.election_timeout_min_us())
     }
 
     /// True once the commit index reached an entry of the current term.
@@ -190,11 +183,7 @@ impl Raft {
     pub(crate) fn push_send(&mut self, to: NodeId, bytes: Bytes, after_persist: bool, out: &mut Effects) {
         self.stats.messages_sent += 1;
         self.stats.bytes_sent += bytes.len() as u64;
-        out.push(Effect::Send {
-            to,
-            bytes,
-            after_persist,
-        });
+        out.push(Effect::Send { to, bytes, after_persist });
     }
 
     pub(crate) fn send(&mut self, to: NodeId, message: &Message<'_>, after_persist: bool, out: &mut Effects) {
@@ -211,11 +200,7 @@ impl Raft {
             self.stats.leader_changes += 1;
         }
         self.announced = now;
-        out.push(Effect::RoleChanged {
-            role: now.0,
-            term: now.1,
-            leader: now.2,
-        });
+        out.push(Effect::RoleChanged { role: now.0, term: now.1, leader: now.2 });
     }
 
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>, out: &mut Effects) {
@@ -224,10 +209,7 @@ impl Raft {
             self.set_hard_state(HardState { term, vote: None }, out);
         }
         for id in self.reads.drain_all() {
-            out.push(Effect::ReadRejected {
-                id,
-                reason: RejectReason::LeadershipLost,
-            });
+            out.push(Effect::ReadRejected { id, reason: RejectReason::LeadershipLost });
         }
         self.transfer = None;
         self.role = Role::Follower;
@@ -252,13 +234,7 @@ impl Raft {
     pub(crate) fn become_candidate(&mut self, out: &mut Effects) {
         assert_ne!(self.role, Role::Leader, "a leader does not campaign");
         let term = self.hard_state.term + 1;
-        self.set_hard_state(
-            HardState {
-                term,
-                vote: Some(self.id),
-            },
-            out,
-        );
+        self.set_hard_state(HardState { term, vote: Some(self.id) }, out);
         self.role = Role::Candidate;
         self.leader = None;
         self.tracker.reset_votes();
@@ -297,11 +273,7 @@ impl Raft {
         }
         let deadline = self.election_deadline.expect("set on the first step");
         if self.now >= deadline {
-            let kind = if self.config.pre_vote {
-                CampaignKind::PreVote
-            } else {
-                CampaignKind::Election
-            };
+            let kind = if self.config.pre_vote { CampaignKind::PreVote } else { CampaignKind::Election };
             self.campaign(kind, out);
         }
     }
@@ -327,10 +299,7 @@ impl Raft {
     /// The term check every message goes through first (etcd's `Step`).
     fn step_message(&mut self, from: NodeId, bytes: &[u8], out: &mut Effects) -> Result<(), StepError> {
         if !self.tracker.is_peer(from) {
-            return Err(StepError::Rejected(format!(
-                "message from node {from}, which is not a peer of {}",
-                self.id
-            )));
+            return Err(StepError::Rejected(format!("message from node {from}, which is not a peer of {}", self.id)));
         }
         let message = Message::decode(bytes).map_err(|reason| {
             self.stats.decode_errors += 1;
@@ -446,12 +415,7 @@ impl Raft {
     /// before it is durable: an acceptance promises the entries survive.
     pub(crate) fn respond_append(&mut self, to: NodeId, outcome: AppendOutcome, out: &mut Effects) {
         let term = self.hard_state.term;
-        self.send(
-            to,
-            &Message::AppendResponse(AppendResponse { term, outcome }),
-            true,
-            out,
-        );
+        self.send(to, &Message::AppendResponse(AppendResponse { term, outcome }), true, out);
     }
 }
 

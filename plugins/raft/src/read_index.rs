@@ -59,11 +59,7 @@ impl ReadIndexQueue {
     /// caller sends in the heartbeats that follow.
     pub fn push(&mut self, id: ReadId, index: LogIndex) -> u64 {
         self.last_seq += 1;
-        self.pending.push_back(PendingRead {
-            id,
-            index,
-            seq: self.last_seq,
-        });
+        self.pending.push_back(PendingRead { id, index, seq: self.last_seq });
         self.last_seq
     }
 
@@ -83,11 +79,7 @@ impl ReadIndexQueue {
 
     /// Pops the next read confirmed by a quorum echo of round `acked`.
     pub fn pop_confirmed(&mut self, acked: u64) -> Option<PendingRead> {
-        if self.pending.front().is_some_and(|r| r.seq <= acked) {
-            self.pending.pop_front()
-        } else {
-            None
-        }
+        if self.pending.front().is_some_and(|r| r.seq <= acked) { self.pending.pop_front() } else { None }
     }
 
     /// Every read still waiting, for rejection when leadership is lost.
@@ -99,26 +91,15 @@ impl ReadIndexQueue {
 impl Raft {
     pub(crate) fn read(&mut self, id: ReadId, out: &mut Effects) {
         if self.config.bug == Bug::ReadWithoutReadIndex {
-            out.push(Effect::ReadReady {
-                id,
-                index: self.log.committed,
-            });
+            out.push(Effect::ReadReady { id, index: self.log.committed });
             return;
         }
         if self.role != Role::Leader {
-            out.push(Effect::ReadRejected {
-                id,
-                reason: RejectReason::NotLeader {
-                    leader_hint: self.leader,
-                },
-            });
+            out.push(Effect::ReadRejected { id, reason: RejectReason::NotLeader { leader_hint: self.leader } });
             return;
         }
         if self.reads.len() >= self.config.max_pending_reads {
-            out.push(Effect::ReadRejected {
-                id,
-                reason: RejectReason::Busy,
-            });
+            out.push(Effect::ReadRejected { id, reason: RejectReason::Busy });
             return;
         }
         if !self.committed_in_term() {
@@ -155,10 +136,7 @@ impl Raft {
         let acked = self.tracker.read_acked(self.reads.last_seq());
         while let Some(read) = self.reads.pop_confirmed(acked) {
             self.stats.reads_confirmed += 1;
-            out.push(Effect::ReadReady {
-                id: read.id,
-                index: read.index,
-            });
+            out.push(Effect::ReadReady { id: read.id, index: read.index });
         }
     }
 }
@@ -173,14 +151,7 @@ mod tests {
         assert_eq!(q.push(1, 10), 1);
         assert_eq!(q.push(2, 12), 2);
         assert_eq!(q.pop_confirmed(0), None);
-        assert_eq!(
-            q.pop_confirmed(1),
-            Some(PendingRead {
-                id: 1,
-                index: 10,
-                seq: 1
-            })
-        );
+        assert_eq!(q.pop_confirmed(1), Some(PendingRead { id: 1, index: 10, seq: 1 }));
         assert_eq!(q.pop_confirmed(1), None);
         assert_eq!(q.pop_confirmed(5).map(|r| r.id), Some(2));
     }

@@ -22,9 +22,7 @@ use crate::raft::Raft;
 impl Raft {
     pub(crate) fn propose(&mut self, id: ProposalId, commands: Vec<Bytes>, out: &mut Effects) {
         let reject = if self.role != Role::Leader {
-            Some(RejectReason::NotLeader {
-                leader_hint: self.leader,
-            })
+            Some(RejectReason::NotLeader { leader_hint: self.leader })
         } else if self.transfer.is_some() {
             Some(RejectReason::TransferInProgress)
         } else if self.log.last_index() - self.log.committed + commands.len() as u64
@@ -44,20 +42,10 @@ impl Raft {
         let entries: Vec<Entry> = commands
             .into_iter()
             .enumerate()
-            .map(|(i, data)| Entry {
-                index: first_index + i as u64,
-                term,
-                kind: EntryKind::Command,
-                data,
-            })
+            .map(|(i, data)| Entry { index: first_index + i as u64, term, kind: EntryKind::Command, data })
             .collect();
         self.append_local(entries, out);
-        out.push(Effect::Proposed {
-            id,
-            first_index,
-            term,
-            count,
-        });
+        out.push(Effect::Proposed { id, first_index, term, count });
         self.broadcast_append(out);
     }
 
@@ -107,61 +95,39 @@ impl Raft {
             return false;
         }
         let next = progress.next_index;
-        assert!(
-            next >= 1 && next <= self.log.last_index() + 1,
-            "next index {next} outside the log"
-        );
+        assert!(next >= 1 && next <= self.log.last_index() + 1, "next index {next} outside the log");
         let prev_index = next - 1;
         let Some(prev_term) = self.log.term_at(prev_index) else {
             // The entries the follower needs were compacted away.
             self.send_snapshot(to, out);
             return true;
         };
-        let (entries, batch_bytes) = self.log.batch_from(
-            next,
-            self.config.max_entries_per_append,
-            self.config.max_bytes_per_append,
-        );
+        let (entries, batch_bytes) =
+            self.log.batch_from(next, self.config.max_entries_per_append, self.config.max_bytes_per_append);
         if entries.is_empty() && !send_if_empty {
             return false;
         }
         let last = entries.last().map(|e| e.index);
         let message = Message::Append(AppendRequest {
             term: self.hard_state.term,
-            prev: LogPosition {
-                index: prev_index,
-                term: prev_term,
-            },
+            prev: LogPosition { index: prev_index, term: prev_term },
             commit: self.log.committed,
             entries: Cow::Borrowed(entries),
         });
         let bytes = message.encode();
-        self.tracker
-            .get_mut(to)
-            .expect("looked up above")
-            .on_append_sent(last, batch_bytes);
+        self.tracker.get_mut(to).expect("looked up above").on_append_sent(last, batch_bytes);
         self.stats.appends_sent += 1;
         self.push_send(to, bytes, false, out);
         true
     }
 
     fn send_snapshot(&mut self, to: NodeId, out: &mut Effects) {
-        let snapshot = self
-            .log
-            .snapshot()
-            .expect("the log was compacted, so a snapshot exists")
-            .clone();
+        let snapshot = self.log.snapshot().expect("the log was compacted, so a snapshot exists").clone();
         let index = snapshot.meta.last_included.index;
-        let message = Message::InstallSnapshot(InstallSnapshotRequest {
-            term: self.hard_state.term,
-            snapshot,
-        });
+        let message = Message::InstallSnapshot(InstallSnapshotRequest { term: self.hard_state.term, snapshot });
         let bytes = message.encode();
         let now = self.now;
-        self.tracker
-            .get_mut(to)
-            .expect("a known peer")
-            .become_snapshot(index, now);
+        self.tracker.get_mut(to).expect("a known peer").become_snapshot(index, now);
         self.stats.snapshots_sent += 1;
         self.push_send(to, bytes, false, out);
     }
@@ -189,12 +155,7 @@ impl Raft {
             // committed by it.
             let commit = match_index.min(self.log.committed);
             self.stats.heartbeats_sent += 1;
-            self.send(
-                peer,
-                &Message::Heartbeat(Heartbeat { term, commit, read_seq }),
-                false,
-                out,
-            );
+            self.send(peer, &Message::Heartbeat(Heartbeat { term, commit, read_seq }), false, out);
         }
     }
 

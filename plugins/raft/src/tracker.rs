@@ -21,18 +21,9 @@ pub struct ProgressTracker {
 
 impl ProgressTracker {
     pub fn new(self_id: NodeId, peers: Vec<NodeId>, max_inflight_messages: usize, max_inflight_bytes: usize) -> Self {
-        let progress = peers
-            .iter()
-            .map(|_| Progress::new(1, max_inflight_messages, max_inflight_bytes))
-            .collect();
+        let progress = peers.iter().map(|_| Progress::new(1, max_inflight_messages, max_inflight_bytes)).collect();
         let voters = peers.len() + 1;
-        ProgressTracker {
-            self_id,
-            peers,
-            progress,
-            votes: vec![None; voters],
-            scratch: Vec::with_capacity(voters),
-        }
+        ProgressTracker { self_id, peers, progress, votes: vec![None; voters], scratch: Vec::with_capacity(voters) }
     }
 
     pub fn voters(&self) -> usize {
@@ -104,11 +95,7 @@ impl ProgressTracker {
     /// Records a vote; the first answer from a voter counts, duplicates are
     /// ignored. Unknown voters are ignored too.
     pub fn record_vote(&mut self, id: NodeId, granted: bool) {
-        let slot = if id == self.self_id {
-            Some(self.peers.len())
-        } else {
-            self.slot(id)
-        };
+        let slot = if id == self.self_id { Some(self.peers.len()) } else { self.slot(id) };
         if let Some(slot) = slot
             && self.votes[slot].is_none()
         {

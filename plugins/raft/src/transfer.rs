@@ -28,19 +28,13 @@ impl Raft {
             return Ok(());
         }
         if !self.tracker.is_peer(to) {
-            return Err(StepError::Rejected(format!(
-                "leader transfer to node {to}, which is not a member"
-            )));
+            return Err(StepError::Rejected(format!("leader transfer to node {to}, which is not a member")));
         }
         if self.transfer.is_some_and(|t| t.target == to) {
             return Ok(());
         }
         let deadline = self.now.add_millis(self.config.election_timeout_min_ms);
-        self.transfer = Some(Transfer {
-            target: to,
-            deadline,
-            timeout_now_sent: false,
-        });
+        self.transfer = Some(Transfer { target: to, deadline, timeout_now_sent: false });
         self.stats.transfers_started += 1;
         if !self.maybe_send_timeout_now(to, out) {
             self.maybe_send_append(to, true, out);
@@ -57,10 +51,7 @@ impl Raft {
         if self.match_index_of(peer) != Some(self.log.last_index()) {
             return false;
         }
-        self.transfer = Some(Transfer {
-            timeout_now_sent: true,
-            ..transfer
-        });
+        self.transfer = Some(Transfer { timeout_now_sent: true, ..transfer });
         let term = self.hard_state.term;
         self.send(peer, &Message::TimeoutNow { term }, false, out);
         true

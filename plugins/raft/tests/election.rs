@@ -33,30 +33,13 @@ fn one_leader_per_term_and_no_further_elections_without_faults() {
         }
         // Neither an election nor even a PreVote round: no follower ever
         // timed out.
-        assert_eq!(
-            campaigns(&sim),
-            before,
-            "{nodes} nodes: a node campaigned without any fault"
-        );
-        assert_eq!(
-            sim.leaders_by_term().len(),
-            1,
-            "{nodes} nodes: leaders by term {:?}",
-            sim.leaders_by_term()
-        );
+        assert_eq!(campaigns(&sim), before, "{nodes} nodes: a node campaigned without any fault");
+        assert_eq!(sim.leaders_by_term().len(), 1, "{nodes} nodes: leaders by term {:?}", sim.leaders_by_term());
         for id in 1..=nodes as NodeId {
             let raft = sim.policy(id).unwrap();
-            assert_eq!(
-                (raft.term(), raft.leader()),
-                (term, Some(leader)),
-                "node {id} disagrees"
-            );
+            assert_eq!((raft.term(), raft.leader()), (term, Some(leader)), "node {id} disagrees");
         }
-        assert!(
-            sim.committed_commands() >= 590,
-            "writes kept committing: {}",
-            sim.committed_commands()
-        );
+        assert!(sim.committed_commands() >= 590, "writes kept committing: {}", sim.committed_commands());
     }
 }
 
@@ -70,11 +53,7 @@ fn split_votes_converge_to_one_leader() {
         // Ticks every millisecond, a narrow timeout range and slow links:
         // several candidates per round are likely.
         options.tick_interval_us = MS;
-        options.link = LinkConfig {
-            delay_min_us: 3 * MS,
-            delay_max_us: 8 * MS,
-            ..LinkConfig::BENIGN
-        };
+        options.link = LinkConfig { delay_min_us: 3 * MS, delay_max_us: 8 * MS, ..LinkConfig::BENIGN };
         let config = RaftConfig {
             pre_vote: false,
             election_timeout_min_ms: 150,
@@ -82,10 +61,7 @@ fn split_votes_converge_to_one_leader() {
             ..RaftConfig::default()
         };
         let mut sim = cluster_with(options, move |_| config.clone());
-        let leader = sim
-            .wait_for_leader(30 * SECOND)
-            .unwrap()
-            .unwrap_or_else(|| panic!("seed {seed}: no leader"));
+        let leader = sim.wait_for_leader(30 * SECOND).unwrap().unwrap_or_else(|| panic!("seed {seed}: no leader"));
         let term = sim.policy(leader).unwrap().term();
         if term > 1 {
             seeds_with_split += 1;
@@ -93,19 +69,12 @@ fn split_votes_converge_to_one_leader() {
         sim.run_for(5 * SECOND).unwrap();
         assert_eq!(leaders(&sim), vec![(leader, term)], "seed {seed}: one stable leader");
         for id in 1..=5 {
-            assert_eq!(
-                sim.policy(id).unwrap().leader(),
-                Some(leader),
-                "seed {seed}: node {id} follows"
-            );
+            assert_eq!(sim.policy(id).unwrap().leader(), Some(leader), "seed {seed}: node {id} follows");
         }
     }
     // Term 1 can only be won by the first candidate; a higher first
     // winning term means earlier rounds were split.
-    assert!(
-        seeds_with_split >= 5,
-        "only {seeds_with_split} of 30 seeds split a vote: the test shows nothing"
-    );
+    assert!(seeds_with_split >= 5, "only {seeds_with_split} of 30 seeds split a vote: the test shows nothing");
 }
 
 /// Acceptance 6: an isolated leader cannot commit; with CheckQuorum it
@@ -117,10 +86,7 @@ fn isolated_leader_stops_committing_steps_down_and_adopts_the_higher_term() {
     for check_quorum in [true, false] {
         let mut options = SimOptions::new(11, 5);
         options.link = fast_lan();
-        let mut sim = cluster_with(options, move |_| RaftConfig {
-            check_quorum,
-            ..RaftConfig::default()
-        });
+        let mut sim = cluster_with(options, move |_| RaftConfig { check_quorum, ..RaftConfig::default() });
         let old = elect(&mut sim);
         sim.propose_commands(old, 3).unwrap();
         sim.run_for(500 * MS).unwrap();
@@ -130,11 +96,7 @@ fn isolated_leader_stops_committing_steps_down_and_adopts_the_higher_term() {
         sim.network_mut().isolate(old);
         let lost = sim.propose_commands(old, 1).unwrap();
         sim.run_for(2 * SECOND).unwrap();
-        assert_eq!(
-            sim.status(old).unwrap().commit_index,
-            commit_before,
-            "an isolated leader committed"
-        );
+        assert_eq!(sim.status(old).unwrap().commit_index, commit_before, "an isolated leader committed");
         let new = sim.leader().expect("the majority elected a leader");
         assert_ne!(new, old);
         let new_term = sim.policy(new).unwrap().term();
@@ -143,10 +105,7 @@ fn isolated_leader_stops_committing_steps_down_and_adopts_the_higher_term() {
         if check_quorum {
             // Stepped down, and since then probing with PreVote rounds that
             // cannot succeed.
-            assert!(
-                matches!(old_raft.role(), Role::Follower | Role::PreCandidate),
-                "CheckQuorum: it steps down"
-            );
+            assert!(matches!(old_raft.role(), Role::Follower | Role::PreCandidate), "CheckQuorum: it steps down");
             assert_eq!(old_raft.stats().check_quorum_step_downs, 1);
             assert_eq!(old_raft.term(), old_term, "stepping down does not raise the term");
         } else {
@@ -156,11 +115,7 @@ fn isolated_leader_stops_committing_steps_down_and_adopts_the_higher_term() {
         sim.network_mut().heal();
         sim.run_for(SECOND).unwrap();
         let old_raft = sim.policy(old).unwrap();
-        assert_eq!(
-            old_raft.term(),
-            sim.policy(new).unwrap().term(),
-            "the old leader adopts the higher term"
-        );
+        assert_eq!(old_raft.term(), sim.policy(new).unwrap().term(), "the old leader adopts the higher term");
         assert_eq!(old_raft.leader(), Some(new));
         assert_eq!(old_raft.role(), Role::Follower);
         assert!(
@@ -180,10 +135,7 @@ fn rejoining_node_does_not_depose_a_healthy_leader_with_pre_vote() {
     for pre_vote in [true, false] {
         let mut options = SimOptions::new(5, 5);
         options.link = fast_lan();
-        let mut sim = cluster_with(options, move |_| RaftConfig {
-            pre_vote,
-            ..RaftConfig::default()
-        });
+        let mut sim = cluster_with(options, move |_| RaftConfig { pre_vote, ..RaftConfig::default() });
         let leader = elect(&mut sim);
         let term = sim.policy(leader).unwrap().term();
         let straggler = (1..=5).find(|&id| id != leader).unwrap();
@@ -201,25 +153,12 @@ fn rejoining_node_does_not_depose_a_healthy_leader_with_pre_vote() {
         let now_term = sim.policy(now_leader).unwrap().term();
         if pre_vote {
             assert_eq!(straggler_term, term, "PreVote: the isolated node never raised its term");
-            assert_eq!(
-                (now_leader, now_term),
-                (leader, term),
-                "PreVote: the leader was not disturbed"
-            );
+            assert_eq!((now_leader, now_term), (leader, term), "PreVote: the leader was not disturbed");
             assert_eq!(sim.leaders_by_term().len(), 1);
-            assert!(
-                sim.policy(straggler).unwrap().stats().pre_votes_started > 5,
-                "it did try"
-            );
+            assert!(sim.policy(straggler).unwrap().stats().pre_votes_started > 5, "it did try");
         } else {
-            assert!(
-                straggler_term > term + 5,
-                "without PreVote the term climbs: {straggler_term}"
-            );
-            assert!(
-                now_term > straggler_term,
-                "without PreVote the return forces a new election"
-            );
+            assert!(straggler_term > term + 5, "without PreVote the term climbs: {straggler_term}");
+            assert!(now_term > straggler_term, "without PreVote the return forces a new election");
         }
         assert_eq!(sim.policy(straggler).unwrap().leader(), Some(now_leader));
         assert_eq!(sim.status(straggler).unwrap().term, now_term);
@@ -235,10 +174,7 @@ fn followers_in_a_leader_lease_ignore_a_node_that_cannot_hear_the_leader() {
     for check_quorum in [true, false] {
         let mut options = SimOptions::new(6, 3);
         options.link = fast_lan();
-        let mut sim = cluster_with(options, move |_| RaftConfig {
-            check_quorum,
-            ..RaftConfig::default()
-        });
+        let mut sim = cluster_with(options, move |_| RaftConfig { check_quorum, ..RaftConfig::default() });
         let leader = elect(&mut sim);
         let term = sim.policy(leader).unwrap().term();
         // Its log is as fresh as anyone's, so only the lease stops it.
@@ -249,23 +185,12 @@ fn followers_in_a_leader_lease_ignore_a_node_that_cannot_hear_the_leader() {
         sim.run_for(3 * SECOND).unwrap();
         if check_quorum {
             let attempts = sim.policy(cut_off).unwrap().stats().pre_votes_started;
-            assert!(
-                attempts > 5,
-                "the cut-off node kept campaigning ({attempts} PreVote rounds)"
-            );
+            assert!(attempts > 5, "the cut-off node kept campaigning ({attempts} PreVote rounds)");
             assert_eq!(sim.leader(), Some(leader), "the lease kept the leader");
-            assert_eq!(
-                sim.leaders_by_term().len(),
-                1,
-                "no other term got a leader: {:?}",
-                sim.leaders_by_term()
-            );
+            assert_eq!(sim.leaders_by_term().len(), 1, "no other term got a leader: {:?}", sim.leaders_by_term());
             assert_eq!(sim.policy(leader).unwrap().term(), term);
         } else {
-            assert!(
-                sim.leaders_by_term().len() > 1,
-                "without the lease the leader gets replaced"
-            );
+            assert!(sim.leaders_by_term().len() > 1, "without the lease the leader gets replaced");
         }
     }
 }

@@ -26,10 +26,7 @@ fn passive() -> RaftConfig {
 }
 
 fn one_entry_per_append() -> RaftConfig {
-    RaftConfig {
-        max_entries_per_append: 1,
-        ..RaftConfig::default()
-    }
+    RaftConfig { max_entries_per_append: 1, ..RaftConfig::default() }
 }
 
 /// The Raft paper's Figure 8, state (c): S1 leads term 4 and has
@@ -92,11 +89,7 @@ fn figure_8_older_term_entry_on_a_majority_is_not_committed_until_the_current_te
     assert_eq!(s1.progress(3).unwrap().match_index, 3);
     assert_eq!(sim.log(1).term_at(4), Some(term), "S1's no-op is only in its own log");
     assert_eq!(s1.log_entries().len(), 4);
-    assert_eq!(
-        sim.status(1).unwrap().commit_index,
-        0,
-        "Figure 8: replicas of an older term are not counted"
-    );
+    assert_eq!(sim.status(1).unwrap().commit_index, 0, "Figure 8: replicas of an older term are not counted");
 
     // (e): once the no-op reaches a majority, everything before commits.
     let mut committed = figure_8();
@@ -104,11 +97,7 @@ fn figure_8_older_term_entry_on_a_majority_is_not_committed_until_the_current_te
     committed.run_for(SECOND).unwrap();
     assert_eq!(committed.status(1).unwrap().commit_index, 4);
     for id in [2, 3] {
-        assert_eq!(
-            committed.log(id).term_at(3),
-            Some(2),
-            "the term-2 entries survive on S{id}"
-        );
+        assert_eq!(committed.log(id).term_at(3), Some(2), "the term-2 entries survive on S{id}");
     }
 
     // (d): S1 crashes first. S5 (last entry of term 3) can win, and
@@ -125,11 +114,7 @@ fn figure_8_older_term_entry_on_a_majority_is_not_committed_until_the_current_te
         assert_eq!(sim.log(id).term_at(2), Some(3), "S{id} now holds S5's entry at index 2");
         assert!(sim.status(id).unwrap().commit_index >= 3);
     }
-    assert_eq!(
-        sim.log(2).term_at(3),
-        Some(term + 1),
-        "the term-2 entry at index 3 is gone"
-    );
+    assert_eq!(sim.log(2).term_at(3), Some(term + 1), "the term-2 entry at index 3 is gone");
 }
 
 /// Acceptance 3: a leader that replicated an entry only to a minority and
@@ -151,11 +136,7 @@ fn entry_on_a_minority_may_vanish_but_committed_entries_survive() {
     let ProposalStatus::Proposed { first_index, term, .. } = sim.proposal(doomed).unwrap().status else {
         panic!("the leader appended it");
     };
-    assert_eq!(
-        sim.durable(helper).term_at(first_index),
-        Some(term),
-        "the minority holds it durably"
-    );
+    assert_eq!(sim.durable(helper).term_at(first_index), Some(term), "the minority holds it durably");
     sim.crash(old);
     sim.crash(helper);
     sim.network_mut().heal();
@@ -169,42 +150,21 @@ fn entry_on_a_minority_may_vanish_but_committed_entries_survive() {
     sim.propose_commands(new, 1).unwrap();
     sim.run_for(2 * SECOND).unwrap();
 
-    assert!(matches!(
-        sim.proposal(replacement).unwrap().status,
-        ProposalStatus::Committed { .. }
-    ));
-    assert_eq!(
-        sim.proposal(doomed).unwrap().status,
-        ProposalStatus::Lost,
-        "the minority entry vanished"
-    );
-    let ProposalStatus::Committed {
-        first_index: kept,
-        count,
-        ..
-    } = sim.proposal(committed).unwrap().status
-    else {
+    assert!(matches!(sim.proposal(replacement).unwrap().status, ProposalStatus::Committed { .. }));
+    assert_eq!(sim.proposal(doomed).unwrap().status, ProposalStatus::Lost, "the minority entry vanished");
+    let ProposalStatus::Committed { first_index: kept, count, .. } = sim.proposal(committed).unwrap().status else {
         panic!("committed before the crash");
     };
     let reference: Vec<_> = sim.log(new).entries().iter().map(|e| e.position()).collect();
     for id in 1..=5 {
         let log: Vec<_> = sim.log(id).entries().iter().map(|e| e.position()).collect();
         assert_eq!(log, reference, "node {id} converged on the new leader's log");
-        assert!(
-            sim.log(id).term_at(first_index) != Some(term),
-            "node {id} still holds the lost entry"
-        );
+        assert!(sim.log(id).term_at(first_index) != Some(term), "node {id} still holds the lost entry");
         for index in kept..kept + count {
-            assert!(
-                sim.log(id).entry(index).is_some(),
-                "node {id} lost committed index {index}"
-            );
+            assert!(sim.log(id).entry(index).is_some(), "node {id} lost committed index {index}");
         }
     }
-    assert!(
-        sim.policy(helper).unwrap().stats().truncations >= 1,
-        "the helper's copy was truncated"
-    );
+    assert!(sim.policy(helper).unwrap().stats().truncations >= 1, "the helper's copy was truncated");
 }
 
 /// Acceptance 4: the Raft paper's Figure 7. The leader of term 8 meets
@@ -238,11 +198,7 @@ fn figure_7_divergent_logs_are_probed_truncated_and_converge() {
     expected.push(8);
     for id in 1..=7 {
         assert_eq!(terms_of(sim.log(id).entries()), expected, "node {id} converged");
-        assert_eq!(
-            sim.status(id).unwrap().commit_index,
-            11,
-            "node {id} learned the commit index"
-        );
+        assert_eq!(sim.status(id).unwrap().commit_index, 11, "node {id} learned the commit index");
     }
     let truncated: HashMap<&str, u64> = followers
         .iter()
@@ -258,10 +214,7 @@ fn figure_7_divergent_logs_are_probed_truncated_and_converge() {
     // Entry-by-entry backtracking would need 1 + 6 + 5 + 7 rejections for
     // a, b, e and f; term hints need one each.
     let rejections = sim.policy(1).unwrap().stats().append_rejections;
-    assert!(
-        rejections <= 6,
-        "{rejections} rejections: backtracking did not skip terms"
-    );
+    assert!(rejections <= 6, "{rejections} rejections: backtracking did not skip terms");
 }
 
 /// Acceptance 5: a node persists a new term (it became leader), then
@@ -282,26 +235,17 @@ fn crash_between_persisting_a_term_and_its_entries_never_overwrites_a_committed_
     // no-op and the writes below are not.
     let a = (1..=3).find(|&id| id != first).unwrap();
     sim.transfer_leader(first, a).unwrap();
-    assert!(
-        sim.run_until_cond(sim.now_us() + SECOND, |s| s.role(a) == Some(Role::Leader))
-            .unwrap()
-    );
+    assert!(sim.run_until_cond(sim.now_us() + SECOND, |s| s.role(a) == Some(Role::Leader)).unwrap());
     sim.set_disk_stalled(a, true);
     let term = sim.policy(a).unwrap().term();
     let writes = sim.propose_commands(a, 5).unwrap();
-    assert!(
-        sim.run_until_cond(sim.now_us() + SECOND, |s| s.committed_commands() >= 8)
-            .unwrap()
-    );
+    assert!(sim.run_until_cond(sim.now_us() + SECOND, |s| s.committed_commands() >= 8).unwrap());
     let ProposalStatus::Committed { first_index, count, .. } = sim.proposal(writes).unwrap().status else {
         panic!("the two other nodes' acknowledgements commit it");
     };
     assert_eq!(sim.durable(a).hard_state.term, term, "the term is durable on a");
     // (Its no-op's sync may have started before the stall.)
-    assert!(
-        sim.durable(a).last_index() < first_index,
-        "a's copies of the committed writes are not durable"
-    );
+    assert!(sim.durable(a).last_index() < first_index, "a's copies of the committed writes are not durable");
 
     sim.crash(a);
     sim.set_disk_stalled(a, false);
@@ -318,16 +262,8 @@ fn crash_between_persisting_a_term_and_its_entries_never_overwrites_a_committed_
     sim.run_for(SECOND).unwrap();
     for id in 1..=3 {
         for index in first_index..first_index + count {
-            assert_eq!(
-                sim.log(id).term_at(index),
-                Some(term),
-                "node {id} holds committed index {index}"
-            );
+            assert_eq!(sim.log(id).term_at(index), Some(term), "node {id} holds committed index {index}");
         }
-        assert_eq!(
-            sim.log(id).last_position(),
-            sim.log(b).last_position(),
-            "node {id} caught up"
-        );
+        assert_eq!(sim.log(id).last_position(), sim.log(b).last_position(), "node {id} caught up");
     }
 }

@@ -30,48 +30,24 @@ fn new_leader_serves_no_read_index_before_committing_an_entry_of_its_term() {
     // stores it, but learns that it committed only from its own no-op.
     sim.propose_commands(old, 1).unwrap();
     sim.transfer_leader(old, new).unwrap();
-    assert!(
-        sim.run_until_cond(sim.now_us() + SECOND, |s| s.role(new) == Some(Role::Leader))
-            .unwrap()
-    );
+    assert!(sim.run_until_cond(sim.now_us() + SECOND, |s| s.role(new) == Some(Role::Leader)).unwrap());
     let stale_commit = sim.status(new).unwrap().commit_index;
-    assert!(
-        stale_commit < sim.max_committed(),
-        "the new leader's commit index lags the cluster's"
-    );
+    assert!(stale_commit < sim.max_committed(), "the new leader's commit index lags the cluster's");
 
     let read = sim.read(new).unwrap();
     sim.run_for(SECOND).unwrap();
     assert_eq!(sim.role(new), Some(Role::Leader), "heartbeats kept it leader");
-    assert_eq!(
-        sim.read_record(read).unwrap().status,
-        ReadStatus::Submitted,
-        "no read before a commit in its term"
-    );
+    assert_eq!(sim.read_record(read).unwrap().status, ReadStatus::Submitted, "no read before a commit in its term");
     assert_eq!(sim.status(new).unwrap().commit_index, stale_commit);
 
     sim.clear_filter();
     assert!(
-        sim.run_until_cond(sim.now_us() + SECOND, |s| s.read_record(read).unwrap().status
-            != ReadStatus::Submitted)
+        sim.run_until_cond(sim.now_us() + SECOND, |s| s.read_record(read).unwrap().status != ReadStatus::Submitted)
             .unwrap()
     );
-    let noop = sim
-        .policy(new)
-        .unwrap()
-        .log_entries()
-        .iter()
-        .rev()
-        .find(|e| e.kind == EntryKind::Noop)
-        .unwrap()
-        .index;
-    let ReadStatus::Ready { index } = sim.read_record(read).unwrap().status else {
-        panic!("the read is served")
-    };
-    assert!(
-        index >= noop,
-        "read index {index} covers the new leader's no-op at {noop}"
-    );
+    let noop = sim.policy(new).unwrap().log_entries().iter().rev().find(|e| e.kind == EntryKind::Noop).unwrap().index;
+    let ReadStatus::Ready { index } = sim.read_record(read).unwrap().status else { panic!("the read is served") };
+    assert!(index >= noop, "read index {index} covers the new leader's no-op at {noop}");
     assert!(index >= sim.max_committed().min(noop));
 }
 
@@ -90,16 +66,9 @@ fn reads_on_the_leader_are_confirmed_by_a_heartbeat_round() {
     let (mut sim, leader) = leader_and_reads(1);
     let commit = sim.status(leader).unwrap().commit_index;
     let read = sim.read(leader).unwrap();
-    assert_eq!(
-        sim.read_record(read).unwrap().status,
-        ReadStatus::Submitted,
-        "a quorum must confirm first"
-    );
+    assert_eq!(sim.read_record(read).unwrap().status, ReadStatus::Submitted, "a quorum must confirm first");
     sim.run_for(10 * MS).unwrap();
-    assert_eq!(
-        sim.read_record(read).unwrap().status,
-        ReadStatus::Ready { index: commit }
-    );
+    assert_eq!(sim.read_record(read).unwrap().status, ReadStatus::Ready { index: commit });
 }
 
 #[test]
@@ -109,9 +78,7 @@ fn followers_reject_reads_with_a_leader_hint() {
     let read = sim.read(follower).unwrap();
     assert_eq!(
         sim.read_record(read).unwrap().status,
-        ReadStatus::Rejected(RejectReason::NotLeader {
-            leader_hint: Some(leader)
-        })
+        ReadStatus::Rejected(RejectReason::NotLeader { leader_hint: Some(leader) })
     );
 }
 
@@ -121,13 +88,6 @@ fn reads_pending_when_leadership_is_lost_are_rejected() {
     sim.network_mut().isolate(leader);
     let read = sim.read(leader).unwrap();
     sim.run_for(SECOND).unwrap();
-    assert_ne!(
-        sim.role(leader),
-        Some(Role::Leader),
-        "CheckQuorum deposed the isolated leader"
-    );
-    assert_eq!(
-        sim.read_record(read).unwrap().status,
-        ReadStatus::Rejected(RejectReason::LeadershipLost)
-    );
+    assert_ne!(sim.role(leader), Some(Role::Leader), "CheckQuorum deposed the isolated leader");
+    assert_eq!(sim.read_record(read).unwrap().status, ReadStatus::Rejected(RejectReason::LeadershipLost));
 }

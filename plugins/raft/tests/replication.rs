@@ -22,10 +22,7 @@ fn reordered_and_duplicated_messages_never_move_commit_back_or_apply_twice() {
         reorder_probability: 0.4,
         reorder_extra_max_us: 30_000,
     };
-    let mut sim = cluster_with(options, |_| RaftConfig {
-        max_entries_per_append: 4,
-        ..RaftConfig::default()
-    });
+    let mut sim = cluster_with(options, |_| RaftConfig { max_entries_per_append: 4, ..RaftConfig::default() });
     for round in 0..400 {
         if let Some(leader) = sim.leader() {
             sim.propose_commands(leader, 1 + round % 3).unwrap();
@@ -35,15 +32,8 @@ fn reordered_and_duplicated_messages_never_move_commit_back_or_apply_twice() {
     sim.run_for(2 * SECOND).unwrap();
 
     let network = sim.network_stats();
-    assert!(
-        network.duplicated > 1_000 && network.reordered > 1_000,
-        "the network was not hostile: {network:?}"
-    );
-    assert!(
-        sim.committed_commands() > 500,
-        "little got through: {}",
-        sim.committed_commands()
-    );
+    assert!(network.duplicated > 1_000 && network.reordered > 1_000, "the network was not hostile: {network:?}");
+    assert!(sim.committed_commands() > 500, "little got through: {}", sim.committed_commands());
     let mut last_commit = [0 as LogIndex; 6];
     let mut last_applied = [0 as LogIndex; 6];
     for record in sim.effect_log() {
@@ -55,11 +45,7 @@ fn reordered_and_duplicated_messages_never_move_commit_back_or_apply_twice() {
             }
             Effect::Apply { entries } => {
                 for entry in entries {
-                    assert_eq!(
-                        entry.index,
-                        last_applied[node] + 1,
-                        "node {node}: applied out of order or twice"
-                    );
+                    assert_eq!(entry.index, last_applied[node] + 1, "node {node}: applied out of order or twice");
                     last_applied[node] = entry.index;
                 }
             }
@@ -68,25 +54,13 @@ fn reordered_and_duplicated_messages_never_move_commit_back_or_apply_twice() {
     }
     for id in 1..=5 as NodeId {
         let applied: Vec<LogIndex> = sim.applied(id).iter().map(|p| p.index).collect();
-        assert_eq!(
-            applied,
-            (1..=sim.last_applied(id)).collect::<Vec<_>>(),
-            "node {id} applied each entry once"
-        );
+        assert_eq!(applied, (1..=sim.last_applied(id)).collect::<Vec<_>>(), "node {id} applied each entry once");
     }
-    assert!(
-        sim.step_errors().is_empty(),
-        "well-formed duplicates are not errors: {:?}",
-        &sim.step_errors()[..1]
-    );
+    assert!(sim.step_errors().is_empty(), "well-formed duplicates are not errors: {:?}", &sim.step_errors()[..1]);
 }
 
 fn window_config() -> RaftConfig {
-    RaftConfig {
-        max_entries_per_append: 1,
-        max_inflight_appends: 4,
-        ..RaftConfig::default()
-    }
+    RaftConfig { max_entries_per_append: 1, max_inflight_appends: 4, ..RaftConfig::default() }
 }
 
 /// Acceptance 11: a burst larger than the in-flight window fills it; the
@@ -97,12 +71,7 @@ fn inflight_window_fills_and_replication_resumes_without_stalling() {
     for drop_probability in [0.0, 0.2] {
         let mut options = SimOptions::new(12, 3);
         // Slow links: an append is in flight for 5-10 ms.
-        options.link = LinkConfig {
-            delay_min_us: 5_000,
-            delay_max_us: 10_000,
-            drop_probability,
-            ..LinkConfig::BENIGN
-        };
+        options.link = LinkConfig { delay_min_us: 5_000, delay_max_us: 10_000, drop_probability, ..LinkConfig::BENIGN };
         let mut sim = cluster_with(options, |_| window_config());
         let leader = elect(&mut sim);
         let burst = sim.propose_commands(leader, 200).unwrap();
@@ -123,25 +92,13 @@ fn inflight_window_fills_and_replication_resumes_without_stalling() {
         }
         assert_eq!(sim.leader(), Some(leader), "drop {drop_probability}: the leader stayed");
         assert!(
-            matches!(
-                sim.proposal(burst).unwrap().status,
-                replab_sim::ProposalStatus::Committed { .. }
-            ),
+            matches!(sim.proposal(burst).unwrap().status, replab_sim::ProposalStatus::Committed { .. }),
             "drop {drop_probability}: replication stalled at commit {}",
             sim.status(leader).unwrap().commit_index
         );
-        assert_eq!(
-            max_inflight, 4,
-            "drop {drop_probability}: the window is bounded and was filled"
-        );
-        assert!(
-            full_observed > 10,
-            "drop {drop_probability}: the leader rarely waited on a full window"
-        );
-        assert!(
-            wait_applied_everywhere(&mut sim, 201, 10 * SECOND),
-            "drop {drop_probability}: followers caught up"
-        );
+        assert_eq!(max_inflight, 4, "drop {drop_probability}: the window is bounded and was filled");
+        assert!(full_observed > 10, "drop {drop_probability}: the leader rarely waited on a full window");
+        assert!(wait_applied_everywhere(&mut sim, 201, 10 * SECOND), "drop {drop_probability}: followers caught up");
     }
 }
 
@@ -149,16 +106,8 @@ fn inflight_window_fills_and_replication_resumes_without_stalling() {
 #[test]
 fn inflight_window_is_bounded_in_bytes() {
     let mut options = SimOptions::new(13, 3);
-    options.link = LinkConfig {
-        delay_min_us: 5_000,
-        delay_max_us: 10_000,
-        ..LinkConfig::BENIGN
-    };
-    let config = RaftConfig {
-        max_entries_per_append: 1,
-        max_inflight_bytes: 2_500,
-        ..RaftConfig::default()
-    };
+    options.link = LinkConfig { delay_min_us: 5_000, delay_max_us: 10_000, ..LinkConfig::BENIGN };
+    let config = RaftConfig { max_entries_per_append: 1, max_inflight_bytes: 2_500, ..RaftConfig::default() };
     let mut sim = cluster_with(options, move |_| config.clone());
     let leader = elect(&mut sim);
     let big = bytes::Bytes::from(vec![7u8; 983]);
@@ -191,49 +140,24 @@ fn follower_commits_only_the_prefix_an_append_proved() {
     use replab_raft::{Message, Raft};
 
     // Node 1 holds a stale entry of term 2 at index 3.
-    let ctx = PolicyContext {
-        id: 1,
-        members: vec![1, 2, 3],
-        seed: 1,
-    };
+    let ctx = PolicyContext { id: 1, members: vec![1, 2, 3], seed: 1 };
     let mut raft = Raft::new(ctx, RaftConfig::default(), recovered(2, None, &[1, 1, 2]));
-    let entry = |index, term| Entry {
-        index,
-        term,
-        kind: EntryKind::Command,
-        data: bytes::Bytes::from("x"),
-    };
+    let entry = |index, term| Entry { index, term, kind: EntryKind::Command, data: bytes::Bytes::from("x") };
     let append = |prev: (u64, u64), entries: Vec<Entry>| {
         let message = Message::Append(AppendRequest {
             term: 3,
-            prev: LogPosition {
-                index: prev.0,
-                term: prev.1,
-            },
+            prev: LogPosition { index: prev.0, term: prev.1 },
             commit: 3,
             entries: Cow::Owned(entries),
         });
-        Input::Message {
-            from: 2,
-            bytes: message.encode(),
-        }
+        Input::Message { from: 2, bytes: message.encode() }
     };
     let mut out = Effects::new();
     // The leader of term 3 (whose index 3 is of term 3, committed) sends a
     // short batch: entry 2 only.
-    raft.step(Instant::ZERO, append((1, 1), vec![entry(2, 1)]), &mut out)
-        .unwrap();
-    assert_eq!(
-        raft.status().commit_index,
-        2,
-        "index 3 was not proved to match the leader's"
-    );
-    raft.step(Instant::ZERO, append((2, 1), vec![entry(3, 3)]), &mut out)
-        .unwrap();
+    raft.step(Instant::ZERO, append((1, 1), vec![entry(2, 1)]), &mut out).unwrap();
+    assert_eq!(raft.status().commit_index, 2, "index 3 was not proved to match the leader's");
+    raft.step(Instant::ZERO, append((2, 1), vec![entry(3, 3)]), &mut out).unwrap();
     assert_eq!(raft.status().commit_index, 3);
-    assert_eq!(
-        terms_of(raft.log_entries()),
-        vec![1, 1, 3],
-        "the stale entry was replaced, not committed"
-    );
+    assert_eq!(terms_of(raft.log_entries()), vec![1, 1, 3], "the stale entry was replaced, not committed");
 }

@@ -18,10 +18,7 @@ const DEFAULT_SEEDS: u64 = 2_000;
 const SHARDS: u64 = 4;
 
 fn seeds() -> u64 {
-    std::env::var("REPLAB_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_SEEDS)
+    std::env::var("REPLAB_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_SEEDS)
 }
 
 fn run_shard(shard: u64) {
@@ -45,18 +42,9 @@ fn run_shard(shard: u64) {
     );
     // A run that never crashed, truncated or snapshotted would prove little.
     if ran >= 50 {
-        assert!(
-            crashes > 0 && effects.truncations > 0,
-            "the faults never bit: {effects:?}"
-        );
-        assert!(
-            effects.snapshots_installed > 0 && effects.compactions > 0,
-            "no snapshot was ever sent: {effects:?}"
-        );
-        assert!(
-            effects.reads_ready > 0 && effects.proposals_rejected > 0,
-            "clients never got through: {effects:?}"
-        );
+        assert!(crashes > 0 && effects.truncations > 0, "the faults never bit: {effects:?}");
+        assert!(effects.snapshots_installed > 0 && effects.compactions > 0, "no snapshot was ever sent: {effects:?}");
+        assert!(effects.reads_ready > 0 && effects.proposals_rejected > 0, "clients never got through: {effects:?}");
     }
 }
 
@@ -97,15 +85,8 @@ fn replay_one_seed() {
 fn checker_catches(bug: Bug, expected: &[Invariant], max_seeds: u64) -> Violation {
     for seed in 0..max_seeds {
         if let Err(violation) = run_seed(seed, bug) {
-            assert!(
-                expected.contains(&violation.invariant),
-                "{bug:?} tripped an unexpected invariant: {violation}"
-            );
-            assert!(
-                violation.replay.contains(&format!("REPLAB_SIM_SEED={seed} ")),
-                "{}",
-                violation.replay
-            );
+            assert!(expected.contains(&violation.invariant), "{bug:?} tripped an unexpected invariant: {violation}");
+            assert!(violation.replay.contains(&format!("REPLAB_SIM_SEED={seed} ")), "{}", violation.replay);
             return violation;
         }
     }
@@ -122,11 +103,7 @@ fn checker_catches_commit_without_quorum() {
 fn checker_catches_vote_without_term_check() {
     let v = checker_catches(
         Bug::VoteWithoutTermCheck,
-        &[
-            Invariant::VoteSafety,
-            Invariant::ElectionSafety,
-            Invariant::LeaderCompleteness,
-        ],
+        &[Invariant::VoteSafety, Invariant::ElectionSafety, Invariant::LeaderCompleteness],
         50,
     );
     eprintln!("caught: {v}");

@@ -8,10 +8,7 @@ use replab_sim::{Sim, SimOptions};
 use support::*;
 
 fn snapshotting(threshold: u64) -> RaftConfig {
-    RaftConfig {
-        snapshot_threshold_entries: threshold,
-        ..RaftConfig::default()
-    }
+    RaftConfig { snapshot_threshold_entries: threshold, ..RaftConfig::default() }
 }
 
 fn fingerprint(sim: &Sim<replab_raft::Raft>, id: NodeId) -> (LogIndex, u64) {
@@ -39,10 +36,7 @@ fn follower_behind_the_compaction_point_gets_a_snapshot_then_resumes_from_the_lo
     }
     sim.run_for(SECOND).unwrap();
     let leader_status = sim.status(leader).unwrap();
-    assert!(
-        leader_status.first_index > 7,
-        "the leader compacted past the follower: {leader_status:?}"
-    );
+    assert!(leader_status.first_index > 7, "the leader compacted past the follower: {leader_status:?}");
     assert!(sim.durable(leader).snapshot_index() >= leader_status.first_index - 1);
     assert_eq!(sim.durable(lagging).last_index(), 6, "the follower stopped at index 6");
 
@@ -59,23 +53,12 @@ fn follower_behind_the_compaction_point_gets_a_snapshot_then_resumes_from_the_lo
     sim.run_for(SECOND).unwrap();
     let last = sim.status(leader).unwrap().last_index;
     assert!(wait_applied_everywhere(&mut sim, last, SECOND));
-    assert_eq!(
-        sim.policy(lagging).unwrap().stats().snapshots_installed,
-        1,
-        "no second snapshot was needed"
-    );
+    assert_eq!(sim.policy(lagging).unwrap().stats().snapshots_installed, 1, "no second snapshot was needed");
     assert!(
-        sim.log(lagging)
-            .entries()
-            .iter()
-            .any(|e| e.index > installed_at && e.index == last),
+        sim.log(lagging).entries().iter().any(|e| e.index > installed_at && e.index == last),
         "the follower's log continues after the snapshot"
     );
-    assert_eq!(
-        fingerprint(&sim, lagging),
-        fingerprint(&sim, leader),
-        "same state as the leader"
-    );
+    assert_eq!(fingerprint(&sim, lagging), fingerprint(&sim, leader), "same state as the leader");
 }
 
 /// Acceptance 13: after a restart a node re-applies the committed entries
@@ -99,11 +82,7 @@ fn restarted_node_reapplies_committed_entries_exactly_once() {
             sim.crash(node);
             sim.restart(node).unwrap();
             let snapshot = sim.durable(node).snapshot_index();
-            assert_eq!(
-                sim.status(node).unwrap().applied_index,
-                snapshot,
-                "restored from the snapshot only"
-            );
+            assert_eq!(sim.status(node).unwrap().applied_index, snapshot, "restored from the snapshot only");
             if threshold > 0 {
                 assert!(snapshot >= 16, "threshold {threshold}: a snapshot was taken");
             }
@@ -119,16 +98,9 @@ fn restarted_node_reapplies_committed_entries_exactly_once() {
                 "threshold {threshold}, node {node}: each committed entry after the snapshot applied once"
             );
             let others: Vec<NodeId> = (1..=3).filter(|&id| id != node).collect();
-            let reference = others
-                .iter()
-                .find(|&&id| sim.last_applied(id) == sim.last_applied(node))
-                .copied();
+            let reference = others.iter().find(|&&id| sim.last_applied(id) == sim.last_applied(node)).copied();
             let reference = reference.expect("another node applied as far");
-            assert_eq!(
-                fingerprint(&sim, node),
-                fingerprint(&sim, reference),
-                "same state as node {reference}"
-            );
+            assert_eq!(fingerprint(&sim, node), fingerprint(&sim, reference), "same state as node {reference}");
         }
     }
 }

@@ -17,11 +17,7 @@ use replab_raft::message::{
 use replab_raft::{Message, Raft, RaftConfig};
 
 fn follower() -> Raft {
-    let ctx = PolicyContext {
-        id: 1,
-        members: vec![1, 2, 3],
-        seed: 1,
-    };
+    let ctx = PolicyContext { id: 1, members: vec![1, 2, 3], seed: 1 };
     let mut raft = Raft::new(ctx, RaftConfig::default(), Recovered::default());
     raft.step(Instant::ZERO, Input::Tick, &mut Effects::new()).unwrap();
     raft
@@ -35,22 +31,14 @@ fn leader() -> Raft {
     assert_eq!(raft.role(), Role::PreCandidate);
     let grant = |pre: bool| {
         let response = VoteResponse { term: 1, granted: true };
-        let message = if pre {
-            Message::PreVoteResponse(response)
-        } else {
-            Message::VoteResponse(response)
-        };
-        Input::Message {
-            from: 2,
-            bytes: message.encode(),
-        }
+        let message = if pre { Message::PreVoteResponse(response) } else { Message::VoteResponse(response) };
+        Input::Message { from: 2, bytes: message.encode() }
     };
     raft.step(Instant::from_millis(1_001), grant(true), &mut out).unwrap();
     raft.step(Instant::from_millis(1_002), grant(false), &mut out).unwrap();
     assert_eq!(raft.role(), Role::Leader);
     let position = LogPosition { index: 1, term: 1 };
-    raft.step(Instant::from_millis(1_003), Input::Persisted { position }, &mut out)
-        .unwrap();
+    raft.step(Instant::from_millis(1_003), Input::Persisted { position }, &mut out).unwrap();
     raft
 }
 
@@ -98,33 +86,19 @@ fn nonsense_message() -> impl Strategy<Value = Message<'static>> {
             .prop_map(|(term, granted)| Message::VoteResponse(VoteResponse { term, granted })),
         (small_or_huge(), any::<bool>())
             .prop_map(|(term, granted)| Message::PreVoteResponse(VoteResponse { term, granted })),
-        (
-            small_or_huge(),
-            small_or_huge(),
-            small_or_huge(),
-            small_or_huge(),
-            proptest::collection::vec(entry, 0..4)
-        )
-            .prop_map(
-                |(term, prev_index, prev_term, commit, entries)| Message::Append(AppendRequest {
-                    term,
-                    prev: LogPosition {
-                        index: prev_index,
-                        term: prev_term
-                    },
-                    commit,
-                    entries: Cow::Owned(entries),
-                })
-            ),
+        (small_or_huge(), small_or_huge(), small_or_huge(), small_or_huge(), proptest::collection::vec(entry, 0..4))
+            .prop_map(|(term, prev_index, prev_term, commit, entries)| Message::Append(AppendRequest {
+                term,
+                prev: LogPosition { index: prev_index, term: prev_term },
+                commit,
+                entries: Cow::Owned(entries),
+            })),
         (small_or_huge(), small_or_huge()).prop_map(|(term, match_index)| Message::AppendResponse(AppendResponse {
             term,
             outcome: AppendOutcome::Accepted { match_index },
         })),
         (small_or_huge(), small_or_huge(), position()).prop_map(|(term, rejected_index, hint)| {
-            Message::AppendResponse(AppendResponse {
-                term,
-                outcome: AppendOutcome::Rejected { rejected_index, hint },
-            })
+            Message::AppendResponse(AppendResponse { term, outcome: AppendOutcome::Rejected { rejected_index, hint } })
         }),
         (small_or_huge(), small_or_huge(), any::<u64>())
             .prop_map(|(term, commit, read_seq)| Message::Heartbeat(Heartbeat { term, commit, read_seq })),
@@ -133,10 +107,7 @@ fn nonsense_message() -> impl Strategy<Value = Message<'static>> {
         (small_or_huge(), position()).prop_map(|(term, last_included)| Message::InstallSnapshot(
             InstallSnapshotRequest {
                 term,
-                snapshot: Snapshot {
-                    meta: SnapshotMeta { last_included },
-                    data: Bytes::from_static(b"state")
-                },
+                snapshot: Snapshot { meta: SnapshotMeta { last_included }, data: Bytes::from_static(b"state") },
             }
         )),
         small_or_huge().prop_map(|term| Message::TimeoutNow { term }),
@@ -189,10 +160,7 @@ fn undecodable_bytes_are_reported_as_decode_errors() {
     let mut raft = follower();
     let result = raft.step(
         Instant::from_millis(5),
-        Input::Message {
-            from: 2,
-            bytes: Bytes::from_static(&[0xff, 0xff]),
-        },
+        Input::Message { from: 2, bytes: Bytes::from_static(&[0xff, 0xff]) },
         &mut Effects::new(),
     );
     assert!(matches!(result, Err(StepError::Decode { from: 2, .. })), "{result:?}");
@@ -203,11 +171,7 @@ fn undecodable_bytes_are_reported_as_decode_errors() {
 fn messages_from_strangers_are_rejected() {
     let mut raft = follower();
     let bytes = Message::TimeoutNow { term: 5 }.encode();
-    let result = raft.step(
-        Instant::from_millis(5),
-        Input::Message { from: 9, bytes },
-        &mut Effects::new(),
-    );
+    let result = raft.step(Instant::from_millis(5), Input::Message { from: 9, bytes }, &mut Effects::new());
     assert!(matches!(result, Err(StepError::Rejected(_))), "{result:?}");
     assert_eq!(raft.term(), 0, "nothing was adopted from a stranger");
 }
@@ -215,21 +179,11 @@ fn messages_from_strangers_are_rejected() {
 #[test]
 fn an_acknowledgement_beyond_the_log_is_rejected_without_effect() {
     let mut raft = leader();
-    let bytes = Message::AppendResponse(AppendResponse {
-        term: 1,
-        outcome: AppendOutcome::Accepted { match_index: 1_000 },
-    })
-    .encode();
-    let result = raft.step(
-        Instant::from_millis(2_000),
-        Input::Message { from: 2, bytes },
-        &mut Effects::new(),
-    );
+    let bytes =
+        Message::AppendResponse(AppendResponse { term: 1, outcome: AppendOutcome::Accepted { match_index: 1_000 } })
+            .encode();
+    let result = raft.step(Instant::from_millis(2_000), Input::Message { from: 2, bytes }, &mut Effects::new());
     assert!(matches!(result, Err(StepError::Rejected(_))), "{result:?}");
     assert_eq!(raft.status().commit_index, 0, "the absurd ack did not commit anything");
-    assert_eq!(
-        raft.progress(2).unwrap().match_index,
-        0,
-        "nor moved the follower's match"
-    );
+    assert_eq!(raft.progress(2).unwrap().match_index, 0, "nor moved the follower's match");
 }

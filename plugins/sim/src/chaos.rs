@@ -69,16 +69,8 @@ fn random_link(rng: &mut PluginRng) -> LinkConfig {
         3..=7 => rng.range_inclusive(0, 50) as f64 / 1_000.0,
         _ => rng.range_inclusive(50, 200) as f64 / 1_000.0,
     };
-    let duplicate_probability = if rng.chance(0.5) {
-        0.0
-    } else {
-        rng.range_inclusive(0, 50) as f64 / 1_000.0
-    };
-    let reorder_probability = if rng.chance(0.4) {
-        0.0
-    } else {
-        rng.range_inclusive(0, 300) as f64 / 1_000.0
-    };
+    let duplicate_probability = if rng.chance(0.5) { 0.0 } else { rng.range_inclusive(0, 50) as f64 / 1_000.0 };
+    let reorder_probability = if rng.chance(0.4) { 0.0 } else { rng.range_inclusive(0, 300) as f64 / 1_000.0 };
     LinkConfig {
         delay_min_us,
         delay_max_us,
@@ -91,23 +83,12 @@ fn random_link(rng: &mut PluginRng) -> LinkConfig {
 
 fn random_disk(rng: &mut PluginRng) -> DiskConfig {
     let fsync_min_us = rng.range_inclusive(20, 500);
-    let spread = if rng.chance(0.2) {
-        rng.range_inclusive(5_000, 30_000)
-    } else {
-        rng.range_inclusive(0, 3_000)
-    };
-    DiskConfig {
-        fsync_min_us,
-        fsync_max_us: fsync_min_us + spread,
-    }
+    let spread = if rng.chance(0.2) { rng.range_inclusive(5_000, 30_000) } else { rng.range_inclusive(0, 3_000) };
+    DiskConfig { fsync_min_us, fsync_max_us: fsync_min_us + spread }
 }
 
 fn pick<T: Copy>(rng: &mut PluginRng, items: &[T]) -> Option<T> {
-    if items.is_empty() {
-        None
-    } else {
-        Some(items[rng.range_inclusive(0, items.len() as u64 - 1) as usize])
-    }
+    if items.is_empty() { None } else { Some(items[rng.range_inclusive(0, items.len() as u64 - 1) as usize]) }
 }
 
 /// Runs one seed. `build` makes a policy for a node (it sees the node id
@@ -184,9 +165,7 @@ fn drive<P: ReplicationPolicy>(
 }
 
 fn client_action<P: ReplicationPolicy>(sim: &mut Sim<P>, rng: &mut PluginRng) -> Result<(), Violation> {
-    let alive: Vec<NodeId> = (1..=sim.options().nodes as NodeId)
-        .filter(|&id| sim.is_alive(id))
-        .collect();
+    let alive: Vec<NodeId> = (1..=sim.options().nodes as NodeId).filter(|&id| sim.is_alive(id)).collect();
     let target = match sim.leader() {
         Some(leader) if rng.chance(0.8) => leader,
         _ => match pick(rng, &alive) {

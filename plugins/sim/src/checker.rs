@@ -78,14 +78,7 @@ impl Checker {
     }
 
     pub fn fail(&self, invariant: Invariant, node: Option<NodeId>, detail: String) -> Violation {
-        Violation {
-            invariant,
-            seed: self.seed,
-            time_us: self.now_us,
-            node,
-            detail,
-            replay: self.replay.clone(),
-        }
+        Violation { invariant, seed: self.seed, time_us: self.now_us, node, detail, replay: self.replay.clone() }
     }
 
     fn check(
@@ -95,11 +88,7 @@ impl Checker {
         node: NodeId,
         detail: impl FnOnce() -> String,
     ) -> Result<(), Violation> {
-        if ok {
-            Ok(())
-        } else {
-            Err(self.fail(invariant, Some(node), detail()))
-        }
+        if ok { Ok(()) } else { Err(self.fail(invariant, Some(node), detail())) }
     }
 
     pub fn max_committed(&self) -> LogIndex {
@@ -107,10 +96,7 @@ impl Checker {
     }
 
     pub fn committed_term(&self, index: LogIndex) -> Option<Term> {
-        index
-            .checked_sub(1)
-            .and_then(|i| self.committed.get(i as usize))
-            .copied()
+        index.checked_sub(1).and_then(|i| self.committed.get(i as usize)).copied()
     }
 
     pub fn leaders(&self) -> &BTreeMap<Term, NodeId> {
@@ -127,10 +113,7 @@ impl Checker {
         })?;
         let same_vote = new.term > old.term || old.vote.is_none() || old.vote == new.vote;
         self.check(same_vote, Invariant::VoteSafety, node, || {
-            format!(
-                "voted for {:?} and then for {:?} in term {}",
-                old.vote, new.vote, new.term
-            )
+            format!("voted for {:?} and then for {:?} in term {}", old.vote, new.vote, new.term)
         })
     }
 
@@ -139,15 +122,9 @@ impl Checker {
     pub fn register_log(&mut self, node: NodeId, log: &LogStore) -> Result<(), Violation> {
         let mut base = LogStore::default();
         if let Some(snapshot) = log.snapshot() {
-            base.apply(&crate::storage::Op::InstallSnapshot(snapshot.clone()))
-                .expect("installing into an empty log");
+            base.apply(&crate::storage::Op::InstallSnapshot(snapshot.clone())).expect("installing into an empty log");
         }
-        let entries: Vec<Entry> = log
-            .entries()
-            .iter()
-            .filter(|e| e.index > base.last_index())
-            .cloned()
-            .collect();
+        let entries: Vec<Entry> = log.entries().iter().filter(|e| e.index > base.last_index()).cloned().collect();
         if entries.first().is_some_and(|e| e.index != base.last_index() + 1) {
             // The initial log was compacted without a snapshot; nothing to
             // anchor the prefix, so only the entries themselves are known.
@@ -166,10 +143,7 @@ impl Checker {
                 format!("appended index {} after last index {}", entry.index, prev.index)
             })?;
             self.check(entry.term >= prev.term, Invariant::LogMatching, node, || {
-                format!(
-                    "entry {} of term {} follows term {}",
-                    entry.index, entry.term, prev.term
-                )
+                format!("entry {} of term {} follows term {}", entry.index, entry.term, prev.term)
             })?;
             match self.entries.get(&(entry.index, entry.term)) {
                 Some(known) => {
@@ -183,11 +157,7 @@ impl Checker {
                     })?;
                 }
                 None => {
-                    let record = EntryRecord {
-                        prev_term: prev.term,
-                        kind: entry.kind,
-                        data: entry.data.clone(),
-                    };
+                    let record = EntryRecord { prev_term: prev.term, kind: entry.kind, data: entry.data.clone() };
                     self.entries.insert((entry.index, entry.term), record);
                 }
             }
@@ -199,20 +169,14 @@ impl Checker {
     /// A committed entry must never be truncated.
     pub fn on_truncate(&self, node: NodeId, log: &LogStore, from: LogIndex) -> Result<(), Violation> {
         self.check(from > log.snapshot_index(), Invariant::EffectContract, node, || {
-            format!(
-                "truncation at {from} inside the snapshot (up to {})",
-                log.snapshot_index()
-            )
+            format!("truncation at {from} inside the snapshot (up to {})", log.snapshot_index())
         })?;
         let last = log.last_index().min(self.max_committed());
         for index in from..=last {
             let committed = self.committed_term(index);
-            self.check(
-                log.term_at(index) != committed,
-                Invariant::CommittedEntryLost,
-                node,
-                || format!("truncation at {from} deletes committed entry ({index}, term {committed:?})"),
-            )?;
+            self.check(log.term_at(index) != committed, Invariant::CommittedEntryLost, node, || {
+                format!("truncation at {from} deletes committed entry ({index}, term {committed:?})")
+            })?;
         }
         Ok(())
     }
@@ -278,17 +242,12 @@ impl Checker {
                 self.committed.push(term);
             }
             for leader in nodes.iter().filter(|n| n.leading.is_some_and(|t| t > node_term)) {
-                self.check(
-                    leader.log.covers(index, term),
-                    Invariant::LeaderCompleteness,
-                    leader.id,
-                    || {
-                        format!(
-                            "leader of term {:?} lacks ({index}, term {term}), committed in term {node_term}",
-                            leader.leading
-                        )
-                    },
-                )?;
+                self.check(leader.log.covers(index, term), Invariant::LeaderCompleteness, leader.id, || {
+                    format!(
+                        "leader of term {:?} lacks ({index}, term {term}), committed in term {node_term}",
+                        leader.leading
+                    )
+                })?;
             }
         }
         Ok(())
@@ -323,43 +282,24 @@ impl Checker {
         commit: LogIndex,
         entry: &Entry,
     ) -> Result<(), Violation> {
-        self.check(
-            entry.index == last_applied + 1,
-            Invariant::StateMachineSafety,
-            node,
-            || {
-                if entry.index <= last_applied {
-                    format!(
-                        "applied index {} twice (already applied up to {last_applied})",
-                        entry.index
-                    )
-                } else {
-                    format!("applied index {} after {last_applied}: a gap", entry.index)
-                }
-            },
-        )?;
+        self.check(entry.index == last_applied + 1, Invariant::StateMachineSafety, node, || {
+            if entry.index <= last_applied {
+                format!("applied index {} twice (already applied up to {last_applied})", entry.index)
+            } else {
+                format!("applied index {} after {last_applied}: a gap", entry.index)
+            }
+        })?;
         self.check(entry.index <= commit, Invariant::StateMachineSafety, node, || {
             format!("applied index {} above its commit index {commit}", entry.index)
         })?;
         let committed = self.committed_term(entry.index);
-        self.check(
-            committed == Some(entry.term),
-            Invariant::StateMachineSafety,
-            node,
-            || {
-                format!(
-                    "applied ({}, term {}) where term {committed:?} was committed",
-                    entry.index, entry.term
-                )
-            },
-        )?;
+        self.check(committed == Some(entry.term), Invariant::StateMachineSafety, node, || {
+            format!("applied ({}, term {}) where term {committed:?} was committed", entry.index, entry.term)
+        })?;
         let known = self.entries.get(&(entry.index, entry.term));
-        self.check(
-            known.is_some_and(|k| k.data == entry.data),
-            Invariant::StateMachineSafety,
-            node,
-            || format!("applied entry {} carries a payload no log holds", entry.index),
-        )
+        self.check(known.is_some_and(|k| k.data == entry.data), Invariant::StateMachineSafety, node, || {
+            format!("applied entry {} carries a payload no log holds", entry.index)
+        })
     }
 
     /// The state machine's digest after applying `index` (or restoring a

@@ -131,11 +131,7 @@ impl Clients {
 
     pub fn on_proposed(&mut self, id: ProposalId, first_index: LogIndex, term: Term, count: u64) {
         let Some(p) = self.proposal_mut(id) else { return };
-        p.status = ProposalStatus::Proposed {
-            first_index,
-            term,
-            count,
-        };
+        p.status = ProposalStatus::Proposed { first_index, term, count };
         if count > 0 {
             self.by_last_index.entry(first_index + count - 1).or_default().push(id);
         }
@@ -156,21 +152,12 @@ impl Clients {
         };
         for id in ids {
             let Some(p) = self.proposal_mut(id) else { continue };
-            let ProposalStatus::Proposed {
-                first_index,
-                term,
-                count,
-            } = p.status
-            else {
+            let ProposalStatus::Proposed { first_index, term, count } = p.status else {
                 continue;
             };
             p.resolved_us = Some(now_us);
             if term == entry.term {
-                p.status = ProposalStatus::Committed {
-                    first_index,
-                    term,
-                    count,
-                };
+                p.status = ProposalStatus::Committed { first_index, term, count };
                 self.committed_commands += count;
             } else {
                 p.status = ProposalStatus::Lost;

@@ -20,12 +20,7 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
         let check = self.options.check_invariants;
         if self.options.record_effects {
             let incarnation = self.nodes[i].incarnation;
-            self.effect_log.push(EffectRecord {
-                time_us: self.now_us,
-                node: id,
-                incarnation,
-                effect: effect.clone(),
-            });
+            self.effect_log.push(EffectRecord { time_us: self.now_us, node: id, incarnation, effect: effect.clone() });
         }
         self.count(&effect);
         match effect {
@@ -50,11 +45,7 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
                 }
                 self.write(id, Op::Append(entries))?;
             }
-            Effect::Send {
-                to,
-                bytes,
-                after_persist,
-            } => {
+            Effect::Send { to, bytes, after_persist } => {
                 let disk = &mut self.nodes[i].disk;
                 if after_persist && disk.has_unsynced() {
                     disk.hold(to, bytes);
@@ -96,12 +87,7 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
                     self.clients.on_applied(&entry, self.now_us);
                 }
             }
-            Effect::Proposed {
-                id: proposal,
-                first_index,
-                term,
-                count,
-            } => {
+            Effect::Proposed { id: proposal, first_index, term, count } => {
                 self.clients.on_proposed(proposal, first_index, term, count);
             }
             Effect::ProposalRejected { id: proposal, reason } => {
@@ -123,25 +109,15 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
                 let node = &self.nodes[i];
                 if index != node.last_applied {
                     let applied = node.last_applied;
-                    return Err(self.contract(
-                        id,
-                        format!("TakeSnapshot at {index} but the state machine applied {applied}"),
-                    ));
+                    return Err(
+                        self.contract(id, format!("TakeSnapshot at {index} but the state machine applied {applied}"))
+                    );
                 }
                 let Some(term) = node.view.term_at(index) else {
                     return Err(self.contract(id, format!("TakeSnapshot at {index}, which is not in the log")));
                 };
-                let data = node
-                    .state_machine
-                    .as_ref()
-                    .expect("a live node has a state machine")
-                    .snapshot();
-                let snapshot = Snapshot {
-                    meta: SnapshotMeta {
-                        last_included: LogPosition { index, term },
-                    },
-                    data,
-                };
+                let data = node.state_machine.as_ref().expect("a live node has a state machine").snapshot();
+                let snapshot = Snapshot { meta: SnapshotMeta { last_included: LogPosition { index, term } }, data };
                 // Stored in write order: durable only with (or after) the
                 // log writes that came before it.
                 self.write(id, Op::StoreSnapshot(snapshot))?;
@@ -153,10 +129,7 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
                     let applied = node.last_applied;
                     return Err(self.contract(
                         id,
-                        format!(
-                            "installs a snapshot at {} over a state that applied {applied}",
-                            covered.index
-                        ),
+                        format!("installs a snapshot at {} over a state that applied {applied}", covered.index),
                     ));
                 }
                 let machine = node.state_machine.as_mut().expect("a live node has a state machine");

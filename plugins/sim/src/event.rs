@@ -66,11 +66,7 @@ pub struct EventQueue {
 impl EventQueue {
     pub fn schedule(&mut self, at_us: u64, kind: EventKind) {
         self.next_seq += 1;
-        self.heap.push(Event {
-            at_us,
-            seq: self.next_seq,
-            kind,
-        });
+        self.heap.push(Event { at_us, seq: self.next_seq, kind });
     }
 
     pub fn peek_time(&self) -> Option<u64> {
@@ -97,27 +93,9 @@ mod tests {
     #[test]
     fn equal_times_keep_scheduling_order() {
         let mut q = EventQueue::default();
-        q.schedule(
-            5,
-            EventKind::Tick {
-                node: 3,
-                incarnation: 0,
-            },
-        );
-        q.schedule(
-            1,
-            EventKind::Tick {
-                node: 1,
-                incarnation: 0,
-            },
-        );
-        q.schedule(
-            5,
-            EventKind::Tick {
-                node: 2,
-                incarnation: 0,
-            },
-        );
+        q.schedule(5, EventKind::Tick { node: 3, incarnation: 0 });
+        q.schedule(1, EventKind::Tick { node: 1, incarnation: 0 });
+        q.schedule(5, EventKind::Tick { node: 2, incarnation: 0 });
         let order: Vec<_> = std::iter::from_fn(|| q.pop())
             .map(|e| match e.kind {
                 EventKind::Tick { node, .. } => (e.at_us, node),

@@ -52,9 +52,8 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
         for k in 0..commands {
             loop {
                 if self.now_us >= deadline {
-                    let statuses: Vec<String> = (1..=self.nodes.len() as NodeId)
-                        .map(|id| format!("{id}: {:?}", self.status(id)))
-                        .collect();
+                    let statuses: Vec<String> =
+                        (1..=self.nodes.len() as NodeId).map(|id| format!("{id}: {:?}", self.status(id))).collect();
                     return Err(self.checker.fail(
                         Invariant::Liveness,
                         None,
@@ -77,20 +76,13 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
                         Some(ProposalStatus::Submitted | ProposalStatus::Proposed { .. })
                     )
                 })?;
-                if matches!(
-                    self.proposal(id).map(|p| &p.status),
-                    Some(ProposalStatus::Committed { .. })
-                ) {
+                if matches!(self.proposal(id).map(|p| &p.status), Some(ProposalStatus::Committed { .. })) {
                     break;
                 }
                 self.run_for(BACKOFF_US)?;
             }
         }
         self.check_nothing_lost()?;
-        Ok(LivenessReport {
-            healed_at_us,
-            done_at_us: self.now_us,
-            attempts,
-        })
+        Ok(LivenessReport { healed_at_us, done_at_us: self.now_us, attempts })
     }
 }

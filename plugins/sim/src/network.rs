@@ -47,10 +47,7 @@ impl Network {
     }
 
     fn slot(&self, from: NodeId, to: NodeId) -> usize {
-        assert!(
-            from >= 1 && to >= 1 && from as usize <= self.nodes && to as usize <= self.nodes,
-            "unknown link"
-        );
+        assert!(from >= 1 && to >= 1 && from as usize <= self.nodes && to as usize <= self.nodes, "unknown link");
         (from as usize - 1) * self.nodes + (to as usize - 1)
     }
 
@@ -132,8 +129,7 @@ impl Network {
     }
 
     fn delay(&mut self, link: &LinkConfig) -> u64 {
-        self.rng
-            .range_inclusive(link.delay_min_us, link.delay_max_us.max(link.delay_min_us))
+        self.rng.range_inclusive(link.delay_min_us, link.delay_max_us.max(link.delay_min_us))
     }
 }
 
@@ -157,38 +153,20 @@ mod tests {
 
     #[test]
     fn links_are_fifo_unless_a_message_is_picked_for_reordering() {
-        let link = LinkConfig {
-            delay_min_us: 10,
-            delay_max_us: 5_000,
-            ..LinkConfig::BENIGN
-        };
+        let link = LinkConfig { delay_min_us: 10, delay_max_us: 5_000, ..LinkConfig::BENIGN };
         let mut net = Network::new(2, link, 3);
-        let arrivals: Vec<u64> = (0..1_000)
-            .map(|t| net.route(1, 2, t).into_iter().flatten().next().unwrap())
-            .collect();
-        assert!(
-            arrivals.windows(2).all(|w| w[0] <= w[1]),
-            "FIFO link delivered out of order"
-        );
-        let link = LinkConfig {
-            reorder_probability: 0.5,
-            reorder_extra_max_us: 10_000,
-            ..link
-        };
+        let arrivals: Vec<u64> = (0..1_000).map(|t| net.route(1, 2, t).into_iter().flatten().next().unwrap()).collect();
+        assert!(arrivals.windows(2).all(|w| w[0] <= w[1]), "FIFO link delivered out of order");
+        let link = LinkConfig { reorder_probability: 0.5, reorder_extra_max_us: 10_000, ..link };
         net.set_all_links(link);
-        let arrivals: Vec<u64> = (1_000..2_000)
-            .map(|t| net.route(1, 2, t).into_iter().flatten().next().unwrap())
-            .collect();
+        let arrivals: Vec<u64> =
+            (1_000..2_000).map(|t| net.route(1, 2, t).into_iter().flatten().next().unwrap()).collect();
         assert!(arrivals.windows(2).any(|w| w[0] > w[1]), "reordering never happened");
     }
 
     #[test]
     fn lossy_links_drop_and_duplicate_with_their_probabilities() {
-        let link = LinkConfig {
-            drop_probability: 0.2,
-            duplicate_probability: 0.1,
-            ..LinkConfig::BENIGN
-        };
+        let link = LinkConfig { drop_probability: 0.2, duplicate_probability: 0.1, ..LinkConfig::BENIGN };
         let mut net = Network::new(2, link, 7);
         for _ in 0..10_000 {
             net.route(1, 2, 0);

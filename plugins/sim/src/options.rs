@@ -48,10 +48,7 @@ pub struct DiskConfig {
 
 impl Default for DiskConfig {
     fn default() -> DiskConfig {
-        DiskConfig {
-            fsync_min_us: 100,
-            fsync_max_us: 2_000,
-        }
+        DiskConfig { fsync_min_us: 100, fsync_max_us: 2_000 }
     }
 }
 

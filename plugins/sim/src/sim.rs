@@ -153,12 +153,7 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
             options,
         };
         for id in 1..=sim.options.nodes as NodeId {
-            let initial = sim
-                .options
-                .initial_state
-                .iter()
-                .find(|(n, _)| *n == id)
-                .map(|(_, r)| r.clone());
+            let initial = sim.options.initial_state.iter().find(|(n, _)| *n == id).map(|(_, r)| r.clone());
             let durable = LogStore::from_recovered(&initial.unwrap_or_default());
             if let Err(v) = sim.checker.register_log(id, &durable) {
                 panic!("inconsistent initial state: {v}");
@@ -226,8 +221,7 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
         node.applied.clear();
         let incarnation = node.incarnation;
         let phase = self.rng.range_inclusive(1, self.options.tick_interval_us);
-        self.queue
-            .schedule(self.now_us + phase, EventKind::Tick { node: id, incarnation });
+        self.queue.schedule(self.now_us + phase, EventKind::Tick { node: id, incarnation });
         Ok(())
     }
 
@@ -320,17 +314,8 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
         node.disk.sync_in_flight = Some(up_to);
         let incarnation = node.incarnation;
         let disk = self.options.disk;
-        let latency = self
-            .rng
-            .range_inclusive(disk.fsync_min_us, disk.fsync_max_us.max(disk.fsync_min_us));
-        self.queue.schedule(
-            self.now_us + latency,
-            EventKind::SyncDone {
-                node: id,
-                incarnation,
-                up_to,
-            },
-        );
+        let latency = self.rng.range_inclusive(disk.fsync_min_us, disk.fsync_max_us.max(disk.fsync_min_us));
+        self.queue.schedule(self.now_us + latency, EventKind::SyncDone { node: id, incarnation, up_to });
     }
 
     /// Puts a message on the network (through the test filter, if any).
@@ -342,14 +327,7 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
             return;
         }
         for arrival_us in self.network.route(from, to, self.now_us).into_iter().flatten() {
-            self.queue.schedule(
-                arrival_us,
-                EventKind::Deliver {
-                    from,
-                    to,
-                    bytes: bytes.clone(),
-                },
-            );
+            self.queue.schedule(arrival_us, EventKind::Deliver { from, to, bytes: bytes.clone() });
         }
     }
 
@@ -373,11 +351,7 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
                     self.network.stats.dropped += 1;
                 }
             }
-            EventKind::SyncDone {
-                node,
-                incarnation,
-                up_to,
-            } => {
+            EventKind::SyncDone { node, incarnation, up_to } => {
                 if self.nodes[self.index(node)].incarnation == incarnation && self.is_alive(node) {
                     self.complete_sync(node, up_to)?;
                 }
@@ -388,10 +362,10 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
 
     fn complete_sync(&mut self, id: NodeId, up_to: u64) -> Result<(), Violation> {
         let i = self.index(id);
-        let (stored, released) = self.nodes[i].disk.complete_sync(up_to).map_err(|e| {
-            self.checker
-                .fail(Invariant::EffectContract, Some(id), format!("disk write: {e}"))
-        })?;
+        let (stored, released) = self.nodes[i]
+            .disk
+            .complete_sync(up_to)
+            .map_err(|e| self.checker.fail(Invariant::EffectContract, Some(id), format!("disk write: {e}")))?;
         for held in released {
             self.send(id, held.to, held.bytes);
         }

@@ -67,10 +67,7 @@ impl StateMachine for DigestStateMachine {
         self.applied = word(0);
         self.digest = word(1);
         self.commands = word(2);
-        assert_eq!(
-            self.applied, snapshot.meta.last_included.index,
-            "snapshot data and metadata disagree"
-        );
+        assert_eq!(self.applied, snapshot.meta.last_included.index, "snapshot data and metadata disagree");
     }
 
     fn fingerprint(&self) -> Option<u64> {

@@ -39,20 +39,14 @@ pub struct LogStore {
 
 impl LogStore {
     pub fn from_recovered(recovered: &Recovered) -> LogStore {
-        let offset = recovered
-            .snapshot
-            .as_ref()
-            .map(|s| s.meta.last_included)
-            .unwrap_or_default();
+        let offset = recovered.snapshot.as_ref().map(|s| s.meta.last_included).unwrap_or_default();
         let mut store = LogStore {
             hard_state: recovered.hard_state,
             snapshot: recovered.snapshot.clone(),
             offset,
             entries: Vec::new(),
         };
-        store
-            .append(&recovered.entries)
-            .expect("initial entries must continue the snapshot");
+        store.append(&recovered.entries).expect("initial entries must continue the snapshot");
         store
     }
 
@@ -155,11 +149,7 @@ impl LogStore {
                 continue;
             }
             if entry.index != self.last_index() + 1 {
-                return Err(format!(
-                    "append of index {} after last index {}: a gap",
-                    entry.index,
-                    self.last_index()
-                ));
+                return Err(format!("append of index {} after last index {}: a gap", entry.index, self.last_index()));
             }
             self.entries.push(entry.clone());
         }
@@ -181,10 +171,7 @@ impl LogStore {
     /// Drops entries up to `up_to`, which the snapshot must cover.
     pub fn compact(&mut self, up_to: LogIndex) -> Result<(), String> {
         if up_to > self.snapshot_index() {
-            return Err(format!(
-                "compaction up to {up_to} beyond the snapshot at {}",
-                self.snapshot_index()
-            ));
+            return Err(format!("compaction up to {up_to} beyond the snapshot at {}", self.snapshot_index()));
         }
         if up_to <= self.offset.index {
             return Ok(());
@@ -226,10 +213,7 @@ pub struct Disk {
 
 impl Disk {
     pub fn new(durable: LogStore) -> Disk {
-        Disk {
-            durable,
-            ..Disk::default()
-        }
+        Disk { durable, ..Disk::default() }
     }
 
     pub fn write(&mut self, op: Op) {
@@ -251,11 +235,7 @@ impl Disk {
 
     /// Holds a send until every write issued so far is durable.
     pub fn hold(&mut self, to: NodeId, bytes: Bytes) {
-        self.held.push_back(HeldSend {
-            needs_seq: self.last_seq,
-            to,
-            bytes,
-        });
+        self.held.push_back(HeldSend { needs_seq: self.last_seq, to, bytes });
     }
 
     /// The sequence number a sync started now would cover, if one should
@@ -303,21 +283,11 @@ mod tests {
     use replab_api::{EntryKind, SnapshotMeta};
 
     fn entry(index: LogIndex, term: Term) -> Entry {
-        Entry {
-            index,
-            term,
-            kind: EntryKind::Command,
-            data: Bytes::new(),
-        }
+        Entry { index, term, kind: EntryKind::Command, data: Bytes::new() }
     }
 
     fn snapshot(index: LogIndex, term: Term) -> Snapshot {
-        Snapshot {
-            meta: SnapshotMeta {
-                last_included: LogPosition { index, term },
-            },
-            data: Bytes::new(),
-        }
+        Snapshot { meta: SnapshotMeta { last_included: LogPosition { index, term } }, data: Bytes::new() }
     }
 
     #[test]
@@ -341,8 +311,7 @@ mod tests {
     #[test]
     fn snapshots_cover_and_compact() {
         let mut log = LogStore::default();
-        log.apply(&Op::Append(vec![entry(1, 1), entry(2, 1), entry(3, 2)]))
-            .unwrap();
+        log.apply(&Op::Append(vec![entry(1, 1), entry(2, 1), entry(3, 2)])).unwrap();
         log.apply(&Op::StoreSnapshot(snapshot(2, 1))).unwrap();
         assert!(log.covers(1, 7), "the snapshot covers index 1 whatever its term");
         log.compact(2).unwrap();

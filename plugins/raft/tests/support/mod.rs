@@ -31,28 +31,19 @@ pub fn config_for_seed(seed: u64, bug: Bug) -> RaftConfig {
         max_inflight_appends: choose(&mut rng, &[2, 4, 16]),
         max_inflight_bytes: choose(&mut rng, &[1024, 8 * 1024 * 1024]),
         max_uncommitted_entries: choose(&mut rng, &[256, 1024]) as u64,
-        snapshot_threshold_entries: if seed.is_multiple_of(3) {
-            rng.range_inclusive(10, 200)
-        } else {
-            0
-        },
+        snapshot_threshold_entries: if seed.is_multiple_of(3) { rng.range_inclusive(10, 200) } else { 0 },
         bug,
         ..RaftConfig::default()
     }
 }
 
 pub fn chaos_options() -> ChaosOptions {
-    ChaosOptions {
-        replay_command: REPLAY.to_string(),
-        ..ChaosOptions::default()
-    }
+    ChaosOptions { replay_command: REPLAY.to_string(), ..ChaosOptions::default() }
 }
 
 pub fn run_seed(seed: u64, bug: Bug) -> Result<ChaosReport, Violation> {
     let config = config_for_seed(seed, bug);
-    chaos::run(seed, &chaos_options(), move |ctx, recovered| {
-        Raft::new(ctx, config.clone(), recovered)
-    })
+    chaos::run(seed, &chaos_options(), move |ctx, recovered| Raft::new(ctx, config.clone(), recovered))
 }
 
 /// A cluster of `nodes` Raft nodes, all with `config`.
@@ -69,11 +60,7 @@ pub fn cluster_with(options: SimOptions, config_of: impl Fn(NodeId) -> RaftConfi
 }
 
 pub fn fast_lan() -> LinkConfig {
-    LinkConfig {
-        delay_min_us: 200,
-        delay_max_us: 1_000,
-        ..LinkConfig::BENIGN
-    }
+    LinkConfig { delay_min_us: 200, delay_max_us: 1_000, ..LinkConfig::BENIGN }
 }
 
 /// A log whose entries have the given terms, starting at index 1.
@@ -91,11 +78,7 @@ pub fn log_with_terms(terms: &[Term]) -> Vec<Entry> {
 }
 
 pub fn recovered(term: Term, vote: Option<NodeId>, terms: &[Term]) -> Recovered {
-    Recovered {
-        hard_state: HardState { term, vote },
-        snapshot: None,
-        entries: log_with_terms(terms),
-    }
+    Recovered { hard_state: HardState { term, vote }, snapshot: None, entries: log_with_terms(terms) }
 }
 
 pub fn terms_of(entries: &[Entry]) -> Vec<Term> {
@@ -104,19 +87,13 @@ pub fn terms_of(entries: &[Entry]) -> Vec<Term> {
 
 /// Runs until a leader is elected and returns it.
 pub fn elect(sim: &mut Sim<Raft>) -> NodeId {
-    sim.wait_for_leader(10 * SECOND)
-        .expect("no violation")
-        .expect("a leader is elected")
+    sim.wait_for_leader(10 * SECOND).expect("no violation").expect("a leader is elected")
 }
 
 /// Live nodes that believe they lead, with their terms.
 pub fn leaders(sim: &Sim<Raft>) -> Vec<(NodeId, Term)> {
     (1..=sim.options().nodes as NodeId)
-        .filter_map(|id| {
-            sim.policy(id)
-                .filter(|r| r.role() == Role::Leader)
-                .map(|r| (id, r.term()))
-        })
+        .filter_map(|id| sim.policy(id).filter(|r| r.role() == Role::Leader).map(|r| (id, r.term())))
         .collect()
 }
 
@@ -124,10 +101,6 @@ pub fn leaders(sim: &Sim<Raft>) -> Vec<(NodeId, Term)> {
 pub fn wait_applied_everywhere(sim: &mut Sim<Raft>, index: LogIndex, limit_us: u64) -> bool {
     let deadline = sim.now_us() + limit_us;
     let nodes = sim.options().nodes as NodeId;
-    sim.run_until_cond(deadline, |s| {
-        (1..=nodes)
-            .filter(|&id| s.is_alive(id))
-            .all(|id| s.last_applied(id) >= index)
-    })
-    .expect("no violation")
+    sim.run_until_cond(deadline, |s| (1..=nodes).filter(|&id| s.is_alive(id)).all(|id| s.last_applied(id) >= index))
+        .expect("no violation")
 }
