@@ -5,8 +5,11 @@
 //! `docs/ARCHITECTURE.md` for the picture and the contracts.
 
 pub mod bench;
+pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod kv;
 pub mod net;
+pub mod node;
 pub mod registry;
 pub mod wal;

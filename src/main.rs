@@ -40,6 +40,30 @@ impl ConfigArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run one member of a multi-process cluster until SIGTERM or Ctrl-C.
+    #[command(after_help = "Example (three terminals):\n  replab node --config config/cluster-3.toml --id 1\n  \
+replab node --config config/cluster-3.toml --id 2\n  replab node --config config/cluster-3.toml --id 3")]
+    Node {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// This node's id among cluster.members.
+        #[arg(long)]
+        id: u64,
+    },
+    /// Talk to a running cluster: put, get, del, cas, incr, status.
+    #[command(
+        after_help = "Examples:\n  replab client --cluster 127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203 put color blue\n  \
+replab client --cluster 127.0.0.1:7201 get color\n  replab client --cluster 127.0.0.1:7201,127.0.0.1:7202 status"
+    )]
+    Client {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Client addresses of the nodes, comma separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        cluster: Vec<std::net::SocketAddr>,
+        #[command(subcommand)]
+        op: ClientOp,
+    },
     /// Print the effective configuration: every key, its value and where it came from.
     #[command(after_help = "Example:\n  replab config --config config/default.toml --set wal.fsync=never")]
     Config {
@@ -52,6 +76,36 @@ enum Command {
         #[command(subcommand)]
         which: BenchCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum ClientOp {
+    /// Write a value.
+    Put { key: String, value: String },
+    /// Read a value (linearizable through the leader unless --stale).
+    Get {
+        key: String,
+        /// Read the first --cluster node's own replica at once (may be behind).
+        #[arg(long)]
+        stale: bool,
+    },
+    /// Delete a key.
+    Del { key: String },
+    /// Compare-and-set: write NEW if the value is EXPECTED (absent if --expected is not given).
+    Cas {
+        key: String,
+        new: String,
+        #[arg(long)]
+        expected: Option<String>,
+    },
+    /// Add BY (default 1) to a decimal value.
+    Incr {
+        key: String,
+        #[arg(default_value_t = 1, allow_negative_numbers = true)]
+        by: i64,
+    },
+    /// Each node's role, term, commit index, applied index, last log index and leader.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -115,7 +169,52 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Config { config } => show_config(&config),
         Command::Bench { which } => bench(which),
+        Command::Node { config, id } => {
+            let settings = match config::load(&config.input()) {
+                Ok(s) => s,
+                Err(e) => return usage_error(e),
+            };
+            if let Err(e) = replab::cluster::process::members(&settings, id) {
+                return usage_error(e);
+            }
+            finish(runtime().block_on(replab::cluster::process::run_node(settings, id)))
+        }
+        Command::Client { config, cluster, op } => {
+            let settings = match config::load(&config.input()) {
+                Ok(s) => s,
+                Err(e) => return usage_error(e),
+            };
+            use replab::client::cli::Operation;
+            let op = match op {
+                ClientOp::Put { key, value } => Operation::Put { key, value },
+                ClientOp::Get { key, stale } => Operation::Get { key, stale },
+                ClientOp::Del { key } => Operation::Del { key },
+                ClientOp::Cas { key, new, expected } => Operation::Cas { key, expected, new },
+                ClientOp::Incr { key, by } => Operation::Incr { key, by },
+                ClientOp::Status => Operation::Status,
+            };
+            match runtime().block_on(replab::client::cli::run(&settings, cluster, op)) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime")
+}
+
+/// Configuration problems are usage errors: exit code 2, like clap's.
+fn usage_error(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
 }
 
 fn bench(which: BenchCommand) -> ExitCode {
@@ -148,7 +247,12 @@ fn bench(which: BenchCommand) -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 /// Configuration problems are usage errors: exit code 2, like clap's.

@@ -190,7 +190,7 @@ impl Network {
 
     /// Stops the listener, every connection and every link, and waits for
     /// their tasks to end.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(&self) {
         self.cancel.cancel();
         self.tracker.close();
         self.tracker.wait().await;

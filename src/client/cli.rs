@@ -1,0 +1,106 @@
+//! `replab client`: one operation against a running cluster, printed for
+//! people.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::protocol::NodeStatus;
+use super::{Client, ClientError, ClientOptions, Written};
+use crate::config::Settings;
+use crate::kv::WriteResult;
+
+#[derive(Clone, Debug)]
+pub enum Operation {
+    Put { key: String, value: String },
+    Get { key: String, stale: bool },
+    Del { key: String },
+    Cas { key: String, expected: Option<String>, new: String },
+    Incr { key: String, by: i64 },
+    Status,
+}
+
+/// Runs `op`; `Ok(text)` is printed, `Err(text)` is printed to stderr with
+/// exit code 1.
+pub async fn run(settings: &Settings, nodes: Vec<SocketAddr>, op: Operation) -> Result<String, String> {
+    let node_cfg = &settings.node;
+    let mut client = Client::new(ClientOptions {
+        nodes: nodes.clone(),
+        cluster_id: settings.cluster.id.clone(),
+        secret: settings.cluster.secret.clone(),
+        net: settings.net.clone(),
+        op_timeout: Duration::from_millis(node_cfg.request_timeout_ms),
+        attempt_timeout: Duration::from_millis((node_cfg.request_timeout_ms / 2).clamp(200, 2_000)),
+        name: u64::from(std::process::id()),
+    });
+    let text = |e: ClientError| e.to_string();
+    match op {
+        Operation::Put { key, value } => client.put(key, value).await.map(describe).map_err(text),
+        Operation::Del { key } => client.delete(key).await.map(describe).map_err(text),
+        Operation::Cas { key, expected, new } => {
+            client.cas(key, expected.map(Bytes::from), new).await.map(describe).map_err(text)
+        }
+        Operation::Incr { key, by } => client.incr(key, by).await.map(describe).map_err(text),
+        Operation::Get { key, stale: false } => client.get(key).await.map(|r| show_read(&r)).map_err(text),
+        Operation::Get { key, stale: true } => {
+            client.get_stale(nodes[0], key).await.map(|r| show_read(&r)).map_err(text)
+        }
+        Operation::Status => Ok(status_table(&mut client, &nodes).await),
+    }
+}
+
+fn describe(w: Written) -> String {
+    let again = if w.duplicate { " (a retry: answered from the session, not applied again)" } else { "" };
+    match w.result {
+        WriteResult::Put { version } => format!("OK version {version}{again}"),
+        WriteResult::Deleted { existed: true } => format!("OK deleted{again}"),
+        WriteResult::Deleted { existed: false } => format!("OK (the key did not exist){again}"),
+        WriteResult::Cas { succeeded: true, version, .. } => format!("OK version {version}{again}"),
+        WriteResult::Cas { succeeded: false, current, .. } => {
+            format!("NOT SWAPPED: current value is {}{again}", current.map_or("(absent)".to_string(), |v| show(&v)))
+        }
+        WriteResult::Incr { value, version } => format!("{value} (version {version}){again}"),
+        WriteResult::Failed(e) => format!("REFUSED: {e}"),
+    }
+}
+
+fn show(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn show_read(r: &super::ReadValue) -> String {
+    let value = r.value.as_ref().map_or("(not found)".to_string(), |v| show(v));
+    let label = match r.consistency {
+        super::protocol::Consistency::Linearizable => "linearizable",
+        super::protocol::Consistency::Stale => "STALE read: this replica may be behind",
+    };
+    format!("{value}\n# version {}, node {} had applied {}; {label}", r.version, r.node, r.applied_index)
+}
+
+async fn status_table(client: &mut Client, nodes: &[SocketAddr]) -> String {
+    let mut out = String::from("node  address               role           term   commit  applied  last     leader\n");
+    for addr in nodes {
+        match client.status(*addr).await {
+            Ok(s) => out.push_str(&status_line(addr, &s)),
+            Err(e) => out.push_str(&format!("?     {addr:<21} unreachable: {e}\n")),
+        }
+    }
+    out.trim_end().to_string()
+}
+
+fn status_line(addr: &SocketAddr, s: &NodeStatus) -> String {
+    let p = &s.policy;
+    let leader = p.leader.map_or("-".to_string(), |l| l.to_string());
+    format!(
+        "{:<5} {:<21} {:<14} {:<6} {:<7} {:<8} {:<8} {}\n",
+        p.id,
+        addr.to_string(),
+        p.role.to_string(),
+        p.term,
+        p.commit_index,
+        p.applied_index,
+        p.last_index,
+        leader
+    )
+}

@@ -1,0 +1,299 @@
+//! The client library: sessions, leader discovery and retries.
+//!
+//! One `Client` is one session and has one request in flight at a time (a
+//! workload runs many clients). A write keeps its (session, sequence
+//! number) across every retry: on a timeout, a lost connection or a leader
+//! change the client asks again, possibly another node, and the session
+//! table in the replicated state answers a retry of an applied write with
+//! its first result instead of applying it twice.
+
+pub mod cli;
+pub mod protocol;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use replab_api::{ClientId, LogIndex, NodeId, Seq};
+
+use crate::kv::{KvError, WriteOp, WriteResult};
+use crate::net::{ClientConnection, Credentials, NetConfig, Role};
+use protocol::{Consistency, ErrorKind, NodeStatus, Request, RequestBody, Response, ResponseBody};
+
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Client addresses of the nodes.
+    pub nodes: Vec<SocketAddr>,
+    pub cluster_id: String,
+    pub secret: String,
+    pub net: NetConfig,
+    /// Give up on an operation (outcome unknown) after this long.
+    pub op_timeout: Duration,
+    /// Give up on one node's answer after this long and try another.
+    pub attempt_timeout: Duration,
+    /// Identity shown to nodes in the handshake.
+    pub name: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// The operation may or may not have taken effect: no node answered in
+    /// time. A retry with the same sequence number would tell.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// The operation certainly did not take effect.
+    #[error("failed: {0}")]
+    Failed(String),
+    /// The store refused it (session expired, not a number, ...).
+    #[error("refused: {0}")]
+    Refused(KvError),
+}
+
+/// A value read from the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadValue {
+    pub value: Option<Bytes>,
+    pub version: LogIndex,
+    pub consistency: Consistency,
+    pub applied_index: LogIndex,
+    pub node: NodeId,
+}
+
+/// What a write returned, and whether it was answered from the session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    pub result: WriteResult,
+    pub duplicate: bool,
+    pub seq: Seq,
+}
+
+pub struct Client {
+    opts: ClientOptions,
+    conns: HashMap<SocketAddr, ClientConnection>,
+    /// Where the leader is believed to be.
+    leader: Option<SocketAddr>,
+    /// Next node to try when no leader is known.
+    rotation: usize,
+    session: Option<ClientId>,
+    next_seq: Seq,
+    next_request: u64,
+}
+
+/// The answer to one attempt.
+enum Attempt {
+    Answer(ResponseBody),
+    /// No answer from that node: try another.
+    NoAnswer(String),
+}
+
+impl Client {
+    pub fn new(opts: ClientOptions) -> Client {
+        assert!(!opts.nodes.is_empty(), "a client needs at least one node address");
+        Client { opts, conns: HashMap::new(), leader: None, rotation: 0, session: None, next_seq: 1, next_request: 1 }
+    }
+
+    pub fn session(&self) -> Option<ClientId> {
+        self.session
+    }
+
+    /// The sequence number the next write will use.
+    pub fn next_seq(&self) -> Seq {
+        self.next_seq
+    }
+
+    /// Opens a session (done by the first write if not before).
+    pub async fn register(&mut self) -> Result<ClientId, ClientError> {
+        let body = self.leader_request(RequestBody::Register, true).await?;
+        match body {
+            ResponseBody::Registered { client } => {
+                self.session = Some(client);
+                self.next_seq = 1;
+                Ok(client)
+            }
+            other => Err(ClientError::Failed(format!("unexpected answer to register: {other:?}"))),
+        }
+    }
+
+    pub async fn put(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Result<Written, ClientError> {
+        self.write(WriteOp::Put { key: key.into(), value: value.into() }).await
+    }
+
+    pub async fn delete(&mut self, key: impl Into<Bytes>) -> Result<Written, ClientError> {
+        self.write(WriteOp::Delete { key: key.into() }).await
+    }
+
+    pub async fn cas(
+        &mut self,
+        key: impl Into<Bytes>,
+        expected: Option<Bytes>,
+        new: impl Into<Bytes>,
+    ) -> Result<Written, ClientError> {
+        self.write(WriteOp::Cas { key: key.into(), expected, new: new.into() }).await
+    }
+
+    pub async fn incr(&mut self, key: impl Into<Bytes>, by: i64) -> Result<Written, ClientError> {
+        self.write(WriteOp::Incr { key: key.into(), by }).await
+    }
+
+    /// A write with the next sequence number, retried until answered or
+    /// `op_timeout`.
+    pub async fn write(&mut self, op: WriteOp) -> Result<Written, ClientError> {
+        if self.session.is_none() {
+            self.register().await?;
+        }
+        let seq = self.next_seq;
+        // Whatever happens, this number is used up: a later write must not
+        // reuse it, since this one may have been applied.
+        self.next_seq += 1;
+        self.write_with_seq(seq, op).await
+    }
+
+    /// Sends a write under an explicit sequence number: a retry, as a
+    /// client that crashed and came back would send it.
+    pub async fn write_with_seq(&mut self, seq: Seq, op: WriteOp) -> Result<Written, ClientError> {
+        let client = self.session.ok_or_else(|| ClientError::Failed("no session: register first".into()))?;
+        let body = RequestBody::Write { client, seq, ack_below: seq, op };
+        match self.leader_request(body, true).await? {
+            ResponseBody::Written { result: WriteResult::Failed(e), .. } => Err(ClientError::Refused(e)),
+            ResponseBody::Written { result, duplicate } => Ok(Written { result, duplicate, seq }),
+            other => Err(ClientError::Failed(format!("unexpected answer to a write: {other:?}"))),
+        }
+    }
+
+    /// A linearizable read through the leader.
+    pub async fn get(&mut self, key: impl Into<Bytes>) -> Result<ReadValue, ClientError> {
+        let body = RequestBody::Read { key: key.into(), consistency: Consistency::Linearizable };
+        read_value(self.leader_request(body, false).await?)
+    }
+
+    /// A read served by `node`'s own replica at once: possibly stale.
+    pub async fn get_stale(&mut self, node: SocketAddr, key: impl Into<Bytes>) -> Result<ReadValue, ClientError> {
+        let body = RequestBody::Read { key: key.into(), consistency: Consistency::Stale };
+        match self.attempt(node, body).await {
+            Attempt::Answer(answer) => read_value(answer),
+            Attempt::NoAnswer(why) => Err(ClientError::Unknown(why)),
+        }
+    }
+
+    pub async fn status(&mut self, node: SocketAddr) -> Result<NodeStatus, ClientError> {
+        match self.attempt(node, RequestBody::Status).await {
+            Attempt::Answer(ResponseBody::Status(status)) => Ok(*status),
+            Attempt::Answer(other) => Err(ClientError::Failed(format!("unexpected answer to status: {other:?}"))),
+            Attempt::NoAnswer(why) => Err(ClientError::Unknown(why)),
+        }
+    }
+
+    /// Sends `body` to the leader, following redirects and retrying other
+    /// nodes, until an answer other than a redirect or a retryable error.
+    /// `write`: a timeout leaves the outcome unknown (a read just failed).
+    async fn leader_request(&mut self, body: RequestBody, write: bool) -> Result<ResponseBody, ClientError> {
+        let deadline = Instant::now() + self.opts.op_timeout;
+        let mut last_problem = String::from("no node answered");
+        let mut pause = Duration::from_millis(5);
+        while Instant::now() < deadline {
+            let node = self.pick_node();
+            match self.attempt(node, body.clone()).await {
+                Attempt::Answer(ResponseBody::Redirect { leader_addr, leader }) => {
+                    last_problem = format!("{node} is not the leader (hint: {leader:?})");
+                    self.leader = leader_addr.and_then(|a| a.parse().ok());
+                    if self.leader.is_none() || self.leader == Some(node) {
+                        // No leader known yet (an election is running).
+                        self.leader = None;
+                        self.rotation += 1;
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(100));
+                    }
+                }
+                Attempt::Answer(ResponseBody::Error { kind, message }) => match kind {
+                    ErrorKind::BadRequest => return Err(ClientError::Failed(message)),
+                    ErrorKind::Timeout | ErrorKind::NotApplied | ErrorKind::Busy | ErrorKind::Unavailable => {
+                        last_problem = format!("{node}: {kind}: {message}");
+                        if kind != ErrorKind::Timeout {
+                            tokio::time::sleep(pause).await;
+                            pause = (pause * 2).min(Duration::from_millis(100));
+                        }
+                        if matches!(kind, ErrorKind::Unavailable | ErrorKind::Timeout) {
+                            self.leader = None;
+                            self.rotation += 1;
+                        }
+                    }
+                },
+                Attempt::Answer(answer) => return Ok(answer),
+                Attempt::NoAnswer(why) => {
+                    last_problem = why;
+                    self.leader = None;
+                    self.rotation += 1;
+                }
+            }
+        }
+        let why = format!("no answer within {} ms; last: {last_problem}", self.opts.op_timeout.as_millis());
+        Err(if write { ClientError::Unknown(why) } else { ClientError::Failed(why) })
+    }
+
+    fn pick_node(&mut self) -> SocketAddr {
+        self.leader.unwrap_or_else(|| self.opts.nodes[self.rotation % self.opts.nodes.len()])
+    }
+
+    /// One request to one node, with `attempt_timeout`.
+    async fn attempt(&mut self, node: SocketAddr, body: RequestBody) -> Attempt {
+        let id = self.next_request;
+        self.next_request += 1;
+        let timeout = self.opts.attempt_timeout;
+        let result = tokio::time::timeout(timeout, self.exchange(node, Request { id, body })).await;
+        match result {
+            Ok(Ok(answer)) => Attempt::Answer(answer),
+            Ok(Err(why)) => {
+                self.conns.remove(&node);
+                Attempt::NoAnswer(format!("{node}: {why}"))
+            }
+            Err(_) => {
+                // The connection may still deliver this answer later;
+                // drop it so a stale answer is never taken for the next.
+                self.conns.remove(&node);
+                Attempt::NoAnswer(format!("{node}: no answer within {} ms", timeout.as_millis()))
+            }
+        }
+    }
+
+    async fn exchange(&mut self, node: SocketAddr, request: Request) -> Result<ResponseBody, String> {
+        if !self.conns.contains_key(&node) {
+            let creds = Credentials {
+                cluster_id: self.opts.cluster_id.clone(),
+                secret: self.opts.secret.clone(),
+                node_id: self.opts.name,
+                role: Role::Client,
+            };
+            let conn = ClientConnection::connect(node, &creds, &self.opts.net).await.map_err(|e| e.to_string())?;
+            self.conns.insert(node, conn);
+        }
+        let conn = self.conns.get_mut(&node).expect("just connected");
+        conn.send(request.encode()).await.map_err(|e| e.to_string())?;
+        loop {
+            let bytes = conn.recv().await.map_err(|e| e.to_string())?.ok_or("the node closed the connection")?;
+            let response = Response::decode(&bytes)?;
+            if response.id == request.id {
+                return Ok(response.body);
+            }
+            // Id 0: the node could not even decode a request to read its id.
+            if response.id == 0
+                && let ResponseBody::Error { kind, message } = response.body
+            {
+                return Ok(ResponseBody::Error { kind, message });
+            }
+            // An answer to an earlier attempt on this connection: skip it.
+        }
+    }
+}
+
+fn read_value(body: ResponseBody) -> Result<ReadValue, ClientError> {
+    match body {
+        ResponseBody::Value { value, version, consistency, applied_index, node } => {
+            Ok(ReadValue { value, version, consistency, applied_index, node })
+        }
+        ResponseBody::Error { kind, message } => Err(ClientError::Failed(format!("{kind}: {message}"))),
+        other => Err(ClientError::Failed(format!("unexpected answer to a read: {other:?}"))),
+    }
+}

@@ -1,0 +1,281 @@
+//! A cluster of nodes in this process: each node on its own loopback ports,
+//! with its own data directory, over real TCP.
+//!
+//! `crash` drops a node's memory and tasks and keeps its files, as SIGKILL
+//! would; `restart` recovers it from those files on the same ports. The
+//! cluster shares one fault table with its nodes, so partitions and lossy
+//! links can be set from outside (the Lua `c:partition(...)`).
+
+pub mod process;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tracing::warn;
+
+use replab_api::{NodeId, Role};
+
+use crate::client::protocol::NodeStatus;
+use crate::client::{Client, ClientOptions};
+use crate::config::Settings;
+use crate::net::FaultTable;
+use crate::node::{self, MemberAddrs, NodeHandle, NodeSpec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cannot bind a loopback port: {0}")]
+    Bind(std::io::Error),
+    #[error("cannot create the data directory {}: {source}", path.display())]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Node(#[from] node::NodeError),
+    #[error("node {0} is not a member of this cluster")]
+    NoSuchNode(NodeId),
+    #[error("node {0} is already running")]
+    AlreadyRunning(NodeId),
+    #[error("node {0} is not running")]
+    NotRunning(NodeId),
+}
+
+/// Where the nodes' directories live; a temporary root is deleted with the
+/// cluster.
+enum Root {
+    Temporary(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl Root {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            Root::Temporary(t) => t.path(),
+            Root::Kept(p) => p,
+        }
+    }
+}
+
+struct Slot {
+    addrs: MemberAddrs,
+    dir: PathBuf,
+    handle: Option<NodeHandle>,
+}
+
+pub struct Cluster {
+    settings: Settings,
+    root: Root,
+    faults: Arc<FaultTable>,
+    slots: BTreeMap<NodeId, Slot>,
+    members: BTreeMap<NodeId, MemberAddrs>,
+    clients_made: u64,
+}
+
+impl Cluster {
+    /// Starts `settings.cluster.nodes` nodes, ids 1..=N, on free ports of
+    /// 127.0.0.1, in `settings.cluster.data_dir` (or a temporary directory).
+    pub async fn start(settings: Settings) -> Result<Cluster, ClusterError> {
+        let root = if settings.cluster.data_dir.is_empty() {
+            Root::Temporary(
+                tempfile::Builder::new()
+                    .prefix("replab-")
+                    .tempdir()
+                    .map_err(|source| ClusterError::DataDir { path: std::env::temp_dir(), source })?,
+            )
+        } else {
+            Root::Kept(PathBuf::from(&settings.cluster.data_dir))
+        };
+        let mut listeners = Vec::new();
+        let mut members = BTreeMap::new();
+        for id in 1..=settings.cluster.nodes {
+            let peer = TcpListener::bind("127.0.0.1:0").await.map_err(ClusterError::Bind)?;
+            let client = TcpListener::bind("127.0.0.1:0").await.map_err(ClusterError::Bind)?;
+            let addrs = MemberAddrs {
+                peer: peer.local_addr().map_err(ClusterError::Bind)?,
+                client: client.local_addr().map_err(ClusterError::Bind)?,
+            };
+            members.insert(id, addrs);
+            listeners.push((id, peer, client));
+        }
+        let faults = Arc::new(FaultTable::new(settings.cluster.seed));
+        let mut cluster =
+            Cluster { settings, root, faults, slots: BTreeMap::new(), members: members.clone(), clients_made: 0 };
+        for (id, peer, client) in listeners {
+            let dir = cluster.root.path().join(format!("node-{id}"));
+            cluster.slots.insert(id, Slot { addrs: members[&id], dir, handle: None });
+            cluster.launch(id, peer, client)?;
+        }
+        Ok(cluster)
+    }
+
+    fn launch(
+        &mut self,
+        id: NodeId,
+        peer_listener: TcpListener,
+        client_listener: TcpListener,
+    ) -> Result<(), ClusterError> {
+        let slot = self.slots.get(&id).ok_or(ClusterError::NoSuchNode(id))?;
+        let spec = NodeSpec {
+            id,
+            members: self.members.clone(),
+            dir: slot.dir.clone(),
+            settings: self.settings.clone(),
+            faults: Arc::clone(&self.faults),
+            peer_listener,
+            client_listener,
+        };
+        let handle = node::start(spec)?;
+        self.slots.get_mut(&id).expect("checked").handle = Some(handle);
+        Ok(())
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn ids(&self) -> Vec<NodeId> {
+        self.slots.keys().copied().collect()
+    }
+
+    pub fn running(&self) -> Vec<NodeId> {
+        self.slots.iter().filter(|(_, s)| s.handle.is_some()).map(|(id, _)| *id).collect()
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.root.path()
+    }
+
+    pub fn faults(&self) -> &Arc<FaultTable> {
+        &self.faults
+    }
+
+    pub fn client_addr(&self, id: NodeId) -> Option<SocketAddr> {
+        self.members.get(&id).map(|m| m.client)
+    }
+
+    pub fn client_addrs(&self) -> Vec<SocketAddr> {
+        self.members.values().map(|m| m.client).collect()
+    }
+
+    pub fn node(&self, id: NodeId) -> Option<&NodeHandle> {
+        self.slots.get(&id).and_then(|s| s.handle.as_ref())
+    }
+
+    /// Kills node `id`: memory and tasks gone, unsynced writes lost, files
+    /// kept.
+    pub async fn crash(&mut self, id: NodeId) -> Result<(), ClusterError> {
+        let slot = self.slots.get_mut(&id).ok_or(ClusterError::NoSuchNode(id))?;
+        let handle = slot.handle.take().ok_or(ClusterError::NotRunning(id))?;
+        handle.crash().await;
+        Ok(())
+    }
+
+    /// Stops node `id` cleanly.
+    pub async fn stop(&mut self, id: NodeId) -> Result<(), ClusterError> {
+        let slot = self.slots.get_mut(&id).ok_or(ClusterError::NoSuchNode(id))?;
+        let handle = slot.handle.take().ok_or(ClusterError::NotRunning(id))?;
+        handle.shutdown().await;
+        Ok(())
+    }
+
+    /// Starts node `id` again from its files, on its old ports.
+    pub async fn restart(&mut self, id: NodeId) -> Result<(), ClusterError> {
+        let slot = self.slots.get(&id).ok_or(ClusterError::NoSuchNode(id))?;
+        if slot.handle.is_some() {
+            return Err(ClusterError::AlreadyRunning(id));
+        }
+        let addrs = slot.addrs;
+        let peer = rebind(addrs.peer).await?;
+        let client = rebind(addrs.client).await?;
+        self.launch(id, peer, client)
+    }
+
+    /// Every node's status; `None` for nodes that are down.
+    pub async fn statuses(&self) -> BTreeMap<NodeId, Option<NodeStatus>> {
+        let mut out = BTreeMap::new();
+        for (id, slot) in &self.slots {
+            let status = match &slot.handle {
+                Some(h) => h.status().await,
+                None => None,
+            };
+            out.insert(*id, status);
+        }
+        out
+    }
+
+    /// The running node that is leader in the highest term, if any.
+    pub async fn leader(&self) -> Option<NodeId> {
+        self.statuses()
+            .await
+            .into_iter()
+            .filter_map(|(id, s)| s.map(|s| (id, s)))
+            .filter(|(_, s)| s.policy.role == Role::Leader)
+            .max_by_key(|(_, s)| s.policy.term)
+            .map(|(id, _)| id)
+    }
+
+    /// Waits for a leader that a majority of running nodes agree on.
+    pub async fn await_leader(&self, timeout: Duration) -> Option<NodeId> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(leader) = self.stable_leader().await {
+                return Some(leader);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn stable_leader(&self) -> Option<NodeId> {
+        let statuses: Vec<NodeStatus> = self.statuses().await.into_values().flatten().collect();
+        let leader = statuses.iter().filter(|s| s.policy.role == Role::Leader).max_by_key(|s| s.policy.term)?;
+        let term = leader.policy.term;
+        let agree =
+            statuses.iter().filter(|s| s.policy.term == term && s.policy.leader == Some(leader.policy.id)).count();
+        (agree * 2 > self.slots.len()).then_some(leader.policy.id)
+    }
+
+    /// A client for this cluster (each gets its own name).
+    pub fn client(&mut self) -> Client {
+        self.clients_made += 1;
+        let node = &self.settings.node;
+        Client::new(ClientOptions {
+            nodes: self.client_addrs(),
+            cluster_id: self.settings.cluster.id.clone(),
+            secret: self.settings.cluster.secret.clone(),
+            net: self.settings.net.clone(),
+            op_timeout: Duration::from_millis(node.request_timeout_ms.max(1_000)),
+            attempt_timeout: Duration::from_millis((node.request_timeout_ms / 2).clamp(200, 2_000)),
+            name: 1_000_000 + self.clients_made,
+        })
+    }
+
+    /// Stops every running node cleanly.
+    pub async fn shutdown(mut self) {
+        for slot in self.slots.values_mut() {
+            if let Some(handle) = slot.handle.take() {
+                handle.shutdown().await;
+            }
+        }
+    }
+}
+
+/// Binds a port a crashed node just released; the kernel may take a moment.
+async fn rebind(addr: SocketAddr) -> Result<TcpListener, ClusterError> {
+    let mut last = None;
+    for _ in 0..50 {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => {
+                last = Some(e);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    let e = last.expect("at least one attempt");
+    warn!("cannot rebind {addr}: {e}");
+    Err(ClusterError::Bind(e))
+}

@@ -1,0 +1,80 @@
+//! Process mode: `replab node --config FILE --id N` runs one member of a
+//! cluster whose members are listed in the config file.
+//!
+//! SIGTERM or Ctrl-C stop the node cleanly (queued writes synced, clients
+//! told). After SIGKILL the node recovers from its files on the next start.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+use replab_api::NodeId;
+
+use crate::config::Settings;
+use crate::net::FaultTable;
+use crate::node::{self, Exit, MemberAddrs, NodeSpec};
+
+/// The members from config, checked for this node.
+pub fn members(settings: &Settings, id: NodeId) -> Result<BTreeMap<NodeId, MemberAddrs>, String> {
+    if settings.cluster.members.is_empty() {
+        return Err("cluster.members is empty: list every member with its peer_addr and client_addr \
+                    (see config/cluster-3.toml)"
+            .into());
+    }
+    let mut members = BTreeMap::new();
+    for m in &settings.cluster.members {
+        let parse = |field: &str, text: &str| -> Result<SocketAddr, String> {
+            text.parse().map_err(|_| format!("member {}: {field} {text:?} is not an IP:port address", m.id))
+        };
+        members.insert(
+            m.id,
+            MemberAddrs { peer: parse("peer_addr", &m.peer_addr)?, client: parse("client_addr", &m.client_addr)? },
+        );
+    }
+    if !members.contains_key(&id) {
+        let ids: Vec<String> = members.keys().map(u64::to_string).collect();
+        return Err(format!("--id {id} is not a member; members are {}", ids.join(", ")));
+    }
+    Ok(members)
+}
+
+pub async fn run_node(settings: Settings, id: NodeId) -> Result<(), String> {
+    let members = members(&settings, id)?;
+    let root = if settings.cluster.data_dir.is_empty() {
+        PathBuf::from("replab-data")
+    } else {
+        PathBuf::from(&settings.cluster.data_dir)
+    };
+    let dir = root.join(format!("node-{id}"));
+    let me = members[&id];
+    let peer_listener =
+        TcpListener::bind(me.peer).await.map_err(|e| format!("cannot listen for peers on {}: {e}", me.peer))?;
+    let client_listener =
+        TcpListener::bind(me.client).await.map_err(|e| format!("cannot listen for clients on {}: {e}", me.client))?;
+    let faults = Arc::new(FaultTable::new(settings.cluster.seed));
+    let spec = NodeSpec { id, members, dir: dir.clone(), settings, faults, peer_listener, client_listener };
+    let handle = node::start(spec).map_err(|e| e.to_string())?;
+    eprintln!("node {id}: peers on {}, clients on {}, data in {}", me.peer, me.client, dir.display());
+
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut watchdog = tokio::time::interval(std::time::Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = watchdog.tick() => if !handle.is_running() { break },
+        }
+    }
+    match handle.shutdown().await {
+        Exit::Stopped => {
+            eprintln!("node {id}: stopped");
+            Ok(())
+        }
+        Exit::Failed(why) => Err(format!("node {id} failed: {why}")),
+    }
+}

@@ -1,0 +1,333 @@
+//! The node's event loop: one task, one input at a time.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, warn};
+
+use replab_api::{Effects, Input, NodeId, ProposalId, ReadId, ReplicationPolicy, Role, StepError};
+
+use super::requests::{Batch, PendingRead, PendingWrite, ReplyTo, Waiting, value_response};
+use super::storage::{Storage, StorageDone, WriteKind};
+use super::{Command, Exit};
+use crate::client::protocol::{Consistency, ErrorKind, NodeStats, NodeStatus, Request, RequestBody, ResponseBody};
+use crate::config::Settings;
+use crate::kv::{self, Kv};
+use crate::net::{ClientCall, Inbound, Kind, Network};
+
+/// What `NodeLoop::new` takes.
+pub struct Parts {
+    pub id: NodeId,
+    pub settings: Settings,
+    pub policy: Box<dyn ReplicationPolicy>,
+    pub kv: Kv,
+    pub storage: Storage,
+    pub storage_done: mpsc::UnboundedReceiver<StorageDone>,
+    pub network: Arc<Network>,
+    pub inbox: mpsc::Receiver<Vec<Inbound>>,
+    pub calls: mpsc::Receiver<ClientCall>,
+    pub commands: mpsc::Receiver<Command>,
+    pub client_addrs: BTreeMap<NodeId, String>,
+}
+
+pub struct NodeLoop {
+    pub(super) id: NodeId,
+    pub(super) settings: Settings,
+    pub(super) policy: Box<dyn ReplicationPolicy>,
+    pub(super) kv: Kv,
+    pub(super) effects: Effects,
+    pub(super) storage: Storage,
+    storage_done: mpsc::UnboundedReceiver<StorageDone>,
+    /// Every storage write up to this sequence number is durable.
+    pub(super) durable_seq: u64,
+    /// Sends that promise durability, waiting for their write: (the write
+    /// they depend on, destination, message).
+    pub(super) held: VecDeque<(u64, NodeId, Bytes)>,
+    pub(super) network: Arc<Network>,
+    inbox: mpsc::Receiver<Vec<Inbound>>,
+    calls: mpsc::Receiver<ClientCall>,
+    commands: mpsc::Receiver<Command>,
+    client_addrs: BTreeMap<NodeId, String>,
+    pub(super) batch: Batch,
+    pub(super) waiting: Waiting,
+    next_proposal: ProposalId,
+    next_read: ReadId,
+    /// The policy's clock starts here.
+    epoch: Instant,
+    pub(super) role: Role,
+    pub(super) leader: Option<NodeId>,
+    pub(super) stats: NodeStats,
+    /// Set when the node must stop (a fatal disk error).
+    pub(super) fatal: Option<String>,
+}
+
+impl NodeLoop {
+    pub fn new(p: Parts) -> NodeLoop {
+        NodeLoop {
+            id: p.id,
+            settings: p.settings,
+            policy: p.policy,
+            kv: p.kv,
+            effects: Effects::new(),
+            storage: p.storage,
+            storage_done: p.storage_done,
+            durable_seq: 0,
+            held: VecDeque::new(),
+            network: p.network,
+            inbox: p.inbox,
+            calls: p.calls,
+            commands: p.commands,
+            client_addrs: p.client_addrs,
+            batch: Batch::default(),
+            waiting: Waiting::default(),
+            next_proposal: 0,
+            next_read: 0,
+            epoch: Instant::now(),
+            role: Role::Follower,
+            leader: None,
+            stats: NodeStats::default(),
+            fatal: None,
+        }
+    }
+
+    pub async fn run(mut self, stop: CancellationToken, crash: CancellationToken) -> Exit {
+        let tick_every = Duration::from_millis(self.settings.node.tick_interval_ms);
+        let mut tick = tokio::time::interval(tick_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let linger = Duration::from_micros(self.settings.node.batch_linger_us);
+        loop {
+            let batch_due = self.batch.opened().map(|opened| opened + linger);
+            tokio::select! {
+                biased;
+                _ = crash.cancelled() => {
+                    // A crash answers no one and syncs nothing.
+                    self.storage.abandon();
+                    self.network.shutdown().await;
+                    return Exit::Stopped;
+                }
+                _ = stop.cancelled() => break,
+                Some(done) = self.storage_done.recv() => self.on_storage_done(done),
+                Some(batch) = self.inbox.recv() => {
+                    for message in batch {
+                        self.on_peer_message(message);
+                    }
+                }
+                Some(call) = self.calls.recv() => {
+                    self.on_client(call);
+                    // Batching: take every request that is already here
+                    // before proposing.
+                    while let Ok(call) = self.calls.try_recv() {
+                        self.on_client(call);
+                    }
+                    if linger.is_zero() {
+                        self.propose_batch();
+                    }
+                }
+                _ = sleep_until_opt(batch_due) => self.propose_batch(),
+                _ = tick.tick() => {
+                    self.step(Input::Tick);
+                    self.stats.timeouts += self.waiting.expire(Instant::now());
+                }
+                Some(command) = self.commands.recv() => self.on_command(command),
+            }
+            if let Some(why) = self.fatal.take() {
+                error!(node = self.id, "stopping: {why}");
+                self.waiting.fail_all(ErrorKind::Unavailable, "the node stopped after a fatal error");
+                self.storage.abandon();
+                self.network.shutdown().await;
+                return Exit::Failed(why);
+            }
+        }
+        self.waiting.fail_all(ErrorKind::Unavailable, "the node is shutting down");
+        for write in self.batch.take() {
+            write.to.error(ErrorKind::Unavailable, "the node is shutting down");
+        }
+        self.storage.close();
+        self.network.shutdown().await;
+        Exit::Stopped
+    }
+
+    pub(super) fn now(&self) -> replab_api::Instant {
+        replab_api::Instant::from_micros(self.epoch.elapsed().as_micros() as u64)
+    }
+
+    /// Feeds one input to the policy and carries out what it decided.
+    pub(super) fn step(&mut self, input: Input) {
+        let now = self.now();
+        match self.policy.step(now, input, &mut self.effects) {
+            Ok(()) => {}
+            Err(StepError::Decode { from, reason }) => {
+                warn!(node = self.id, "dropped an undecodable message from node {from}: {reason}")
+            }
+            Err(e) => warn!(node = self.id, "input refused: {e}"),
+        }
+        self.carry_out();
+    }
+
+    fn on_peer_message(&mut self, message: Inbound) {
+        match message.kind {
+            Kind::Peer => self.step(Input::Message { from: message.from, bytes: message.payload }),
+            other => warn!(node = self.id, "ignoring a {other:?} envelope from node {}", message.from),
+        }
+    }
+
+    fn on_storage_done(&mut self, done: StorageDone) {
+        if let Err(e) = done.result {
+            self.fatal = Some(format!("storage write {} failed: {e}", done.seq));
+            return;
+        }
+        debug_assert!(done.seq > self.durable_seq, "the log thread completes writes in order");
+        self.durable_seq = done.seq;
+        while self.held.front().is_some_and(|(seq, _, _)| *seq <= self.durable_seq) {
+            let (_, to, bytes) = self.held.pop_front().expect("checked");
+            self.send_now(to, bytes);
+        }
+        match done.kind {
+            WriteKind::Append(position) => self.step(Input::Persisted { position }),
+            WriteKind::SnapshotSaved(snapshot) => {
+                self.stats.snapshots_taken += 1;
+                self.step(Input::SnapshotTaken { snapshot });
+            }
+            WriteKind::Other => {}
+        }
+    }
+
+    pub(super) fn send_now(&mut self, to: NodeId, bytes: Bytes) {
+        self.stats.messages_sent += 1;
+        self.stats.message_bytes_sent += bytes.len() as u64;
+        if let Err(e) = self.network.send(to, Kind::Peer, bytes) {
+            warn!(node = self.id, "cannot send: {e}");
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Status(tx) => {
+                let _ = tx.send(self.status());
+            }
+            Command::Dump(tx) => {
+                let _ = tx.send(self.kv.dump());
+            }
+            Command::TransferLeader(to) => self.step(Input::TransferLeader { to }),
+        }
+    }
+
+    pub(super) fn status(&self) -> NodeStatus {
+        NodeStatus {
+            policy: self.policy.status(),
+            keys: self.kv.len() as u64,
+            sessions: self.kv.sessions() as u64,
+            digest: self.kv.digest(),
+            stats: self.stats,
+        }
+    }
+
+    pub(super) fn client_addr(&self, node: NodeId) -> Option<String> {
+        self.client_addrs.get(&node).cloned()
+    }
+
+    fn redirect(&mut self, to: &ReplyTo) {
+        self.stats.redirects += 1;
+        let leader = self.leader.filter(|l| *l != self.id);
+        let leader_addr = leader.and_then(|l| self.client_addr(l));
+        to.send(ResponseBody::Redirect { leader, leader_addr });
+    }
+
+    fn on_client(&mut self, call: ClientCall) {
+        let request = match Request::decode(&call.payload) {
+            Ok(request) => request,
+            Err(e) => {
+                self.stats.bad_requests += 1;
+                ReplyTo { request_id: 0, reply: call.reply }.error(ErrorKind::BadRequest, e);
+                return;
+            }
+        };
+        let to = ReplyTo { request_id: request.id, reply: call.reply };
+        let limits = &self.settings.node;
+        let deadline = Instant::now() + Duration::from_millis(limits.request_timeout_ms);
+        match request.body {
+            RequestBody::Status => to.send(ResponseBody::Status(Box::new(self.status()))),
+            RequestBody::Read { key, consistency: Consistency::Stale } => {
+                self.stats.reads_served += 1;
+                let applied = self.kv.applied().index;
+                to.send(value_response(self.kv.get(&key), Consistency::Stale, applied, self.id));
+            }
+            _ if self.role != Role::Leader => self.redirect(&to),
+            _ if self.waiting.len() + self.batch.len() >= limits.max_pending_requests => to.error(
+                ErrorKind::Busy,
+                format!("{} requests already waiting; retry later", limits.max_pending_requests),
+            ),
+            RequestBody::Read { key, consistency: Consistency::Linearizable } => {
+                if key.len() > limits.max_key_bytes {
+                    return self.too_large(&to, "key", key.len(), limits.max_key_bytes);
+                }
+                self.next_read += 1;
+                let id = self.next_read;
+                self.waiting.read_sent(id, PendingRead { to, deadline, key, read_index: None });
+                self.step(Input::Read { id });
+            }
+            RequestBody::Register => {
+                let command = kv::encode(wall_clock_ms(), kv::Command::Register);
+                self.batch.push(PendingWrite { to, deadline, command }, Instant::now());
+            }
+            RequestBody::Write { client, seq, ack_below, op } => {
+                if op.key().len() > limits.max_key_bytes {
+                    return self.too_large(&to, "key", op.key().len(), limits.max_key_bytes);
+                }
+                let value_bytes = op.size_bytes() - op.key().len();
+                if value_bytes > limits.max_value_bytes {
+                    return self.too_large(&to, "value", value_bytes, limits.max_value_bytes);
+                }
+                let command = kv::encode(wall_clock_ms(), kv::Command::Request { client, seq, ack_below, op });
+                self.batch.push(PendingWrite { to, deadline, command }, Instant::now());
+            }
+        }
+        if self.batch.len() >= self.settings.node.batch_max_entries
+            || self.batch.bytes() >= self.settings.node.batch_max_bytes
+        {
+            self.propose_batch();
+        }
+    }
+
+    fn too_large(&mut self, to: &ReplyTo, what: &str, size: usize, max: usize) {
+        self.stats.bad_requests += 1;
+        to.error(ErrorKind::BadRequest, format!("{what} of {size} bytes is above the limit of {max} bytes"));
+    }
+
+    /// Hands the open batch to the policy as one proposal.
+    pub(super) fn propose_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let writes = self.batch.take();
+        if self.role != Role::Leader {
+            for write in &writes {
+                self.redirect(&write.to);
+            }
+            return;
+        }
+        self.next_proposal += 1;
+        let id = self.next_proposal;
+        let commands = writes.iter().map(|w| w.command.clone()).collect();
+        self.stats.proposals += 1;
+        self.stats.proposed_entries += writes.len() as u64;
+        self.waiting.proposal_sent(id, writes);
+        self.step(Input::Propose { id, commands });
+    }
+}
+
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+async fn sleep_until_opt(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}

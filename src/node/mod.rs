@@ -1,0 +1,209 @@
+//! The node runtime: one event loop per node that owns the policy, the
+//! key-value store and the waiting lists, and does all of the node's I/O.
+//!
+//! The loop is the node's *singular update queue*: peer messages, client
+//! requests, disk completions and timer ticks all arrive on channels and
+//! are handled one at a time, so the policy and the store need no locks.
+//! The policy decides; the loop carries out its effects in order
+//! (`effects.rs`): disk writes through the group-commit log thread, sends
+//! through the transport (held back until durable when they promise
+//! durability), applies to the store, answers to clients.
+
+mod effects;
+mod event_loop;
+mod requests;
+pub mod storage;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use replab_api::{NodeId, PolicyContext};
+
+use crate::client::protocol::NodeStatus;
+use crate::config::Settings;
+use crate::net::{ClientListener, Credentials, FaultTable, LinkStats, Network, NetworkSetup, Role};
+
+/// The addresses of one member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemberAddrs {
+    pub peer: SocketAddr,
+    pub client: SocketAddr,
+}
+
+/// Everything a node needs to start.
+pub struct NodeSpec {
+    pub id: NodeId,
+    pub members: BTreeMap<NodeId, MemberAddrs>,
+    /// This node's own directory (log, hard state, snapshot).
+    pub dir: PathBuf,
+    pub settings: Settings,
+    pub faults: Arc<FaultTable>,
+    /// Bound by the caller, so an in-process cluster can pick free ports
+    /// and keep them across restarts.
+    pub peer_listener: TcpListener,
+    pub client_listener: TcpListener,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("node {id}: {source}")]
+    Storage { id: NodeId, source: storage::StorageError },
+    #[error("node {id}: {message}")]
+    Config { id: NodeId, message: String },
+}
+
+/// Requests to a running node from its owner (cluster, CLI, tests).
+enum Command {
+    Status(oneshot::Sender<NodeStatus>),
+    Dump(oneshot::Sender<BTreeMap<bytes::Bytes, bytes::Bytes>>),
+    TransferLeader(NodeId),
+}
+
+/// How the node's loop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    Stopped,
+    /// The disk failed (an fsync error is fatal) or state was corrupt.
+    Failed(String),
+}
+
+/// A running node.
+pub struct NodeHandle {
+    pub id: NodeId,
+    commands: mpsc::Sender<Command>,
+    stop: CancellationToken,
+    crash: CancellationToken,
+    task: JoinHandle<Exit>,
+    network_stats: Arc<dyn Fn() -> BTreeMap<NodeId, LinkStats> + Send + Sync>,
+}
+
+impl NodeHandle {
+    /// The node's status, or `None` if its loop has ended.
+    pub async fn status(&self) -> Option<NodeStatus> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Status(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Every key and value in this replica's store.
+    pub async fn dump(&self) -> Option<BTreeMap<bytes::Bytes, bytes::Bytes>> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Dump(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    pub async fn transfer_leader(&self, to: NodeId) -> bool {
+        self.commands.send(Command::TransferLeader(to)).await.is_ok()
+    }
+
+    pub fn network_stats(&self) -> BTreeMap<NodeId, LinkStats> {
+        (self.network_stats)()
+    }
+
+    pub fn is_running(&self) -> bool {
+        !self.task.is_finished()
+    }
+
+    /// Clean stop: pending requests are answered `Unavailable`, queued
+    /// writes are synced, connections closed.
+    pub async fn shutdown(self) -> Exit {
+        self.stop.cancel();
+        self.task.await.unwrap_or_else(|e| Exit::Failed(format!("node task panicked: {e}")))
+    }
+
+    /// Crash: the node's memory and tasks are dropped at once; writes not
+    /// yet handed to the kernel are lost, as with SIGKILL. Files stay.
+    pub async fn crash(self) -> Exit {
+        self.crash.cancel();
+        self.task.await.unwrap_or_else(|e| Exit::Failed(format!("node task panicked: {e}")))
+    }
+}
+
+/// Recovers the node from its directory and starts its loop, transport
+/// and client port.
+pub fn start(spec: NodeSpec) -> Result<NodeHandle, NodeError> {
+    let id = spec.id;
+    let settings = spec.settings;
+    let recovery = storage::recover(&spec.dir, settings.wal.options(), settings.kv.clone())
+        .map_err(|source| NodeError::Storage { id, source })?;
+    if recovery.report.damage.is_some() {
+        info!(node = id, "recovered the log: {:?}", recovery.report);
+    }
+    let members: Vec<NodeId> = spec.members.keys().copied().collect();
+    let ctx = PolicyContext { id, members, seed: settings.cluster.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15) };
+    let policy = crate::registry::build(&settings, ctx, recovery.recovered)
+        .map_err(|e| NodeError::Config { id, message: e.to_string() })?;
+
+    let creds = Credentials {
+        cluster_id: settings.cluster.id.clone(),
+        secret: settings.cluster.secret.clone(),
+        node_id: id,
+        role: Role::Peer,
+    };
+    let (inbox_tx, inbox) = mpsc::channel(1024);
+    let peers = spec.members.iter().filter(|(p, _)| **p != id).map(|(p, a)| (*p, a.peer)).collect();
+    let network = Arc::new(Network::start(NetworkSetup {
+        creds: creds.clone(),
+        config: settings.net.clone(),
+        listener: spec.peer_listener,
+        peers,
+        faults: spec.faults,
+        inbox: inbox_tx,
+        seed: settings.cluster.seed ^ id,
+    }));
+    let (calls_tx, calls) = mpsc::channel(4096);
+    let client_cancel = CancellationToken::new();
+    let client_tracker = tokio_util::task::TaskTracker::new();
+    let client_port = Arc::new(ClientListener {
+        creds,
+        config: settings.net.clone(),
+        calls: calls_tx,
+        cancel: client_cancel.clone(),
+        tracker: client_tracker.clone(),
+    });
+    client_tracker.spawn(client_port.run(spec.client_listener));
+
+    let (commands_tx, commands) = mpsc::channel(64);
+    let stop = CancellationToken::new();
+    let crash = CancellationToken::new();
+    let client_addrs = spec.members.iter().map(|(id, a)| (*id, a.client.to_string())).collect();
+    let (storage, storage_done) = storage::Storage::new(recovery.wal);
+    let stats_network = Arc::clone(&network);
+    let node = event_loop::NodeLoop::new(event_loop::Parts {
+        id,
+        settings,
+        policy,
+        kv: recovery.kv,
+        storage,
+        storage_done,
+        network,
+        inbox,
+        calls,
+        commands,
+        client_addrs,
+    });
+    let (stop_token, crash_token) = (stop.clone(), crash.clone());
+    let task = tokio::spawn(async move {
+        let exit = node.run(stop_token, crash_token).await;
+        client_cancel.cancel();
+        client_tracker.close();
+        client_tracker.wait().await;
+        exit
+    });
+    Ok(NodeHandle {
+        id,
+        commands: commands_tx,
+        stop,
+        crash,
+        task,
+        network_stats: Arc::new(move || stats_network.stats()),
+    })
+}

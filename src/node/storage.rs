@@ -1,0 +1,199 @@
+//! The node's durable state: recovery at start, and the ordered stream of
+//! writes the policy's effects turn into.
+//!
+//! Everything durable goes through one `WalHandle` in submission order:
+//! log appends and truncations, the hard state, snapshots. Each write gets
+//! a sequence number; the log thread completes them in order, so "write n
+//! is durable" implies every earlier one is too. That single number is all
+//! the node needs to hold back the messages that promise durability.
+
+use std::path::Path;
+
+use tokio::sync::mpsc;
+
+use replab_api::{Entry, HardState, LogIndex, LogPosition, Recovered, Snapshot};
+
+use crate::kv::{Kv, KvConfig};
+use crate::wal::group_commit::{Done, Op};
+use crate::wal::{RecordBatch, RecoveryReport, Wal, WalError, WalHandle, WalOptions};
+
+/// WAL record kind of a Raft log entry.
+pub const ENTRY_RECORD: u8 = 1;
+
+/// A node's disk, read back.
+pub struct Recovery {
+    pub wal: Wal,
+    pub recovered: Recovered,
+    pub kv: Kv,
+    pub report: RecoveryReport,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error("corrupt durable state in {dir}: {reason}")]
+    Inconsistent { dir: String, reason: String },
+}
+
+/// Opens the node's log, hard state and snapshot, restores the key-value
+/// store from the snapshot and checks that the three agree. Disagreement
+/// (a snapshot that does not reach the log, terms beyond the hard state) is
+/// an error naming the directory: the node must not start on a state that
+/// could make it forget what it promised.
+pub fn recover(dir: &Path, options: WalOptions, kv_config: KvConfig) -> Result<Recovery, StorageError> {
+    let bad = |reason: String| StorageError::Inconsistent { dir: dir.display().to_string(), reason };
+    let (mut wal, report) = Wal::open(dir, options)?;
+    let hard_state: HardState = match wal.hard_state() {
+        Some(bytes) => postcard::from_bytes(bytes).map_err(|e| bad(format!("undecodable hard state: {e}")))?,
+        None => HardState::default(),
+    };
+    let snapshot: Option<Snapshot> = match wal.load_snapshot()? {
+        Some(bytes) => Some(postcard::from_bytes(&bytes).map_err(|e| bad(format!("undecodable snapshot: {e}")))?),
+        None => None,
+    };
+    let kv = match &snapshot {
+        Some(s) => Kv::restore(s, kv_config).map_err(bad)?,
+        None => Kv::new(kv_config),
+    };
+    let snap = snapshot.as_ref().map(|s| s.meta.last_included).unwrap_or_default();
+    if wal.first_index() > snap.index + 1 {
+        return Err(bad(format!(
+            "the log starts at index {} but the snapshot only covers up to {}: entries in between are missing",
+            wal.first_index(),
+            snap.index
+        )));
+    }
+    if wal.last_index() < snap.index {
+        // The node crashed between storing an installed snapshot and
+        // restarting its log after it; finish that step.
+        wal.reset(snap.index + 1)?;
+    }
+    let from = wal.first_index().max(snap.index + 1);
+    let records = wal.read_range(from..wal.last_index() + 1)?;
+    let mut entries = Vec::with_capacity(records.len());
+    let mut prev = snap;
+    for record in records {
+        if record.kind != ENTRY_RECORD {
+            return Err(bad(format!("record {} has kind {}, expected a log entry", record.index, record.kind)));
+        }
+        let entry: Entry = postcard::from_bytes(&record.payload)
+            .map_err(|e| bad(format!("undecodable entry in record {}: {e}", record.index)))?;
+        if entry.index != record.index || entry.term < prev.term {
+            return Err(bad(format!(
+                "record {} holds entry {} of term {} after term {}",
+                record.index, entry.index, entry.term, prev.term
+            )));
+        }
+        prev = entry.position();
+        entries.push(entry);
+    }
+    if prev.term > hard_state.term {
+        return Err(bad(format!(
+            "the log holds term {} beyond the hard state's term {}: the hard state file was lost or rolled back",
+            prev.term, hard_state.term
+        )));
+    }
+    Ok(Recovery { wal, recovered: Recovered { hard_state, snapshot, entries }, kv, report })
+}
+
+/// What the log thread reports back to the event loop.
+#[derive(Debug)]
+pub struct StorageDone {
+    pub seq: u64,
+    pub result: Result<Done, WalError>,
+    pub kind: WriteKind,
+}
+
+#[derive(Debug)]
+pub enum WriteKind {
+    /// Entries up to this position are durable.
+    Append(LogPosition),
+    /// A snapshot the node took: tell the policy.
+    SnapshotSaved(Snapshot),
+    Other,
+}
+
+/// The submitting side of the node's disk.
+pub struct Storage {
+    handle: Option<WalHandle>,
+    done_tx: mpsc::UnboundedSender<StorageDone>,
+    submitted: u64,
+}
+
+impl Storage {
+    pub fn new(wal: Wal) -> (Storage, mpsc::UnboundedReceiver<StorageDone>) {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        (Storage { handle: Some(WalHandle::spawn(wal)), done_tx, submitted: 0 }, done_rx)
+    }
+
+    /// Sequence number of the last write submitted.
+    pub fn last_submitted(&self) -> u64 {
+        self.submitted
+    }
+
+    fn submit(&mut self, op: Op, kind: WriteKind) -> u64 {
+        self.submitted += 1;
+        let seq = self.submitted;
+        let tx = self.done_tx.clone();
+        let handle = self.handle.as_ref().expect("storage is open");
+        handle.submit(
+            op,
+            Box::new(move |result| {
+                // The loop is gone only when the node is shutting down.
+                let _ = tx.send(StorageDone { seq, result, kind });
+            }),
+        );
+        seq
+    }
+
+    pub fn append(&mut self, entries: &[Entry]) -> u64 {
+        let last = entries.last().expect("appends carry entries").position();
+        let mut batch = RecordBatch::new();
+        for entry in entries {
+            batch.push_with(ENTRY_RECORD, |buf| {
+                let encoded = postcard::to_extend(entry, std::mem::take(buf)).expect("entries serialize");
+                *buf = encoded;
+            });
+        }
+        self.submit(Op::Append(batch), WriteKind::Append(last))
+    }
+
+    pub fn truncate(&mut self, from: LogIndex) -> u64 {
+        self.submit(Op::TruncateSuffix(from), WriteKind::Other)
+    }
+
+    pub fn save_hard_state(&mut self, hard_state: HardState) -> u64 {
+        let bytes = postcard::to_allocvec(&hard_state).expect("hard state serializes");
+        self.submit(Op::SaveHardState(bytes), WriteKind::Other)
+    }
+
+    pub fn save_snapshot(&mut self, snapshot: Snapshot) -> u64 {
+        let bytes = postcard::to_allocvec(&snapshot).expect("snapshots serialize");
+        self.submit(Op::SaveSnapshot(bytes), WriteKind::SnapshotSaved(snapshot))
+    }
+
+    pub fn install_snapshot(&mut self, snapshot: &Snapshot) -> u64 {
+        let bytes = postcard::to_allocvec(snapshot).expect("snapshots serialize");
+        let index = snapshot.meta.last_included.index;
+        self.submit(Op::InstallSnapshot { payload: bytes, index }, WriteKind::Other)
+    }
+
+    pub fn compact(&mut self, up_to: LogIndex) -> u64 {
+        self.submit(Op::CompactPrefix(up_to), WriteKind::Other)
+    }
+
+    /// Writes what is queued and stops the log thread.
+    pub fn close(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.close();
+        }
+    }
+
+    /// Drops what is queued, as a killed process would.
+    pub fn abandon(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.abandon();
+        }
+    }
+}
