@@ -364,13 +364,22 @@ pub fn load_with_sources(input: &ConfigInput) -> Result<Loaded, ConfigError> {
     }
 
     check_known_keys(&layers)?;
+    // The layer that set `key`, or the closest enclosing key a layer set
+    // (an array of tables such as `cluster.members` is one value).
     let origin = |key: &str| -> (String, Origin) {
-        for layer in layers.iter().rev() {
-            if let Some(v) = layer.values.get(key) {
-                return (v.clone(), (layer.origin_of)(key));
+        let mut probe = key;
+        loop {
+            for layer in layers.iter().rev() {
+                if let Some(v) = layer.values.get(probe) {
+                    let shown = if probe == key { v.clone() } else { String::from("(missing)") };
+                    return (shown, (layer.origin_of)(probe));
+                }
+            }
+            match probe.rfind(['.', '[']) {
+                Some(cut) => probe = &probe[..cut],
+                None => return (String::from("?"), Origin::Defaults),
             }
         }
-        (String::from("?"), Origin::Defaults)
     };
 
     let merged = builder.build().map_err(|e| translate(e, &origin))?;
@@ -457,6 +466,12 @@ fn translate(err: config::ConfigError, origin: &dyn Fn(&str) -> (String, Origin)
                 other => other.to_string(),
             };
             ConfigError::Invalid { key, value, origin, message }
+        }
+        config::ConfigError::NotFound(key) => {
+            // The crate spells a field of an array element `list[1]field`.
+            let key = key.replace("]", "].").replace("..", ".");
+            let (value, origin) = origin(&key);
+            ConfigError::Invalid { key, value, origin, message: "this required key is missing".into() }
         }
         other => ConfigError::Other(other.to_string()),
     }

@@ -110,6 +110,23 @@ enum ClientOp {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Client write latency on a 3-node in-process cluster, per fsync policy.
+    #[command(after_help = "Example:\n  replab bench cluster --fsync always --puts 2000")]
+    Cluster {
+        /// Puts per run (each run also stops after --seconds).
+        #[arg(long, default_value_t = 2_000)]
+        puts: u64,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Runs per policy; the run with the median p50 is reported.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// fsync policies to compare, comma separated.
+        #[arg(long, value_delimiter = ',', default_values_t = ["always".to_string(), "batch".to_string(), "never".to_string()])]
+        fsync: Vec<String>,
+        #[arg(long, default_value_t = 100)]
+        value_bytes: usize,
+    },
     /// Raft protocol cost: committed entries per CPU-second on a 3-node in-memory cluster.
     #[command(after_help = "Example:\n  replab bench raft --batch-sizes 1,64 --entries 200000")]
     Raft {
@@ -231,6 +248,13 @@ fn bench(which: BenchCommand) -> ExitCode {
             }
             let args = bench::net::NetBenchArgs { sizes, seconds, round_trips, repeats };
             finish(bench::net::run(&args).map(|_| ()))
+        }
+        BenchCommand::Cluster { puts, seconds, repeats, fsync, value_bytes } => {
+            if let Some(bad) = fsync.iter().find(|f| !["always", "batch", "interval", "never"].contains(&f.as_str())) {
+                return usage_error(format!("--fsync: `{bad}` is not one of always, batch, interval, never"));
+            }
+            let args = bench::cluster::ClusterBenchArgs { puts, seconds, repeats, fsync, value_bytes };
+            finish(bench::cluster::run(&args).map(|_| ()))
         }
         BenchCommand::Raft { batch_sizes, entries, repeats } => {
             if batch_sizes.iter().any(|b| *b == 0 || *b > 100_000) || entries == 0 {

@@ -11,11 +11,7 @@ fn replab(args: &[&str]) -> Output {
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 #[test]
@@ -49,14 +45,8 @@ fn config_prints_every_key_with_its_origin_and_redacts_the_secret() {
     let out = replab(&["config", "--set", "wal.fsync=never"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        shown.contains("wal.fsync = \"never\"    # from --set wal.fsync=never"),
-        "{shown}"
-    );
-    assert!(
-        shown.contains("wal.segment_size_bytes = 67108864    # from the defaults"),
-        "{shown}"
-    );
+    assert!(shown.contains("wal.fsync = \"never\"    # from --set wal.fsync=never"), "{shown}");
+    assert!(shown.contains("wal.segment_size_bytes = 67108864    # from the defaults"), "{shown}");
     assert!(!shown.contains("replab-lab-secret"), "the secret is never printed");
 }
 
@@ -65,10 +55,7 @@ fn bad_config_value_exits_2_naming_the_key_and_origin() {
     let out = replab(&["config", "--set", "wal.fsync_interval_ms=0"]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out);
-    assert!(
-        err.contains("wal.fsync_interval_ms = 0 (from --set wal.fsync_interval_ms=0)"),
-        "{err}"
-    );
+    assert!(err.contains("wal.fsync_interval_ms = 0 (from --set wal.fsync_interval_ms=0)"), "{err}");
 }
 
 #[test]
@@ -109,12 +96,7 @@ fn wal_benchmark_runs_a_tiny_bounded_round() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let table = String::from_utf8_lossy(&out.stdout);
-    for case in [
-        "(a) write+fdatasync loop",
-        "(b) wal always",
-        "(c) wal batch, 64 appenders",
-        "(d) plain buffered",
-    ] {
+    for case in ["(a) write+fdatasync loop", "(b) wal always", "(c) wal batch, 64 appenders", "(d) plain buffered"] {
         assert!(table.contains(case), "{case} missing from\n{table}");
     }
     assert!(table.contains("ratios"));
@@ -126,12 +108,6 @@ fn ci_runs_exactly_the_readme_test_command() {
     let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
     let ci = std::fs::read_to_string(format!("{root}/.ci/run")).unwrap();
     let ci_command = ci.lines().last().unwrap().trim();
-    assert!(
-        ci_command.starts_with("cargo "),
-        "last line of .ci/run is the command: {ci_command}"
-    );
-    assert!(
-        readme.lines().any(|l| l.trim() == ci_command),
-        "README must show `{ci_command}`"
-    );
+    assert!(ci_command.starts_with("cargo "), "last line of .ci/run is the command: {ci_command}");
+    assert!(readme.lines().any(|l| l.trim() == ci_command), "README must show `{ci_command}`");
 }

@@ -99,6 +99,13 @@ impl Client {
         self.session
     }
 
+    /// Continues an existing session, as a client process that saved its
+    /// session id and restarted would.
+    pub fn resume_session(&mut self, client: ClientId, next_seq: Seq) {
+        self.session = Some(client);
+        self.next_seq = next_seq;
+    }
+
     /// The sequence number the next write will use.
     pub fn next_seq(&self) -> Seq {
         self.next_seq
@@ -258,7 +265,21 @@ impl Client {
         }
     }
 
+    /// Sends `request` on the connection to `node` and waits for its
+    /// answer. A cached connection may have died since its last use (the
+    /// node restarted): then one fresh connection is tried before giving up.
     async fn exchange(&mut self, node: SocketAddr, request: Request) -> Result<ResponseBody, String> {
+        let reused = self.conns.contains_key(&node);
+        match self.exchange_once(node, &request).await {
+            Err(why) if reused => {
+                self.conns.remove(&node);
+                self.exchange_once(node, &request).await.map_err(|again| format!("{why}; reconnected: {again}"))
+            }
+            result => result,
+        }
+    }
+
+    async fn exchange_once(&mut self, node: SocketAddr, request: &Request) -> Result<ResponseBody, String> {
         if !self.conns.contains_key(&node) {
             let creds = Credentials {
                 cluster_id: self.opts.cluster_id.clone(),
@@ -270,21 +291,28 @@ impl Client {
             self.conns.insert(node, conn);
         }
         let conn = self.conns.get_mut(&node).expect("just connected");
-        conn.send(request.encode()).await.map_err(|e| e.to_string())?;
-        loop {
-            let bytes = conn.recv().await.map_err(|e| e.to_string())?.ok_or("the node closed the connection")?;
-            let response = Response::decode(&bytes)?;
-            if response.id == request.id {
-                return Ok(response.body);
+        let result = async {
+            conn.send(request.encode()).await.map_err(|e| e.to_string())?;
+            loop {
+                let bytes = conn.recv().await.map_err(|e| e.to_string())?.ok_or("the node closed the connection")?;
+                let response = Response::decode(&bytes)?;
+                if response.id == request.id {
+                    return Ok(response.body);
+                }
+                // Id 0: the node could not even decode a request to read its id.
+                if response.id == 0
+                    && let ResponseBody::Error { kind, message } = response.body
+                {
+                    return Ok(ResponseBody::Error { kind, message });
+                }
+                // An answer to an earlier attempt on this connection: skip it.
             }
-            // Id 0: the node could not even decode a request to read its id.
-            if response.id == 0
-                && let ResponseBody::Error { kind, message } = response.body
-            {
-                return Ok(ResponseBody::Error { kind, message });
-            }
-            // An answer to an earlier attempt on this connection: skip it.
         }
+        .await;
+        if result.is_err() {
+            self.conns.remove(&node);
+        }
+        result
     }
 }
 

@@ -22,19 +22,14 @@ async fn two_of_three() -> (TestNode, TestNode) {
     drop(l2);
     let addrs = BTreeMap::from([(1, a1), (2, a2), (3, a3)]);
     let config = NetConfig::default();
-    (
-        start_node(1, l1, &addrs, &faults, &config),
-        start_node(3, l3, &addrs, &faults, &config),
-    )
+    (start_node(1, l1, &addrs, &faults, &config), start_node(3, l3, &addrs, &faults, &config))
 }
 
 async fn authenticated_as_node_2(addr: std::net::SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(addr).await.unwrap();
     let mut framed = Framed::new(stream, LengthDelimitedCodec::new());
     let ok = |_: &handshake::Peer| Ok(());
-    handshake::run(&mut framed, &creds(2), Side::Dialer, &ok, Duration::from_secs(5))
-        .await
-        .unwrap();
+    handshake::run(&mut framed, &creds(2), Side::Dialer, &ok, Duration::from_secs(5)).await.unwrap();
     framed.into_inner()
 }
 
@@ -55,9 +50,7 @@ async fn assert_closed(mut stream: TcpStream) {
 /// Node 1 still takes messages from node 3, and logged `reason`.
 async fn assert_still_serving(node1: &mut TestNode, node3: &TestNode, reason: &str) {
     node3.net.send(1, replab::net::Kind::Peer, numbered(77)).unwrap();
-    let got = recv(node1, Duration::from_secs(5))
-        .await
-        .expect("node 1 still serves node 3");
+    let got = recv(node1, Duration::from_secs(5)).await.expect("node 1 still serves node 3");
     assert_eq!((got.from, number_of(&got)), (3, 77));
     let errors = node1.net.recent_connection_errors();
     assert!(
@@ -70,9 +63,7 @@ async fn assert_still_serving(node1: &mut TestNode, node3: &TestNode, reason: &s
 async fn random_garbage_after_the_handshake_closes_only_that_connection() {
     let (mut n1, n3) = two_of_three().await;
     let mut stream = authenticated_as_node_2(n1.addr).await;
-    let garbage: Vec<u8> = (0..4096u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     stream.write_all(&garbage).await.unwrap();
     // Whether the garbage parses as a too-large frame, a bad header or an
     // unfinished frame, the connection must not survive its end.
@@ -129,10 +120,7 @@ async fn handshake_as(creds: Credentials, addr: std::net::SocketAddr, version: u
 #[tokio::test]
 async fn a_handshake_with_the_wrong_secret_is_refused_and_both_sides_say_why() {
     let (mut n1, n3) = two_of_three().await;
-    let wrong = Credentials {
-        secret: "not-the-secret".into(),
-        ..creds(2)
-    };
+    let wrong = Credentials { secret: "not-the-secret".into(), ..creds(2) };
     let ours = handshake_as(wrong, n1.addr, replab::net::envelope::PROTOCOL_VERSION).await;
     assert!(ours.contains("wrong cluster secret"), "{ours}");
     assert_still_serving(&mut n1, &n3, "wrong cluster secret").await;
@@ -142,10 +130,7 @@ async fn a_handshake_with_the_wrong_secret_is_refused_and_both_sides_say_why() {
 #[tokio::test]
 async fn a_handshake_with_the_wrong_cluster_id_is_refused() {
     let (mut n1, n3) = two_of_three().await;
-    let wrong = Credentials {
-        cluster_id: "other-cluster".into(),
-        ..creds(2)
-    };
+    let wrong = Credentials { cluster_id: "other-cluster".into(), ..creds(2) };
     let ours = handshake_as(wrong, n1.addr, replab::net::envelope::PROTOCOL_VERSION).await;
     assert!(ours.contains("cluster id"), "{ours}");
     assert_still_serving(&mut n1, &n3, "cluster id \"other-cluster\"").await;
@@ -174,10 +159,7 @@ async fn a_non_member_is_refused() {
 async fn garbage_instead_of_a_handshake_closes_the_connection() {
     let (mut n1, n3) = two_of_three().await;
     let mut stream = TcpStream::connect(n1.addr).await.unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: replab\r\n\r\n")
-        .await
-        .unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: replab\r\n\r\n").await.unwrap();
     assert_closed(stream).await;
     assert_still_serving(&mut n1, &n3, "handshake failed").await;
     shutdown(vec![n1, n3]).await;

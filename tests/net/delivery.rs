@@ -22,10 +22,7 @@ async fn peer_and_admin_envelopes_make_the_round_trip() {
     nodes[1].net.send(1, Kind::Peer, Bytes::from_static(b"back")).unwrap();
     let c = recv(&mut nodes[0], Duration::from_secs(5)).await.unwrap();
     assert_eq!((c.from, &c.payload[..]), (2, &b"back"[..]));
-    assert!(
-        nodes[0].net.send(9, Kind::Peer, Bytes::new()).is_err(),
-        "unknown peer is an error"
-    );
+    assert!(nodes[0].net.send(9, Kind::Peer, Bytes::new()).is_err(), "unknown peer is an error");
     shutdown(nodes).await;
 }
 
@@ -54,19 +51,13 @@ async fn echo_server() -> (std::net::SocketAddr, CancellationToken, TaskTracker)
 }
 
 fn client_creds() -> Credentials {
-    Credentials {
-        role: Role::Client,
-        node_id: 7_000,
-        ..creds(7_000)
-    }
+    Credentials { role: Role::Client, node_id: 7_000, ..creds(7_000) }
 }
 
 #[tokio::test]
 async fn client_request_and_response_envelopes_make_the_round_trip() {
     let (addr, cancel, tracker) = echo_server().await;
-    let mut conn = ClientConnection::connect(addr, &client_creds(), &NetConfig::default())
-        .await
-        .unwrap();
+    let mut conn = ClientConnection::connect(addr, &client_creds(), &NetConfig::default()).await.unwrap();
     assert_eq!(conn.node_id(), 1);
     // Pipelined: several requests before any response.
     for i in 0..10u8 {
@@ -84,10 +75,7 @@ async fn client_request_and_response_envelopes_make_the_round_trip() {
 #[tokio::test]
 async fn a_peer_cannot_use_the_client_port_nor_a_client_the_peer_port() {
     let (addr, cancel, tracker) = echo_server().await;
-    let err = ClientConnection::connect(addr, &creds(2), &NetConfig::default())
-        .await
-        .err()
-        .unwrap();
+    let err = ClientConnection::connect(addr, &creds(2), &NetConfig::default()).await.err().unwrap();
     assert!(err.to_string().contains("client port"), "{err}");
     cancel.cancel();
     tracker.close();
@@ -95,10 +83,7 @@ async fn a_peer_cannot_use_the_client_port_nor_a_client_the_peer_port() {
 
     let faults = Arc::new(FaultTable::new(1));
     let nodes = start_cluster(1, &faults).await;
-    let err = ClientConnection::connect(nodes[0].addr, &client_creds(), &NetConfig::default())
-        .await
-        .err()
-        .unwrap();
+    let err = ClientConnection::connect(nodes[0].addr, &client_creds(), &NetConfig::default()).await.err().unwrap();
     assert!(err.to_string().contains("peer port"), "{err}");
     shutdown(nodes).await;
 }
@@ -128,12 +113,7 @@ async fn many_messages_arrive_in_order_and_are_counted() {
     }
     let got = drain(&mut nodes[1], Duration::from_millis(500)).await;
     let numbers: Vec<u64> = got.iter().map(number_of).collect();
-    assert!(
-        numbers == (0..5_000).collect::<Vec<_>>(),
-        "got {} messages, first {:?}",
-        numbers.len(),
-        numbers.first()
-    );
+    assert!(numbers == (0..5_000).collect::<Vec<_>>(), "got {} messages, first {:?}", numbers.len(), numbers.first());
     let out = nodes[0].net.stats()[&2];
     let inn = nodes[1].net.stats()[&1];
     assert_eq!((out.frames_out, inn.frames_in), (5_000, 5_000));

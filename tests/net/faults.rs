@@ -29,29 +29,11 @@ async fn cutting_a_to_b_stops_only_that_direction() {
 async fn full_drop_delivers_nothing_and_zero_drop_delivers_everything_in_order() {
     let faults = Arc::new(FaultTable::new(1));
     let mut nodes = start_cluster(2, &faults).await;
-    faults
-        .set(
-            1,
-            2,
-            LinkFaults {
-                drop: 1.0,
-                ..LinkFaults::default()
-            },
-        )
-        .unwrap();
+    faults.set(1, 2, LinkFaults { drop: 1.0, ..LinkFaults::default() }).unwrap();
     send_numbered(&nodes[0], 2, 0..200);
     assert!(drain(&mut nodes[1], QUIET).await.is_empty());
 
-    faults
-        .set(
-            1,
-            2,
-            LinkFaults {
-                drop: 0.0,
-                ..LinkFaults::default()
-            },
-        )
-        .unwrap();
+    faults.set(1, 2, LinkFaults { drop: 0.0, ..LinkFaults::default() }).unwrap();
     send_numbered(&nodes[0], 2, 200..400);
     let got: Vec<u64> = drain(&mut nodes[1], QUIET).await.iter().map(number_of).collect();
     assert_eq!(got, (200..400).collect::<Vec<_>>());
@@ -76,16 +58,7 @@ async fn isolating_a_node_cuts_it_off_both_ways() {
 async fn duplication_is_observable() {
     let faults = Arc::new(FaultTable::new(5));
     let mut nodes = start_cluster(2, &faults).await;
-    faults
-        .set(
-            1,
-            2,
-            LinkFaults {
-                duplicate: 0.5,
-                ..LinkFaults::default()
-            },
-        )
-        .unwrap();
+    faults.set(1, 2, LinkFaults { duplicate: 0.5, ..LinkFaults::default() }).unwrap();
     send_numbered(&nodes[0], 2, 0..200);
     let got: Vec<u64> = drain(&mut nodes[1], QUIET).await.iter().map(number_of).collect();
     let dupes = got.len() - 200;
@@ -102,17 +75,7 @@ async fn duplication_is_observable() {
 async fn reordering_is_observable() {
     let faults = Arc::new(FaultTable::new(5));
     let mut nodes = start_cluster(2, &faults).await;
-    faults
-        .set(
-            1,
-            2,
-            LinkFaults {
-                reorder: 0.3,
-                reorder_window_ms: 30.0,
-                ..LinkFaults::default()
-            },
-        )
-        .unwrap();
+    faults.set(1, 2, LinkFaults { reorder: 0.3, reorder_window_ms: 30.0, ..LinkFaults::default() }).unwrap();
     for i in 0..100 {
         send_numbered(&nodes[0], 2, i..i + 1);
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -130,24 +93,11 @@ async fn reordering_is_observable() {
 async fn delay_holds_messages_back() {
     let faults = Arc::new(FaultTable::new(5));
     let mut nodes = start_cluster(2, &faults).await;
-    faults
-        .set(
-            1,
-            2,
-            LinkFaults {
-                delay: Delay::Fixed { ms: 200.0 },
-                ..LinkFaults::default()
-            },
-        )
-        .unwrap();
+    faults.set(1, 2, LinkFaults { delay: Delay::Fixed { ms: 200.0 }, ..LinkFaults::default() }).unwrap();
     let start = tokio::time::Instant::now();
     send_numbered(&nodes[0], 2, 0..5);
     let first = recv(&mut nodes[1], Duration::from_secs(5)).await.unwrap();
-    assert!(
-        start.elapsed() >= Duration::from_millis(200),
-        "arrived after {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() >= Duration::from_millis(200), "arrived after {:?}", start.elapsed());
     assert_eq!(number_of(&first), 0);
     let rest: Vec<u64> = drain(&mut nodes[1], QUIET).await.iter().map(number_of).collect();
     assert_eq!(rest, vec![1, 2, 3, 4], "a fixed delay keeps the order");
@@ -157,22 +107,10 @@ async fn delay_holds_messages_back() {
 #[tokio::test]
 async fn a_full_queue_drops_the_oldest_frames() {
     let faults = Arc::new(FaultTable::new(5));
-    let config = replab::net::NetConfig {
-        outbound_queue_frames: 10,
-        ..replab::net::NetConfig::default()
-    };
+    let config = replab::net::NetConfig { outbound_queue_frames: 10, ..replab::net::NetConfig::default() };
     let mut nodes = start_cluster_with(2, &faults, &config).await;
     // A long delay keeps frames in the queue long enough to overflow it.
-    faults
-        .set(
-            1,
-            2,
-            LinkFaults {
-                delay: Delay::Fixed { ms: 100.0 },
-                ..LinkFaults::default()
-            },
-        )
-        .unwrap();
+    faults.set(1, 2, LinkFaults { delay: Delay::Fixed { ms: 100.0 }, ..LinkFaults::default() }).unwrap();
     send_numbered(&nodes[0], 2, 0..25);
     let got: Vec<u64> = drain(&mut nodes[1], QUIET).await.iter().map(number_of).collect();
     assert!(got.ends_with(&[24]), "the newest frame survives: {got:?}");

@@ -19,12 +19,7 @@ pub const SECRET: &str = "test-secret";
 pub const CLUSTER: &str = "test-cluster";
 
 pub fn creds(id: u64) -> Credentials {
-    Credentials {
-        cluster_id: CLUSTER.into(),
-        secret: SECRET.into(),
-        node_id: id,
-        role: Role::Peer,
-    }
+    Credentials { cluster_id: CLUSTER.into(), secret: SECRET.into(), node_id: id, role: Role::Peer }
 }
 
 pub struct TestNode {
@@ -61,13 +56,7 @@ pub fn start_node(
         inbox: tx,
         seed: 42,
     });
-    TestNode {
-        id,
-        addr,
-        net,
-        inbox,
-        pending: Default::default(),
-    }
+    TestNode { id, addr, net, inbox, pending: Default::default() }
 }
 
 /// Starts nodes 1..=n on loopback ports, all connected to each other.
@@ -83,10 +72,7 @@ pub async fn start_cluster_with(n: u64, faults: &Arc<FaultTable>, config: &NetCo
         listeners.push((id, l));
         addrs.insert(id, a);
     }
-    listeners
-        .into_iter()
-        .map(|(id, l)| start_node(id, l, &addrs, faults, config))
-        .collect()
+    listeners.into_iter().map(|(id, l)| start_node(id, l, &addrs, faults, config)).collect()
 }
 
 pub async fn recv(node: &mut TestNode, within: Duration) -> Option<Inbound> {
@@ -111,11 +97,7 @@ pub async fn drain(node: &mut TestNode, quiet: Duration) -> Vec<Inbound> {
 pub async fn wait_connected(node: &TestNode, peer: u64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !node.net.stats()[&peer].connected {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "node {} never connected to {peer}",
-            node.id
-        );
+        assert!(tokio::time::Instant::now() < deadline, "node {} never connected to {peer}", node.id);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

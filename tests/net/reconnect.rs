@@ -10,11 +10,7 @@ use crate::*;
 #[tokio::test]
 async fn link_reconnects_by_itself_after_the_peer_restarts_on_the_same_port() {
     let faults = Arc::new(FaultTable::new(1));
-    let config = NetConfig {
-        reconnect_backoff_min_ms: 5,
-        reconnect_backoff_max_ms: 50,
-        ..NetConfig::default()
-    };
+    let config = NetConfig { reconnect_backoff_min_ms: 5, reconnect_backoff_max_ms: 50, ..NetConfig::default() };
     let (l1, a1) = bind().await;
     let (l2, a2) = bind().await;
     let addrs = BTreeMap::from([(1, a1), (2, a2)]);
@@ -40,11 +36,7 @@ async fn link_reconnects_by_itself_after_the_peer_restarts_on_the_same_port() {
     }
     assert!(!delivered.is_empty(), "link never reconnected");
     send_numbered(&n1, 2, 1_000..1_010);
-    let later: Vec<u64> = drain(&mut n2, Duration::from_millis(300))
-        .await
-        .iter()
-        .map(number_of)
-        .collect();
+    let later: Vec<u64> = drain(&mut n2, Duration::from_millis(300)).await.iter().map(number_of).collect();
     assert!(later.ends_with(&(1_000..1_010).collect::<Vec<_>>()), "{later:?}");
     assert!(n1.net.stats()[&2].reconnects >= 1);
     shutdown(vec![n1, n2]).await;

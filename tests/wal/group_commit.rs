@@ -11,10 +11,7 @@ fn batch_of_one(tag: u64) -> RecordBatch {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_commit_covers_many_appends_with_few_fdatasyncs_and_acks_only_after_the_covering_sync() {
     let dir = tempfile::tempdir().unwrap();
-    let o = WalOptions {
-        fsync: FsyncPolicy::Batch,
-        ..WalOptions::default()
-    };
+    let o = WalOptions { fsync: FsyncPolicy::Batch, ..WalOptions::default() };
     let (wal, _) = Wal::open(dir.path(), o.clone()).unwrap();
     let handle = Arc::new(WalHandle::spawn(wal));
     const APPENDERS: u64 = 64;
@@ -29,11 +26,7 @@ async fn group_commit_covers_many_appends_with_few_fdatasyncs_and_acks_only_afte
                 let range = handle.append(batch_of_one(appender * 1000 + i)).await.unwrap();
                 // Told durable: the sync that covers this record has returned.
                 let durable = handle.stats().durable_index;
-                assert!(
-                    durable >= range.end - 1,
-                    "acked index {} while durable index is {durable}",
-                    range.end - 1
-                );
+                assert!(durable >= range.end - 1, "acked index {} while durable index is {durable}", range.end - 1);
                 mine.push((range.start, appender * 1000 + i));
             }
             mine
@@ -65,10 +58,7 @@ async fn group_commit_covers_many_appends_with_few_fdatasyncs_and_acks_only_afte
 #[tokio::test]
 async fn always_policy_syncs_every_append() {
     let dir = tempfile::tempdir().unwrap();
-    let o = WalOptions {
-        fsync: FsyncPolicy::Always,
-        ..WalOptions::default()
-    };
+    let o = WalOptions { fsync: FsyncPolicy::Always, ..WalOptions::default() };
     let handle = WalHandle::spawn(Wal::open(dir.path(), o).unwrap().0);
     for i in 0..10 {
         handle.append(batch_of_one(i)).await.unwrap();
@@ -80,11 +70,7 @@ async fn always_policy_syncs_every_append() {
 #[tokio::test]
 async fn interval_policy_acks_at_the_timed_sync() {
     let dir = tempfile::tempdir().unwrap();
-    let o = WalOptions {
-        fsync: FsyncPolicy::Interval,
-        fsync_interval_ms: 20,
-        ..WalOptions::default()
-    };
+    let o = WalOptions { fsync: FsyncPolicy::Interval, fsync_interval_ms: 20, ..WalOptions::default() };
     let handle = WalHandle::spawn(Wal::open(dir.path(), o).unwrap().0);
     let start = std::time::Instant::now();
     let range = handle.append(batch_of_one(1)).await.unwrap();
@@ -95,16 +81,10 @@ async fn interval_policy_acks_at_the_timed_sync() {
 #[test]
 fn closing_the_handle_syncs_what_was_queued() {
     let dir = tempfile::tempdir().unwrap();
-    let o = WalOptions {
-        fsync: FsyncPolicy::Batch,
-        ..WalOptions::default()
-    };
+    let o = WalOptions { fsync: FsyncPolicy::Batch, ..WalOptions::default() };
     let handle = WalHandle::spawn(Wal::open(dir.path(), o.clone()).unwrap().0);
     for i in 0..5 {
-        handle.submit(
-            replab::wal::group_commit::Op::Append(batch_of_one(i)),
-            Box::new(|r| assert!(r.is_ok())),
-        );
+        handle.submit(replab::wal::group_commit::Op::Append(batch_of_one(i)), Box::new(|r| assert!(r.is_ok())));
     }
     handle.close();
     let (wal, report) = Wal::open(dir.path(), o).unwrap();

@@ -12,12 +12,7 @@ use std::path::Path;
 use replab::wal::{FsyncPolicy, RecordRef, Wal, WalOptions};
 
 pub fn opts(segment_size_bytes: u64) -> WalOptions {
-    WalOptions {
-        segment_size_bytes,
-        max_record_bytes: 1 << 20,
-        fsync: FsyncPolicy::Never,
-        fsync_interval_ms: 10,
-    }
+    WalOptions { segment_size_bytes, max_record_bytes: 1 << 20, fsync: FsyncPolicy::Never, fsync_interval_ms: 10 }
 }
 
 /// A payload that differs per index and per length, so a record read from
@@ -30,12 +25,7 @@ pub fn append_n(wal: &mut Wal, n: u64, len: usize) {
     for _ in 0..n {
         let index = wal.last_index() + 1;
         let data = payload(index, len);
-        let got = wal
-            .append([RecordRef {
-                kind: (index % 7) as u8,
-                payload: &data,
-            }])
-            .unwrap();
+        let got = wal.append([RecordRef { kind: (index % 7) as u8, payload: &data }]).unwrap();
         assert_eq!(got, index..index + 1);
     }
 }

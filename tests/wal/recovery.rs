@@ -38,14 +38,7 @@ fn torn_write_at_every_byte_offset_of_the_last_record_drops_exactly_that_record(
         assert_eq!(report.damage.is_some(), cut > last_start, "cut at {cut}");
         // The log is usable again at the right index.
         let data = payload(10, LEN);
-        assert_eq!(
-            wal.append([RecordRef {
-                kind: 3,
-                payload: &data
-            }])
-            .unwrap(),
-            10..11
-        );
+        assert_eq!(wal.append([RecordRef { kind: 3, payload: &data }]).unwrap(), 10..11);
         drop(wal);
     }
 }
@@ -88,10 +81,7 @@ fn flipped_bit_in_a_sealed_segment_refuses_to_open_naming_file_and_offset() {
     let err = Wal::open(dir.path(), opts(4096)).unwrap_err().to_string();
     let name = victim.file_name().unwrap().to_str().unwrap();
     assert!(err.contains(name), "error names the file: {err}");
-    assert!(
-        err.contains(&format!("offset {record_offset}")),
-        "error names the offset: {err}"
-    );
+    assert!(err.contains(&format!("offset {record_offset}")), "error names the offset: {err}");
     assert!(err.contains("sealed"), "{err}");
     // Refusing to open must not have modified anything.
     assert_eq!(fs::read(victim).unwrap(), bytes);

@@ -83,10 +83,7 @@ fn compact_prefix_deletes_whole_covered_segments_but_never_the_open_one() {
     let removed = wal.compact_prefix(150).unwrap();
     assert!(removed > 0);
     let first = wal.first_index();
-    assert!(
-        first <= 151 && first > 1,
-        "first index {first} must not pass the low watermark"
-    );
+    assert!(first <= 151 && first > 1, "first index {first} must not pass the low watermark");
     assert_contents(&wal, first, 300, 100);
     // Compacting past the end keeps the open segment and every record in it.
     wal.compact_prefix(10_000).unwrap();
@@ -105,14 +102,7 @@ fn reset_restarts_numbering_after_a_snapshot() {
     wal.reset(1_001).unwrap();
     assert_eq!((wal.first_index(), wal.last_index()), (1_001, 1_000));
     let data = payload(1_001, 100);
-    assert_eq!(
-        wal.append([RecordRef {
-            kind: 0,
-            payload: &data
-        }])
-        .unwrap(),
-        1_001..1_002
-    );
+    assert_eq!(wal.append([RecordRef { kind: 0, payload: &data }]).unwrap(), 1_001..1_002);
     let wal = reopen(wal, 4096);
     assert_eq!((wal.first_index(), wal.last_index()), (1_001, 1_001));
 }

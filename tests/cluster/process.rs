@@ -1,0 +1,184 @@
+//! Three `replab node` processes from one config file, killed with SIGKILL.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use replab::client::{Client, ClientOptions};
+use replab::config::{self, ConfigInput, Settings};
+use replab_api::Role;
+
+const ELECTION_TIMEOUT_MAX_MS: u64 = 600;
+
+/// Kills the node process when the test ends, pass or fail.
+struct NodeProcess {
+    id: u64,
+    child: Child,
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+fn write_config(dir: &Path) -> (std::path::PathBuf, Vec<SocketAddr>) {
+    let ports = free_ports(6);
+    let mut text = format!(
+        "[cluster]\nid = \"process-test\"\ndata_dir = \"{}\"\n\n[raft]\nelection_timeout_min_ms = 300\n\
+         election_timeout_max_ms = {ELECTION_TIMEOUT_MAX_MS}\n\n[wal]\nfsync = \"always\"\n",
+        dir.join("data").display()
+    );
+    let mut clients = Vec::new();
+    for id in 1..=3u64 {
+        let (peer, client) = (ports[id as usize - 1], ports[id as usize + 2]);
+        text.push_str(&format!(
+            "\n[[cluster.members]]\nid = {id}\npeer_addr = \"127.0.0.1:{peer}\"\nclient_addr = \"127.0.0.1:{client}\"\n"
+        ));
+        clients.push(format!("127.0.0.1:{client}").parse().unwrap());
+    }
+    let path = dir.join("cluster.toml");
+    std::fs::write(&path, text).unwrap();
+    (path, clients)
+}
+
+fn spawn(config: &Path, id: u64, dir: &Path) -> NodeProcess {
+    let log = std::fs::File::create(dir.join(format!("node-{id}.log"))).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_replab"))
+        .args(["node", "--config", config.to_str().unwrap(), "--id", &id.to_string()])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start replab node");
+    NodeProcess { id, child }
+}
+
+fn client(settings: &Settings, nodes: Vec<SocketAddr>) -> Client {
+    Client::new(ClientOptions {
+        nodes,
+        cluster_id: settings.cluster.id.clone(),
+        secret: settings.cluster.secret.clone(),
+        net: settings.net.clone(),
+        op_timeout: Duration::from_secs(10),
+        attempt_timeout: Duration::from_millis(500),
+        name: 77,
+    })
+}
+
+/// (leader id, its term) once a majority of reachable nodes agree.
+async fn agreed_leader(c: &mut Client, nodes: &[SocketAddr]) -> Option<(u64, u64)> {
+    let mut views = Vec::new();
+    for node in nodes {
+        if let Ok(s) = c.status(*node).await {
+            views.push(s.policy);
+        }
+    }
+    let leader = views.iter().filter(|p| p.role == Role::Leader).max_by_key(|p| p.term)?;
+    let agree = views.iter().filter(|p| p.term == leader.term && p.leader == Some(leader.id)).count();
+    (agree >= 2).then_some((leader.id, leader.term))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_node_processes_survive_kill_9_of_the_leader_without_losing_acknowledged_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config_path, nodes) = write_config(dir.path());
+    let settings = config::load(&ConfigInput { file: Some(config_path.clone()), ..ConfigInput::default() }).unwrap();
+    let mut procs: Vec<NodeProcess> = (1..=3).map(|id| spawn(&config_path, id, dir.path())).collect();
+    let mut c = client(&settings, nodes.clone());
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (old_leader, old_term) = loop {
+        if let Some(found) = agreed_leader(&mut c, &nodes).await {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "no leader; logs in {}", dir.path().display());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for i in 0..50 {
+        c.put(format!("k{i}"), format!("v{i}")).await.expect("put through the leader");
+    }
+    // Every node serves the data (its own replica, once caught up).
+    for node in &nodes {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let read = c.get_stale(*node, "k49").await.unwrap();
+            if read.value.as_deref() == Some(&b"v49"[..]) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{node} never caught up");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    // SIGKILL the leader.
+    let victim = procs.iter().position(|p| p.id == old_leader).unwrap();
+    let killed_at = Instant::now();
+    procs[victim].child.kill().unwrap();
+    procs[victim].child.wait().unwrap();
+    let survivors: Vec<SocketAddr> = nodes.iter().enumerate().filter(|(i, _)| *i != victim).map(|(_, a)| *a).collect();
+    let (new_leader, new_term) = loop {
+        if let Some((id, term)) = agreed_leader(&mut c, &survivors).await
+            && id != old_leader
+        {
+            break (id, term);
+        }
+        assert!(killed_at.elapsed() < Duration::from_secs(10), "no new leader after the kill");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let failover = killed_at.elapsed();
+    eprintln!("new leader {new_leader} (term {new_term}, was {old_term}) after {failover:?}");
+    assert!(
+        failover <= Duration::from_millis(2 * ELECTION_TIMEOUT_MAX_MS),
+        "failover took {failover:?}, more than twice the maximum election timeout"
+    );
+    for i in 0..50 {
+        let read = c.get(format!("k{i}")).await.expect("linearizable read at the new leader");
+        assert_eq!(read.value.as_deref(), Some(format!("v{i}").as_bytes()), "acknowledged write k{i} lost");
+    }
+    c.put("after", "failover").await.unwrap();
+
+    // The old leader comes back and catches up from its files and the log.
+    procs[victim] = spawn(&config_path, old_leader, dir.path());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let read = c.get_stale(nodes[victim], "after").await;
+        if matches!(&read, Ok(r) if r.value.as_deref() == Some(&b"failover"[..])) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the restarted node never caught up: {read:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // SIGTERM stops each node cleanly.
+    for p in &mut procs {
+        let pid = p.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = p.child.wait().unwrap();
+        assert!(status.success(), "node {} exited with {status}", p.id);
+    }
+}
+
+#[test]
+fn a_config_file_with_a_missing_peer_address_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.toml");
+    std::fs::write(
+        &path,
+        "[[cluster.members]]\nid = 1\npeer_addr = \"127.0.0.1:7101\"\nclient_addr = \"127.0.0.1:7201\"\n\n\
+         [[cluster.members]]\nid = 2\nclient_addr = \"127.0.0.1:7202\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_replab"))
+        .args(["node", "--config", path.to_str().unwrap(), "--id", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("peer_addr") && err.contains("broken.toml"), "{err}");
+}
