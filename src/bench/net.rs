@@ -13,10 +13,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 
 use super::{Measurement, median, print_table};
-use crate::net::{Credentials, FaultTable, Inbound, Kind, NetConfig, Network, NetworkSetup, Role};
+use crate::net::{Credentials, FaultTable, Incoming, Kind, NetConfig, Network, NetworkSetup, Role};
 
 #[derive(Clone, Debug)]
 pub struct NetBenchArgs {
@@ -98,8 +97,8 @@ fn creds(id: u64) -> Credentials {
 struct Pair {
     a: Network,
     b: Network,
-    a_inbox: mpsc::Receiver<Vec<Inbound>>,
-    b_inbox: mpsc::Receiver<Vec<Inbound>>,
+    a_inbox: Incoming,
+    b_inbox: Incoming,
 }
 
 async fn pair() -> Result<Pair, String> {
@@ -107,22 +106,19 @@ async fn pair() -> Result<Pair, String> {
     let lb = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let (aa, ab) = (la.local_addr().map_err(|e| e.to_string())?, lb.local_addr().map_err(|e| e.to_string())?);
     let faults = Arc::new(FaultTable::new(1));
-    let (ta, a_inbox) = mpsc::channel(1024);
-    let (tb, b_inbox) = mpsc::channel(1024);
     let config = NetConfig { outbound_queue_frames: 65_536, ..NetConfig::default() };
-    let start = |id, listener, peer: u64, addr, inbox| {
+    let start = |id, listener, peer: u64, addr| {
         Network::start(NetworkSetup {
             creds: creds(id),
             config: config.clone(),
             listener,
             peers: BTreeMap::from([(peer, addr)]),
             faults: Arc::clone(&faults),
-            inbox,
             seed: id,
         })
     };
-    let a = start(1, la, 2, ab, ta);
-    let b = start(2, lb, 1, aa, tb);
+    let (a, a_inbox) = start(1, la, 2, ab);
+    let (b, b_inbox) = start(2, lb, 1, aa);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !(a.stats()[&2].connected && b.stats()[&1].connected) {
         if Instant::now() > deadline {

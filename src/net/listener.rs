@@ -1,16 +1,21 @@
-//! The peer port: accepts connections, authenticates them, and delivers
-//! their messages to the node's inbox.
+//! The peer port: accepts connections and authenticates them; the node's
+//! own task then reads them through [`Incoming`].
 //!
-//! Each connection runs in its own task. Anything wrong with one (a failed
-//! handshake, a garbage or oversized frame, an envelope that lies about its
-//! sender) closes that connection with a logged reason; the listener and
-//! every other connection carry on.
+//! Handshakes run in their own tasks (they wait on the peer). An
+//! authenticated connection is handed to `Incoming`, which the node's event
+//! loop polls directly: a message goes from the socket to the policy with
+//! no task in between, so no thread wake-up either. Anything wrong with a
+//! connection (a failed handshake, a garbage or oversized frame, an
+//! envelope that lies about its sender) closes that connection with a
+//! logged reason; the listener and every other connection carry on.
 
 use std::collections::BTreeMap;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::stream::{SelectAll, Stream, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
@@ -18,25 +23,32 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-/// Most messages delivered to the inbox in one batch.
-const MAX_BATCH: usize = 1024;
-
-/// Bytes asked of each socket read.
-const READ_CHUNK_BYTES: usize = 64 * 1024;
-
 use replab_api::NodeId;
 
-use super::envelope::{Envelope, Kind, PROTOCOL_VERSION};
+use super::envelope::{Envelope, EnvelopeCodec, Kind, PROTOCOL_VERSION};
 use super::handshake::{self, Credentials, Role, Side};
 use super::link::into_envelope_framed;
 use super::stats::{ConnectionLog, LinkCounters};
 use super::{Inbound, NetConfig};
 
+/// Most messages handed over in one batch.
+const MAX_BATCH: usize = 1024;
+
+/// Bytes asked of each socket read.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// An authenticated peer connection, ready to be read.
+pub struct Authenticated {
+    peer: NodeId,
+    framed: Framed<TcpStream, EnvelopeCodec>,
+    counters: Arc<LinkCounters>,
+}
+
 pub struct PeerListener {
     pub creds: Credentials,
     pub config: NetConfig,
     pub counters: Arc<BTreeMap<NodeId, Arc<LinkCounters>>>,
-    pub inbox: mpsc::Sender<Vec<Inbound>>,
+    pub accepted: mpsc::Sender<Authenticated>,
     pub log: Arc<ConnectionLog>,
     pub cancel: CancellationToken,
     pub tracker: TaskTracker,
@@ -53,9 +65,14 @@ impl PeerListener {
                 Ok((stream, addr)) => {
                     let me = Arc::clone(&self);
                     self.tracker.spawn(async move {
-                        if let Err(why) = me.serve(stream).await {
-                            warn!(node = me.creds.node_id, %addr, "closed peer connection: {why}");
-                            me.log.record(format!("peer connection from {addr}: {why}"));
+                        match me.authenticate(stream).await {
+                            Ok(conn) => {
+                                let _ = me.accepted.send(conn).await;
+                            }
+                            Err(why) => {
+                                warn!(node = me.creds.node_id, %addr, "refused peer connection: {why}");
+                                me.log.record(format!("peer connection from {addr}: {why}"));
+                            }
                         }
                     });
                 }
@@ -69,7 +86,7 @@ impl PeerListener {
         }
     }
 
-    async fn serve(&self, stream: TcpStream) -> Result<(), String> {
+    async fn authenticate(&self, stream: TcpStream) -> Result<Authenticated, String> {
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
         let mut framed = Framed::new(stream, LengthDelimitedCodec::new());
         let admit = |p: &handshake::Peer| {
@@ -86,69 +103,158 @@ impl PeerListener {
             .await
             .map_err(|e| format!("handshake failed: {e}"))?;
         debug!(node = self.creds.node_id, peer = peer.node_id, "peer connected");
-        let counters = Arc::clone(&self.counters[&peer.node_id]);
-        // Everything already readable is decoded and delivered as one batch:
-        // one channel operation and one wake-up for many messages.
-        let mut frames = into_envelope_framed(framed, &self.config).ready_chunks(MAX_BATCH);
+        Ok(Authenticated {
+            peer: peer.node_id,
+            framed: into_envelope_framed(framed, &self.config),
+            counters: Arc::clone(&self.counters[&peer.node_id]),
+        })
+    }
+}
+
+/// The receiving side of a node's network: every authenticated peer
+/// connection, read by whoever polls [`Incoming::recv`].
+pub struct Incoming {
+    me: NodeId,
+    cancel: CancellationToken,
+    accepted: mpsc::Receiver<Authenticated>,
+    connections: SelectAll<PeerStream>,
+    log: Arc<ConnectionLog>,
+}
+
+impl Incoming {
+    pub(super) fn new(
+        me: NodeId,
+        cancel: CancellationToken,
+        accepted: mpsc::Receiver<Authenticated>,
+        log: Arc<ConnectionLog>,
+    ) -> Incoming {
+        Incoming { me, cancel, accepted, connections: SelectAll::new(), log }
+    }
+
+    /// The next batch of messages: everything one read made available on
+    /// one connection. `None` once the network has shut down.
+    pub async fn recv(&mut self) -> Option<Vec<Inbound>> {
         loop {
-            // Read in large chunks: the codec alone would only reserve room
-            // for the frame at hand, and small reads mean many syscalls.
-            // 64 KiB stays below malloc's mmap threshold.
-            let buffer = frames.get_mut().read_buffer_mut();
-            if buffer.capacity() - buffer.len() < READ_CHUNK_BYTES / 4 {
-                buffer.reserve(READ_CHUNK_BYTES);
-            }
-            let chunk = tokio::select! {
-                _ = self.cancel.cancelled() => return Ok(()),
-                chunk = frames.next() => chunk,
-            };
-            let Some(chunk) = chunk else { return Ok(()) };
-            let mut batch = Vec::with_capacity(chunk.len());
-            let mut bytes = 0u64;
-            let mut failure = None;
-            for item in chunk {
-                match item.map_err(|e| format!("from node {}: {e}", peer.node_id)) {
-                    Ok(envelope) => {
-                        if let Err(why) = self.check(&envelope, peer.node_id) {
-                            failure = Some(why);
-                            break;
-                        }
-                        bytes += envelope.wire_size_bytes() as u64;
-                        batch.push(Inbound { from: envelope.from, kind: envelope.kind, payload: envelope.payload });
-                    }
-                    Err(why) => {
-                        failure = Some(why);
-                        break;
-                    }
+            tokio::select! {
+                _ = self.cancel.cancelled() => {
+                    // Network::shutdown: close every inbound connection.
+                    self.connections.clear();
+                    return None;
                 }
-            }
-            LinkCounters::add(&counters.frames_in, batch.len() as u64);
-            LinkCounters::add(&counters.bytes_in, bytes);
-            // Messages before a bad frame were well formed: deliver them.
-            if !batch.is_empty() && self.inbox.send(batch).await.is_err() {
-                return Ok(()); // the node is shutting down
-            }
-            if let Some(why) = failure {
-                return Err(why);
+                conn = self.accepted.recv() => {
+                    let conn = conn?;
+                    self.connections.push(PeerStream { me: self.me, conn, done: false, deferred: None });
+                }
+                Some(item) = self.connections.next(), if !self.connections.is_empty() => match item {
+                    Ok(batch) => return Some(batch),
+                    Err((peer, why)) => {
+                        warn!(node = self.me, peer, "closed peer connection: {why}");
+                        self.log.record(format!("peer connection from node {peer}: {why}"));
+                    }
+                },
             }
         }
     }
+}
 
+/// One connection as a stream of message batches; it ends after its first
+/// error (which it yields), closing the connection.
+struct PeerStream {
+    me: NodeId,
+    conn: Authenticated,
+    /// The connection ended or failed: the stream is over.
+    done: bool,
+    /// How the connection ended, held back while a batch read before it
+    /// is delivered (`Some("")`: a clean end of stream).
+    deferred: Option<String>,
+}
+
+impl PeerStream {
     /// An authenticated peer still cannot speak for another node or send
     /// client traffic on the peer port.
-    fn check(&self, envelope: &Envelope, authenticated: NodeId) -> Result<(), String> {
+    fn check(&self, envelope: &Envelope) -> Result<(), String> {
+        let authenticated = self.conn.peer;
         if envelope.version != PROTOCOL_VERSION {
             return Err(format!("envelope version {}, expected {PROTOCOL_VERSION}", envelope.version));
         }
         if envelope.from != authenticated {
             return Err(format!("node {authenticated} sent an envelope claiming to be from node {}", envelope.from));
         }
-        if envelope.to != self.creds.node_id {
-            return Err(format!("envelope for node {} arrived at node {}", envelope.to, self.creds.node_id));
+        if envelope.to != self.me {
+            return Err(format!("envelope for node {} arrived at node {}", envelope.to, self.me));
         }
         if !matches!(envelope.kind, Kind::Peer | Kind::Admin) {
             return Err(format!("{:?} envelope on the peer port", envelope.kind));
         }
         Ok(())
+    }
+}
+
+impl Stream for PeerStream {
+    type Item = Result<Vec<Inbound>, (NodeId, String)>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if let Some(why) = self.deferred.take() {
+            return self.end(why);
+        }
+        // Read in large chunks: the codec alone would only reserve room for
+        // the frame at hand, and small reads mean many syscalls. 64 KiB
+        // stays below malloc's mmap threshold.
+        let buffer = self.conn.framed.read_buffer_mut();
+        if buffer.capacity() - buffer.len() < READ_CHUNK_BYTES / 4 {
+            buffer.reserve(READ_CHUNK_BYTES);
+        }
+        let peer = self.conn.peer;
+        let mut batch = Vec::new();
+        let mut bytes = 0u64;
+        let mut failure = None;
+        // Everything already readable goes out as one batch.
+        while batch.len() < MAX_BATCH {
+            match self.conn.framed.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(envelope))) => {
+                    if let Err(why) = self.check(&envelope) {
+                        failure = Some(why);
+                        break;
+                    }
+                    bytes += envelope.wire_size_bytes() as u64;
+                    batch.push(Inbound { from: envelope.from, kind: envelope.kind, payload: envelope.payload });
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    failure = Some(format!("from node {peer}: {e}"));
+                    break;
+                }
+                Poll::Ready(None) => {
+                    failure = Some(String::new());
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        LinkCounters::add(&self.conn.counters.frames_in, batch.len() as u64);
+        LinkCounters::add(&self.conn.counters.bytes_in, bytes);
+        // Messages before a bad frame were well formed: deliver them first;
+        // the failure comes with the next poll.
+        match failure {
+            Some(why) if !batch.is_empty() => {
+                self.deferred = Some(why);
+                Poll::Ready(Some(Ok(batch)))
+            }
+            Some(why) => self.end(why),
+            None if !batch.is_empty() => Poll::Ready(Some(Ok(batch))),
+            // The framed stream returned Pending and registered our waker.
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl PeerStream {
+    /// Ends the stream: quietly for a clean close (`why` empty), else
+    /// yielding the reason once.
+    fn end(&mut self, why: String) -> Poll<Option<<Self as Stream>::Item>> {
+        self.done = true;
+        if why.is_empty() { Poll::Ready(None) } else { Poll::Ready(Some(Err((self.conn.peer, why)))) }
     }
 }

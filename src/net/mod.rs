@@ -38,6 +38,7 @@ pub use client_port::{ClientCall, ClientConnection, ClientListener};
 pub use envelope::{Envelope, Kind};
 pub use fault::{Delay, FaultTable, LinkFaults};
 pub use handshake::{Credentials, Role};
+pub use listener::Incoming;
 pub use stats::LinkStats;
 
 use link::{LinkSetup, PeerLink};
@@ -111,14 +112,13 @@ pub struct NetworkSetup {
     pub listener: TcpListener,
     pub peers: BTreeMap<NodeId, SocketAddr>,
     pub faults: Arc<FaultTable>,
-    /// Messages arrive in batches: all that one read made available.
-    pub inbox: mpsc::Sender<Vec<Inbound>>,
     pub seed: u64,
 }
 
 impl Network {
-    /// Starts the listener and one link per peer.
-    pub fn start(setup: NetworkSetup) -> Network {
+    /// Starts the listener and one link per peer. The returned `Incoming`
+    /// yields what peers send; the caller's task reads it directly.
+    pub fn start(setup: NetworkSetup) -> (Network, Incoming) {
         let me = setup.creds.node_id;
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -141,17 +141,19 @@ impl Network {
             };
             links.insert(peer, PeerLink::spawn(link_setup, &tracker));
         }
+        let (accepted_tx, accepted) = mpsc::channel(64);
+        let incoming = Incoming::new(me, cancel.clone(), accepted, Arc::clone(&log));
         let listener = Arc::new(PeerListener {
             creds: setup.creds,
             config: setup.config,
             counters: Arc::clone(&counters),
-            inbox: setup.inbox,
+            accepted: accepted_tx,
             log: Arc::clone(&log),
             cancel: cancel.clone(),
             tracker: tracker.clone(),
         });
         tracker.spawn(listener.run(setup.listener));
-        Network { me, links, counters, log, cancel, tracker }
+        (Network { me, links, counters, log, cancel, tracker }, incoming)
     }
 
     pub fn id(&self) -> NodeId {
@@ -188,8 +190,9 @@ impl Network {
         self.log.recent()
     }
 
-    /// Stops the listener, every connection and every link, and waits for
-    /// their tasks to end.
+    /// Stops the listener, every link and every handshake, and waits for
+    /// their tasks to end. Inbound connections close when `Incoming` is
+    /// next polled or dropped.
     pub async fn shutdown(&self) {
         self.cancel.cancel();
         self.tracker.close();

@@ -18,7 +18,7 @@ use super::{Command, Exit};
 use crate::client::protocol::{Consistency, ErrorKind, NodeStats, NodeStatus, Request, RequestBody, ResponseBody};
 use crate::config::Settings;
 use crate::kv::{self, Kv};
-use crate::net::{ClientCall, Inbound, Kind, Network};
+use crate::net::{ClientCall, Inbound, Incoming, Kind, Network};
 
 /// What `NodeLoop::new` takes.
 pub struct Parts {
@@ -29,7 +29,7 @@ pub struct Parts {
     pub storage: Storage,
     pub storage_done: mpsc::UnboundedReceiver<StorageDone>,
     pub network: Arc<Network>,
-    pub inbox: mpsc::Receiver<Vec<Inbound>>,
+    pub incoming: Incoming,
     pub calls: mpsc::Receiver<ClientCall>,
     pub commands: mpsc::Receiver<Command>,
     pub client_addrs: BTreeMap<NodeId, String>,
@@ -49,7 +49,7 @@ pub struct NodeLoop {
     /// they depend on, destination, message).
     pub(super) held: VecDeque<(u64, NodeId, Bytes)>,
     pub(super) network: Arc<Network>,
-    inbox: mpsc::Receiver<Vec<Inbound>>,
+    incoming: Incoming,
     calls: mpsc::Receiver<ClientCall>,
     commands: mpsc::Receiver<Command>,
     client_addrs: BTreeMap<NodeId, String>,
@@ -79,7 +79,7 @@ impl NodeLoop {
             durable_seq: 0,
             held: VecDeque::new(),
             network: p.network,
-            inbox: p.inbox,
+            incoming: p.incoming,
             calls: p.calls,
             commands: p.commands,
             client_addrs: p.client_addrs,
@@ -112,7 +112,7 @@ impl NodeLoop {
                 }
                 _ = stop.cancelled() => break,
                 Some(done) = self.storage_done.recv() => self.on_storage_done(done),
-                Some(batch) = self.inbox.recv() => {
+                Some(batch) = self.incoming.recv() => {
                     for message in batch {
                         self.on_peer_message(message);
                     }

@@ -148,17 +148,16 @@ pub fn start(spec: NodeSpec) -> Result<NodeHandle, NodeError> {
         node_id: id,
         role: Role::Peer,
     };
-    let (inbox_tx, inbox) = mpsc::channel(1024);
     let peers = spec.members.iter().filter(|(p, _)| **p != id).map(|(p, a)| (*p, a.peer)).collect();
-    let network = Arc::new(Network::start(NetworkSetup {
+    let (network, incoming) = Network::start(NetworkSetup {
         creds: creds.clone(),
         config: settings.net.clone(),
         listener: spec.peer_listener,
         peers,
         faults: spec.faults,
-        inbox: inbox_tx,
         seed: settings.cluster.seed ^ id,
-    }));
+    });
+    let network = Arc::new(network);
     let (calls_tx, calls) = mpsc::channel(4096);
     let client_cancel = CancellationToken::new();
     let client_tracker = tokio_util::task::TaskTracker::new();
@@ -185,7 +184,7 @@ pub fn start(spec: NodeSpec) -> Result<NodeHandle, NodeError> {
         storage,
         storage_done,
         network,
-        inbox,
+        incoming,
         calls,
         commands,
         client_addrs,

@@ -34,15 +34,19 @@ async fn authenticated_as_node_2(addr: std::net::SocketAddr) -> TcpStream {
 }
 
 /// The node closed the connection: reads reach EOF or a reset (after any
-/// bytes the node sent first, such as its Hello).
-async fn assert_closed(mut stream: TcpStream) {
+/// bytes the node sent first, such as its Hello). The node reads its peers
+/// only while its owner polls it, so poll it meanwhile.
+async fn assert_closed(mut stream: TcpStream, node: &mut TestNode) {
     let mut buf = [0u8; 4096];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return,
-            Ok(Ok(_)) => continue,
-            Err(_) => panic!("connection still open after 5 s"),
+        tokio::select! {
+            read = tokio::time::timeout_at(deadline, stream.read(&mut buf)) => match read {
+                Ok(Ok(0)) | Ok(Err(_)) => return,
+                Ok(Ok(_)) => continue,
+                Err(_) => panic!("connection still open after 5 s"),
+            },
+            Some(batch) = node.inbox.recv() => node.pending.extend(batch),
         }
     }
 }
@@ -68,7 +72,7 @@ async fn random_garbage_after_the_handshake_closes_only_that_connection() {
     // Whether the garbage parses as a too-large frame, a bad header or an
     // unfinished frame, the connection must not survive its end.
     stream.shutdown().await.unwrap();
-    assert_closed(stream).await;
+    assert_closed(stream, &mut n1).await;
     assert_still_serving(&mut n1, &n3, "from node 2").await;
     shutdown(vec![n1, n3]).await;
 }
@@ -79,7 +83,7 @@ async fn an_oversized_length_prefix_closes_the_connection_without_allocating_it(
     let mut stream = authenticated_as_node_2(n1.addr).await;
     stream.write_all(&0xFFFF_FFF0u32.to_be_bytes()).await.unwrap();
     stream.write_all(b"tiny").await.unwrap();
-    assert_closed(stream).await;
+    assert_closed(stream, &mut n1).await;
     assert_still_serving(&mut n1, &n3, "exceeds max_frame_bytes").await;
     shutdown(vec![n1, n3]).await;
 }
@@ -91,7 +95,7 @@ async fn a_truncated_frame_closes_the_connection() {
     stream.write_all(&100u32.to_be_bytes()).await.unwrap();
     stream.write_all(&[1u8; 10]).await.unwrap();
     stream.shutdown().await.unwrap();
-    assert_closed(stream).await;
+    assert_closed(stream, &mut n1).await;
     assert_still_serving(&mut n1, &n3, "bytes remaining").await;
     shutdown(vec![n1, n3]).await;
 }
@@ -103,7 +107,7 @@ async fn an_envelope_claiming_another_sender_closes_the_connection() {
     let mut framed = Framed::new(stream, replab::net::envelope::EnvelopeCodec::new(1 << 20));
     let forged = replab::net::Envelope::new(replab::net::Kind::Peer, 3, 1, numbered(1));
     futures_util::SinkExt::send(&mut framed, forged).await.unwrap();
-    assert_closed(framed.into_inner()).await;
+    assert_closed(framed.into_inner(), &mut n1).await;
     assert_still_serving(&mut n1, &n3, "claiming to be from node 3").await;
     shutdown(vec![n1, n3]).await;
 }
@@ -160,7 +164,7 @@ async fn garbage_instead_of_a_handshake_closes_the_connection() {
     let (mut n1, n3) = two_of_three().await;
     let mut stream = TcpStream::connect(n1.addr).await.unwrap();
     stream.write_all(b"GET / HTTP/1.1\r\nHost: replab\r\n\r\n").await.unwrap();
-    assert_closed(stream).await;
+    assert_closed(stream, &mut n1).await;
     assert_still_serving(&mut n1, &n3, "handshake failed").await;
     shutdown(vec![n1, n3]).await;
 }

@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use replab::net::{Credentials, FaultTable, Inbound, Kind, NetConfig, Network, NetworkSetup, Role};
+use replab::net::{Credentials, FaultTable, Inbound, Incoming, Kind, NetConfig, Network, NetworkSetup, Role};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
 pub const SECRET: &str = "test-secret";
 pub const CLUSTER: &str = "test-cluster";
@@ -26,7 +25,7 @@ pub struct TestNode {
     pub id: u64,
     pub addr: SocketAddr,
     pub net: Network,
-    pub inbox: mpsc::Receiver<Vec<Inbound>>,
+    pub inbox: Incoming,
     /// Messages of a received batch not yet handed to the test.
     pub pending: std::collections::VecDeque<Inbound>,
 }
@@ -45,15 +44,13 @@ pub fn start_node(
     config: &NetConfig,
 ) -> TestNode {
     let addr = listener.local_addr().unwrap();
-    let (tx, inbox) = mpsc::channel(1024);
     let peers = addrs.iter().filter(|(p, _)| **p != id).map(|(p, a)| (*p, *a)).collect();
-    let net = Network::start(NetworkSetup {
+    let (net, inbox) = Network::start(NetworkSetup {
         creds: creds(id),
         config: config.clone(),
         listener,
         peers,
         faults: Arc::clone(faults),
-        inbox: tx,
         seed: 42,
     });
     TestNode { id, addr, net, inbox, pending: Default::default() }

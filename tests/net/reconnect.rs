@@ -21,6 +21,7 @@ async fn link_reconnects_by_itself_after_the_peer_restarts_on_the_same_port() {
 
     // Node 2 goes away, then comes back on the same port.
     n2.net.shutdown().await;
+    drop(n2); // its inbound connections close with it, as a dead node's do
     tokio::time::sleep(Duration::from_millis(100)).await;
     let l2 = TcpListener::bind(a2).await.expect("rebind the same port");
     let mut n2 = start_node(2, l2, &addrs, &faults, &config);
