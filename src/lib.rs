@@ -5,6 +5,7 @@
 //! `docs/ARCHITECTURE.md` for the picture and the contracts.
 
 pub mod bench;
+pub mod check;
 pub mod config;
 pub mod net;
 pub mod wal;
