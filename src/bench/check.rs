@@ -208,6 +208,14 @@ mod tests {
         assert!(rows.iter().any(|r| r.mutated));
     }
 
+    /// The full benchmark, for measuring by hand:
+    /// `cargo test --release -p replab --lib bench::check::tests::full_benchmark -- --ignored --nocapture`
+    #[test]
+    #[ignore = "a benchmark, not a test: run by hand"]
+    fn full_benchmark() {
+        run(&CheckBenchArgs::default()).expect("right verdicts");
+    }
+
     #[test]
     fn rejects_nonsense_arguments() {
         let args = CheckBenchArgs {
