@@ -216,6 +216,18 @@ mod tests {
         run(&CheckBenchArgs::default()).expect("right verdicts");
     }
 
+    /// The hard case: one hot key.
+    #[test]
+    #[ignore = "a benchmark, not a test: run by hand"]
+    fn hot_key_benchmark() {
+        run(&CheckBenchArgs {
+            keys: vec![1],
+            repeats: 1,
+            ..CheckBenchArgs::default()
+        })
+        .expect("right verdicts");
+    }
+
     #[test]
     fn rejects_nonsense_arguments() {
         let args = CheckBenchArgs {

@@ -162,3 +162,37 @@ fn operations_display_readably() {
     assert!(history.ops[7].to_string().contains("never completed"));
     assert_eq!(history.ops[4].action(), "cas k absent->b swapped");
 }
+
+#[test]
+fn invalid_utf8_names_its_line() {
+    let mut bytes = to_text(&sample()).into_bytes();
+    let second_line = bytes.iter().position(|&b| b == b'\n').expect("two lines") + 1;
+    bytes.insert(second_line, 0xff);
+    match History::read_jsonl(bytes.as_slice()) {
+        Err(HistoryError::Parse { line, .. }) => assert_eq!(line, 2),
+        other => panic!("expected a parse error, got {other:?}"),
+    }
+}
+
+proptest::proptest! {
+    /// Whatever a file holds, reading it returns an error, never panics.
+    #[test]
+    fn arbitrary_input_never_panics(lines in proptest::collection::vec(".{0,80}", 0..5)) {
+        let _ = parse(&lines.join("\n"));
+    }
+
+    /// Valid-looking lines with random field values: parsed or rejected,
+    /// and a parsed one is valid.
+    #[test]
+    fn parsed_histories_are_valid(invoke in 0..100u64, complete in proptest::option::of(0..100u64), ok in proptest::bool::ANY) {
+        let outcome = if ok { r#"{"ok":{"get":null}}"# } else { r#"{"unknown":"t"}"# };
+        let complete = complete.map_or("null".to_string(), |c| c.to_string());
+        let line = format!(
+            r#"{{"id":1,"client":1,"op":"get","key":"k","invoke_us":{invoke},"complete_us":{complete},"outcome":{outcome}}}"#
+        );
+        if let Ok(history) = parse(&line) {
+            proptest::prop_assert!(history.validate().is_ok());
+            let _ = crate::check(&history);
+        }
+    }
+}

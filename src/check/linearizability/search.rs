@@ -198,6 +198,7 @@ impl LinearizedSet {
             Slot::Optional(bit) => self.optional |= 1u64 << bit,
             Slot::Dense(index) => {
                 let index = index as usize;
+                assert_eq!(self.bits[index / 64] & (1u64 << (index % 64)), 0, "linearized twice");
                 self.bits[index / 64] |= 1u64 << (index % 64);
                 self.dense_count += 1;
                 self.hash ^= zobrist;
@@ -214,6 +215,11 @@ impl LinearizedSet {
             Slot::Optional(bit) => self.optional &= !(1u64 << bit),
             Slot::Dense(index) => {
                 let index = index as usize;
+                assert_ne!(
+                    self.bits[index / 64] & (1u64 << (index % 64)),
+                    0,
+                    "undoing what was not done"
+                );
                 self.bits[index / 64] &= !(1u64 << (index % 64));
                 self.dense_count -= 1;
                 self.hash ^= zobrist;
@@ -316,6 +322,7 @@ pub(crate) fn search(model: &KeyModel, ops: &[KeyOp], limits: &Limits) -> Search
             }
             // Nothing can be linearized next: backtrack.
             let Some(frame) = stack.pop() else {
+                assert!(remaining_required > 0, "a violation leaves a required op out");
                 return SearchResult::Violation { longest_prefix };
             };
             visited.close(frame.memo_entry);
@@ -337,7 +344,9 @@ pub(crate) fn search(model: &KeyModel, ops: &[KeyOp], limits: &Limits) -> Search
             entry = entries.next[entry as usize];
             continue;
         }
-        if let Some(new_state) = model.apply(state, ops[op].step) {
+        if let Some(new_state) = model.apply(state, ops[op].step)
+            && (!optional || worth_placing(model, ops, &entries, op, state, new_state))
+        {
             set.insert(slots[op], zobrist[op]);
             let window = set.window();
             if !visited.has_room(window.len()) {
@@ -374,6 +383,52 @@ pub(crate) fn search(model: &KeyModel, ops: &[KeyOp], limits: &Limits) -> Search
         }
         entry = entries.next[entry as usize];
     }
+}
+
+/// Whether placing optional operation `op` next, taking the register from
+/// `state` to `new_state`, can be part of an order no other choice gives.
+///
+/// Take an order that places `op` next, then `x`. Placing `op` adds no
+/// return to the list, so `x` is callable now too. If `x` does not
+/// observe `new_state` (a blind write, or an optional op that would do
+/// nothing), dropping `op` (and any such no-op) leaves an order that works
+/// as well. If `x` only reads and accepts the old value too (a refused cas
+/// whose expected value is neither), `x` can go first and `op` right after
+/// it, an order the search also tries. If `x` could not follow `new_state`
+/// at all, the order is invalid. So `op` is worth placing only if it
+/// changes the value and some callable operation depends on the new
+/// value. This cuts the side branches that every pending unknown
+/// operation would otherwise add at every configuration.
+fn worth_placing(
+    model: &KeyModel,
+    ops: &[KeyOp],
+    entries: &Entries,
+    op: usize,
+    state: State,
+    new_state: State,
+) -> bool {
+    if new_state == state {
+        return false;
+    }
+    let mut entry = entries.next[HEAD as usize];
+    while entry != NIL && entries.is_call[entry as usize] {
+        let other = entries.op[entry as usize] as usize;
+        entry = entries.next[entry as usize];
+        if other == op || matches!(ops[other].step, Step::Write(_)) {
+            continue;
+        }
+        let Some(after) = model.apply(new_state, ops[other].step) else {
+            continue;
+        };
+        let read_only = after == new_state;
+        if read_only && (ops[other].complete_us.is_none() || model.apply(state, ops[other].step) == Some(state)) {
+            // An optional no-op, or a read-only op that accepts the old
+            // value as well: it can go first and `op` after it.
+            continue;
+        }
+        return true;
+    }
+    false
 }
 
 #[cfg(test)]
