@@ -5,6 +5,7 @@
 //! `docs/ARCHITECTURE.md` for the picture and the contracts.
 
 pub mod bench;
+pub mod check;
 pub mod client;
 pub mod cluster;
 pub mod config;

@@ -5,6 +5,7 @@
 //! on a shared, noisy host. Every load loop is bounded both in count and
 //! in time.
 
+pub mod check;
 pub mod cluster;
 pub mod net;
 pub mod raft;
