@@ -147,6 +147,52 @@ impl fmt::Display for LinearizabilityReport {
     }
 }
 
+/// One key's operations, ready for the search.
+struct KeyHistory<'h> {
+    model: KeyModel,
+    /// `history_ops[i]` is the operation behind `key_ops[i]`.
+    history_ops: Vec<&'h Operation>,
+    key_ops: Vec<KeyOp>,
+    skipped_unobserved: usize,
+}
+
+impl<'h> KeyHistory<'h> {
+    fn of(history: &'h History, indexes: &[usize]) -> KeyHistory<'h> {
+        let mut model = KeyModel::default();
+        let mut ops: Vec<(&Operation, KeyOp)> = Vec::with_capacity(indexes.len());
+        for &index in indexes {
+            let op = &history.ops[index];
+            // Fail ops and Unknown gets constrain nothing.
+            let Some(step) = model.step_of(op) else {
+                continue;
+            };
+            let complete_us = if op.outcome.is_ok() { op.complete_us } else { None };
+            ops.push((
+                op,
+                KeyOp {
+                    step,
+                    invoke_us: op.invoke_us,
+                    complete_us,
+                },
+            ));
+        }
+        let observers = Observers::of(ops.iter().map(|(_, key_op)| key_op.step));
+        let before = ops.len();
+        ops.retain(|(_, key_op)| !(key_op.complete_us.is_none() && observers.can_skip(&model, key_op.step)));
+        let skipped_unobserved = before - ops.len();
+        // The memo's windowed sets assume invocation order (a history
+        // read from a file need not be in it); the sort is stable, so
+        // ties keep history order.
+        ops.sort_by_key(|(_, key_op)| key_op.invoke_us);
+        KeyHistory {
+            model,
+            history_ops: ops.iter().map(|(op, _)| *op).collect(),
+            key_ops: ops.iter().map(|(_, key_op)| *key_op).collect(),
+            skipped_unobserved,
+        }
+    }
+}
+
 /// Checks with the default budgets.
 pub fn check_linearizable(history: &History) -> LinearizabilityReport {
     check_linearizable_with(history, &LinearizabilityOptions::default())
@@ -187,42 +233,13 @@ pub fn check_linearizable_with(history: &History, options: &LinearizabilityOptio
             report.undecided_keys.push((*key).clone());
             continue;
         }
-        let mut model = KeyModel::default();
-        let mut history_ops: Vec<&Operation> = Vec::with_capacity(indexes.len());
-        let mut key_ops: Vec<KeyOp> = Vec::with_capacity(indexes.len());
-        for &index in indexes {
-            let op = &history.ops[index];
-            let Some(step) = model.step_of(op) else {
-                continue;
-            };
-            history_ops.push(op);
-            key_ops.push(KeyOp {
-                step,
-                invoke_us: op.invoke_us,
-                complete_us: op.outcome.is_ok().then_some(op.complete_us).flatten(),
-            });
-        }
-        let observers = Observers::of(key_ops.iter().map(|op| op.step));
-        let mut skipped_unobserved = 0;
-        let mut kept = 0;
-        for i in 0..key_ops.len() {
-            if key_ops[i].complete_us.is_none() && observers.can_skip(&model, key_ops[i].step) {
-                skipped_unobserved += 1;
-                continue;
-            }
-            key_ops[kept] = key_ops[i];
-            history_ops[kept] = history_ops[i];
-            kept += 1;
-        }
-        key_ops.truncate(kept);
-        history_ops.truncate(kept);
+        let KeyHistory {
+            model,
+            history_ops,
+            key_ops,
+            skipped_unobserved,
+        } = KeyHistory::of(history, indexes);
         report.unobserved_unknown_skipped += skipped_unobserved;
-        // The memo's windowed sets assume invocation order (a history
-        // read from a file need not be in it); ties keep history order.
-        let mut order: Vec<usize> = (0..key_ops.len()).collect();
-        order.sort_by_key(|&i| key_ops[i].invoke_us);
-        let history_ops: Vec<&Operation> = order.iter().map(|&i| history_ops[i]).collect();
-        let key_ops: Vec<KeyOp> = order.iter().map(|&i| key_ops[i]).collect();
         report.ops_checked += key_ops.len();
         match search::search(&model, &key_ops, &limits) {
             SearchResult::Linearizable => report.keys_linearizable += 1,
