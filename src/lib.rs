@@ -13,4 +13,5 @@ pub mod kv;
 pub mod net;
 pub mod node;
 pub mod registry;
+pub mod scenario;
 pub mod wal;

@@ -40,6 +40,23 @@ impl ConfigArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a Lua scenario on an in-process cluster and check what happened.
+    #[command(after_help = "Examples:\n  replab run scripts/quickstart.lua\n  \
+replab run scripts/leader-crash.lua --seed 7 --out results/\n  \
+replab run scripts/partition-minority-leader.lua --set raft.pre_vote=false\n\n\
+Exit codes: 0 every check passed, 1 a check failed, 2 a usage, config or Lua error.")]
+    Run {
+        /// The Lua scenario.
+        script: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Seed for every random choice (overrides cluster.seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Write history.jsonl and results.json into this directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Run one member of a multi-process cluster until SIGTERM or Ctrl-C.
     #[command(after_help = "Example (three terminals):\n  replab node --config config/cluster-3.toml --id 1\n  \
 replab node --config config/cluster-3.toml --id 2\n  replab node --config config/cluster-3.toml --id 3")]
@@ -110,6 +127,27 @@ enum ClientOp {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Linearizability checker speed on generated histories (default: 10 clients x 10,000 ops).
+    #[command(after_help = "Example:\n  replab bench check --ops 10000 --clients 10 --keys 100,10")]
+    Check {
+        #[arg(long, default_value_t = 10_000)]
+        ops: usize,
+        #[arg(long, default_value_t = 10)]
+        clients: usize,
+        /// Key counts, one case each, comma separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [100usize, 10])]
+        keys: Vec<usize>,
+        /// Fraction of operations whose outcome is unknown.
+        #[arg(long, default_value_t = 0.002)]
+        unknown_rate: f64,
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Time budget handed to the checker per run, in seconds.
+        #[arg(long, default_value_t = 60.0)]
+        budget_s: f64,
+    },
     /// Client write latency on a 3-node in-process cluster, per fsync policy.
     #[command(after_help = "Example:\n  replab bench cluster --fsync always --puts 2000")]
     Cluster {
@@ -186,6 +224,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Config { config } => show_config(&config),
         Command::Bench { which } => bench(which),
+        Command::Run { script, config, seed, out } => {
+            let options = replab::scenario::RunOptions { script, config: config.input(), seed, out };
+            ExitCode::from(replab::scenario::run(options).0)
+        }
         Command::Node { config, id } => {
             let settings = match config::load(&config.input()) {
                 Ok(s) => s,
@@ -255,6 +297,16 @@ fn bench(which: BenchCommand) -> ExitCode {
             }
             let args = bench::cluster::ClusterBenchArgs { puts, seconds, repeats, fsync, value_bytes };
             finish(bench::cluster::run(&args).map(|_| ()))
+        }
+        BenchCommand::Check { ops, clients, keys, unknown_rate, repeats, seed, budget_s } => {
+            if ops == 0 || clients == 0 || keys.contains(&0) || !(0.0..=1.0).contains(&unknown_rate) || budget_s <= 0.0
+            {
+                return usage_error(
+                    "--ops, --clients, --keys and --budget-s must be above 0, --unknown-rate within 0..=1",
+                );
+            }
+            let args = bench::check::CheckBenchArgs { ops, clients, keys, unknown_rate, repeats, seed, budget_s };
+            finish(bench::check::run(&args))
         }
         BenchCommand::Raft { batch_sizes, entries, repeats } => {
             if batch_sizes.iter().any(|b| *b == 0 || *b > 100_000) || entries == 0 {

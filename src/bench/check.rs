@@ -121,11 +121,7 @@ pub fn run_rows(args: &CheckBenchArgs) -> Result<Vec<CheckBenchRow>, String> {
         }
     }
     print_rows(args, &rows);
-    if failures.is_empty() {
-        Ok(rows)
-    } else {
-        Err(format!("wrong verdicts: {}", failures.join("; ")))
-    }
+    if failures.is_empty() { Ok(rows) } else { Err(format!("wrong verdicts: {}", failures.join("; "))) }
 }
 
 fn validate(args: &CheckBenchArgs) -> Result<(), String> {
@@ -139,10 +135,7 @@ fn validate(args: &CheckBenchArgs) -> Result<(), String> {
         return Err(format!("--unknown-rate {} is outside 0 ..= 1", args.unknown_rate));
     }
     if !(args.budget_s.is_finite() && args.budget_s > 0.0) {
-        return Err(format!(
-            "--budget-s {} must be a positive number of seconds",
-            args.budget_s
-        ));
+        return Err(format!("--budget-s {} must be a positive number of seconds", args.budget_s));
     }
     Ok(())
 }
@@ -174,9 +167,8 @@ fn print_rows(args: &CheckBenchArgs, rows: &[CheckBenchRow]) {
             row.verdict
         );
     }
-    let target = rows
-        .iter()
-        .find(|r| !r.mutated && r.ops == TARGET_OPS && r.keys == TARGET_KEYS && r.clients == TARGET_CLIENTS);
+    let target =
+        rows.iter().find(|r| !r.mutated && r.ops == TARGET_OPS && r.keys == TARGET_KEYS && r.clients == TARGET_CLIENTS);
     match target {
         Some(row) => println!(
             "\ntarget: {TARGET_CLIENTS} clients x {TARGET_OPS} ops x {TARGET_KEYS} keys in under {TARGET_SECONDS} s: \
@@ -197,12 +189,7 @@ mod tests {
 
     #[test]
     fn small_cases_get_the_right_verdicts() {
-        let args = CheckBenchArgs {
-            ops: 400,
-            keys: vec![4],
-            repeats: 1,
-            ..CheckBenchArgs::default()
-        };
+        let args = CheckBenchArgs { ops: 400, keys: vec![4], repeats: 1, ..CheckBenchArgs::default() };
         let rows = run_rows(&args).expect("right verdicts");
         assert_eq!(rows.len(), 2, "{rows:?}");
         assert!(rows.iter().any(|r| r.mutated));
@@ -220,20 +207,12 @@ mod tests {
     #[test]
     #[ignore = "a benchmark, not a test: run by hand"]
     fn hot_key_benchmark() {
-        run(&CheckBenchArgs {
-            keys: vec![1],
-            repeats: 1,
-            ..CheckBenchArgs::default()
-        })
-        .expect("right verdicts");
+        run(&CheckBenchArgs { keys: vec![1], repeats: 1, ..CheckBenchArgs::default() }).expect("right verdicts");
     }
 
     #[test]
     fn rejects_nonsense_arguments() {
-        let args = CheckBenchArgs {
-            keys: vec![0],
-            ..CheckBenchArgs::default()
-        };
+        let args = CheckBenchArgs { keys: vec![0], ..CheckBenchArgs::default() };
         assert!(run(&args).is_err());
     }
 }

@@ -77,11 +77,7 @@ impl ConvergenceReport {
             let _ = writeln!(text, "{}: {}", divergence.key, values.join(", "));
         }
         if self.differing_keys_total > self.differing.len() {
-            let _ = writeln!(
-                text,
-                "... and {} more differing keys",
-                self.differing_keys_total - self.differing.len()
-            );
+            let _ = writeln!(text, "... and {} more differing keys", self.differing_keys_total - self.differing.len());
         }
         text
     }
@@ -89,11 +85,7 @@ impl ConvergenceReport {
     pub fn to_check_report(&self) -> CheckReport {
         CheckReport {
             name: "convergence".to_string(),
-            status: if self.converged {
-                CheckStatus::Pass
-            } else {
-                CheckStatus::Fail
-            },
+            status: if self.converged { CheckStatus::Pass } else { CheckStatus::Fail },
             summary: self.summary(),
             witness: self.witness(),
             elapsed: self.elapsed,
@@ -116,10 +108,7 @@ pub fn check_convergence(replicas: &BTreeMap<u64, ReplicaState>) -> ConvergenceR
         if differing.len() < KEYS_SHOWN {
             differing.push(KeyDivergence {
                 key: (*key).clone(),
-                values: replicas
-                    .iter()
-                    .map(|(node, state)| (*node, state.get(*key).cloned()))
-                    .collect(),
+                values: replicas.iter().map(|(node, state)| (*node, state.get(*key).cloned())).collect(),
             });
         }
     }

@@ -194,10 +194,7 @@ impl Operation {
         if let Some(complete_us) = self.complete_us
             && complete_us < self.invoke_us
         {
-            return Err(format!(
-                "completes at {complete_us} us, before its invocation at {} us",
-                self.invoke_us
-            ));
+            return Err(format!("completes at {complete_us} us, before its invocation at {} us", self.invoke_us));
         }
         let Outcome::Ok(reply) = &self.outcome else {
             return Ok(());
@@ -272,14 +269,7 @@ impl Operation {
 /// `get k3 -> v17 (op 12, client 4, invoked 1.100000s, completed 1.203000s)`
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} (op {}, client {}, {})",
-            self.action(),
-            self.id,
-            self.client,
-            self.interval()
-        )?;
+        write!(f, "{} (op {}, client {}, {})", self.action(), self.id, self.client, self.interval())?;
         if let Some(node) = self.node {
             write!(f, " via node {node}")?;
         }
@@ -341,13 +331,9 @@ impl History {
     pub fn validate(&self) -> Result<(), HistoryError> {
         let mut ids = HashSet::with_capacity(self.ops.len());
         for op in &self.ops {
-            op.validate()
-                .map_err(|message| HistoryError::Invalid { id: op.id, message })?;
+            op.validate().map_err(|message| HistoryError::Invalid { id: op.id, message })?;
             if !ids.insert(op.id) {
-                return Err(HistoryError::Invalid {
-                    id: op.id,
-                    message: "the id is used twice".to_string(),
-                });
+                return Err(HistoryError::Invalid { id: op.id, message: "the id is used twice".to_string() });
             }
         }
         Ok(())
@@ -368,17 +354,12 @@ impl History {
         let mut ids = HashSet::new();
         for (index, line) in input.lines().enumerate() {
             let line_number = index + 1;
-            let line = line.map_err(|e| HistoryError::Parse {
-                line: line_number,
-                message: e.to_string(),
-            })?;
+            let line = line.map_err(|e| HistoryError::Parse { line: line_number, message: e.to_string() })?;
             if line.trim().is_empty() {
                 continue;
             }
-            let op: Operation = serde_json::from_str(&line).map_err(|e| HistoryError::Parse {
-                line: line_number,
-                message: e.to_string(),
-            })?;
+            let op: Operation = serde_json::from_str(&line)
+                .map_err(|e| HistoryError::Parse { line: line_number, message: e.to_string() })?;
             let invalid = |message: String| HistoryError::Parse {
                 line: line_number,
                 message: format!("operation {}: {message}", op.id),
@@ -405,9 +386,7 @@ impl History {
 
 impl FromIterator<Operation> for History {
     fn from_iter<I: IntoIterator<Item = Operation>>(iter: I) -> History {
-        History {
-            ops: iter.into_iter().collect(),
-        }
+        History { ops: iter.into_iter().collect() }
     }
 }
 

@@ -46,19 +46,13 @@ pub struct LinearizabilityOptions {
 
 impl Default for LinearizabilityOptions {
     fn default() -> LinearizabilityOptions {
-        LinearizabilityOptions {
-            time_budget: DEFAULT_TIME_BUDGET,
-            memory_budget_bytes: DEFAULT_MEMORY_BUDGET_BYTES,
-        }
+        LinearizabilityOptions { time_budget: DEFAULT_TIME_BUDGET, memory_budget_bytes: DEFAULT_MEMORY_BUDGET_BYTES }
     }
 }
 
 impl LinearizabilityOptions {
     pub fn with_time_budget(time_budget: Duration) -> LinearizabilityOptions {
-        LinearizabilityOptions {
-            time_budget,
-            ..LinearizabilityOptions::default()
-        }
+        LinearizabilityOptions { time_budget, ..LinearizabilityOptions::default() }
     }
 }
 
@@ -167,14 +161,7 @@ impl<'h> KeyHistory<'h> {
                 continue;
             };
             let complete_us = if op.outcome.is_ok() { op.complete_us } else { None };
-            ops.push((
-                op,
-                KeyOp {
-                    step,
-                    invoke_us: op.invoke_us,
-                    complete_us,
-                },
-            ));
+            ops.push((op, KeyOp { step, invoke_us: op.invoke_us, complete_us }));
         }
         let observers = Observers::of(ops.iter().map(|(_, key_op)| key_op.step));
         let before = ops.len();
@@ -201,10 +188,7 @@ pub fn check_linearizable(history: &History) -> LinearizabilityReport {
 pub fn check_linearizable_with(history: &History, options: &LinearizabilityOptions) -> LinearizabilityReport {
     let started = Instant::now();
     let deadline = started.checked_add(options.time_budget).unwrap_or(started);
-    let limits = Limits {
-        deadline,
-        memory_budget_bytes: options.memory_budget_bytes,
-    };
+    let limits = Limits { deadline, memory_budget_bytes: options.memory_budget_bytes };
     let by_key = history.by_key();
     let mut report = LinearizabilityReport {
         verdict: Verdict::Linearizable,
@@ -216,9 +200,7 @@ pub fn check_linearizable_with(history: &History, options: &LinearizabilityOptio
         elapsed: Duration::ZERO,
     };
     if let Err(e) = history.validate() {
-        report.verdict = Verdict::Unknown {
-            reason: format!("the history is malformed: {e}"),
-        };
+        report.verdict = Verdict::Unknown { reason: format!("the history is malformed: {e}") };
         report.undecided_keys = by_key.keys().map(|k| (*k).clone()).collect();
         report.elapsed = started.elapsed();
         return report;
@@ -233,12 +215,7 @@ pub fn check_linearizable_with(history: &History, options: &LinearizabilityOptio
             report.undecided_keys.push((*key).clone());
             continue;
         }
-        let KeyHistory {
-            model,
-            history_ops,
-            key_ops,
-            skipped_unobserved,
-        } = KeyHistory::of(history, indexes);
+        let KeyHistory { model, history_ops, key_ops, skipped_unobserved } = KeyHistory::of(history, indexes);
         report.unobserved_unknown_skipped += skipped_unobserved;
         report.ops_checked += key_ops.len();
         match search::search(&model, &key_ops, &limits) {
@@ -246,10 +223,7 @@ pub fn check_linearizable_with(history: &History, options: &LinearizabilityOptio
             SearchResult::Violation { longest_prefix } => {
                 let all_ops: Vec<&Operation> = indexes.iter().map(|&i| &history.ops[i]).collect();
                 let witness = witness::build(key, &all_ops, &history_ops, &key_ops, &model, &longest_prefix);
-                report.verdict = Verdict::NotLinearizable {
-                    key: (*key).clone(),
-                    witness: Box::new(witness),
-                };
+                report.verdict = Verdict::NotLinearizable { key: (*key).clone(), witness: Box::new(witness) };
                 report.elapsed = started.elapsed();
                 return report;
             }
@@ -267,10 +241,7 @@ pub fn check_linearizable_with(history: &History, options: &LinearizabilityOptio
     if !report.undecided_keys.is_empty() {
         let mut why = Vec::new();
         if out_of_time {
-            why.push(format!(
-                "the time budget of {:.3}s ran out",
-                options.time_budget.as_secs_f64()
-            ));
+            why.push(format!("the time budget of {:.3}s ran out", options.time_budget.as_secs_f64()));
         }
         if !out_of_memory.is_empty() {
             why.push(format!(
@@ -279,12 +250,7 @@ pub fn check_linearizable_with(history: &History, options: &LinearizabilityOptio
                 options.memory_budget_bytes >> 20
             ));
         }
-        let named: Vec<String> = report
-            .undecided_keys
-            .iter()
-            .take(UNDECIDED_SHOWN)
-            .map(Value::to_string)
-            .collect();
+        let named: Vec<String> = report.undecided_keys.iter().take(UNDECIDED_SHOWN).map(Value::to_string).collect();
         let more = report.undecided_keys.len().saturating_sub(UNDECIDED_SHOWN);
         report.verdict = Verdict::Unknown {
             reason: format!(
@@ -293,11 +259,7 @@ pub fn check_linearizable_with(history: &History, options: &LinearizabilityOptio
                 report.keys_linearizable,
                 report.keys_total,
                 named.join(", "),
-                if more > 0 {
-                    format!(" and {more} more")
-                } else {
-                    String::new()
-                }
+                if more > 0 { format!(" and {more} more") } else { String::new() }
             ),
         };
     }

@@ -89,11 +89,7 @@ impl LostWritesReport {
     pub fn to_check_report(&self) -> CheckReport {
         CheckReport {
             name: "no_lost_writes".to_string(),
-            status: if self.lost.is_empty() {
-                CheckStatus::Pass
-            } else {
-                CheckStatus::Fail
-            },
+            status: if self.lost.is_empty() { CheckStatus::Pass } else { CheckStatus::Fail },
             summary: self.summary(),
             witness: self.witness(),
             elapsed: self.elapsed,
@@ -105,17 +101,10 @@ impl LostWritesReport {
 /// it is absent.
 pub fn check_lost_writes(history: &History, final_values: &BTreeMap<Value, Value>) -> LostWritesReport {
     let started = Instant::now();
-    let mut report = LostWritesReport {
-        acknowledged_writes: 0,
-        lost: Vec::new(),
-        elapsed: Duration::ZERO,
-    };
+    let mut report = LostWritesReport { acknowledged_writes: 0, lost: Vec::new(), elapsed: Duration::ZERO };
     for (key, indexes) in history.by_key() {
-        let writes: Vec<&Operation> = indexes
-            .iter()
-            .map(|&i| &history.ops[i])
-            .filter(|op| op.may_have_written())
-            .collect();
+        let writes: Vec<&Operation> =
+            indexes.iter().map(|&i| &history.ops[i]).filter(|op| op.may_have_written()).collect();
         // The two latest completions suffice: for any write, the latest
         // completion among the others is the first of these that is not
         // the write itself.

@@ -104,10 +104,7 @@ impl Recorder {
             },
             completed: false,
         });
-        OpHandle {
-            recorder_id: self.inner.recorder_id,
-            id,
-        }
+        OpHandle { recorder_id: self.inner.recorder_id, id }
     }
 
     /// Records the outcome. Returns false, recording nothing, for a handle

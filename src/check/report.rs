@@ -48,14 +48,7 @@ impl CheckReport {
 /// `linearizable: fail (0.012s): key k3: ...` then the witness.
 impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {} ({:.3}s): {}",
-            self.name,
-            self.status,
-            self.elapsed.as_secs_f64(),
-            self.summary
-        )?;
+        write!(f, "{}: {} ({:.3}s): {}", self.name, self.status, self.elapsed.as_secs_f64(), self.summary)?;
         if !self.witness.is_empty() {
             write!(f, "\n{}", self.witness.trim_end())?;
         }

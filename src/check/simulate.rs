@@ -125,10 +125,7 @@ pub fn simulate(params: &SimulationParams) -> Simulation {
         let roll = rng.below(100);
         let kind = if is_counter {
             match roll {
-                0..60 => OpKind::Incr {
-                    key,
-                    by: 1 + rng.below(3) as i64,
-                },
+                0..60 => OpKind::Incr { key, by: 1 + rng.below(3) as i64 },
                 60..95 => OpKind::Get { key },
                 _ => OpKind::Delete { key },
             }
@@ -142,11 +139,7 @@ pub fn simulate(params: &SimulationParams) -> Simulation {
                 35..80 => OpKind::Get { key },
                 80..92 => {
                     let new = Value::from(format!("v{id}"));
-                    let expected = if rng.chance(0.2) {
-                        None
-                    } else {
-                        last_value.get(&key_index).cloned()
-                    };
+                    let expected = if rng.chance(0.2) { None } else { last_value.get(&key_index).cloned() };
                     last_value.insert(key_index, new.clone());
                     OpKind::Cas { key, expected, new }
                 }
@@ -159,17 +152,9 @@ pub fn simulate(params: &SimulationParams) -> Simulation {
             let effect_us = rng.chance(0.5).then(|| invoke_us + rng.below(3 * latency_us + 1));
             Class::Unknown { effect_us }
         } else {
-            Class::Ok {
-                effect_us: invoke_us + rng.below(latency_us + 1),
-            }
+            Class::Ok { effect_us: invoke_us + rng.below(latency_us + 1) }
         };
-        planned.push(Planned {
-            client: client as u64,
-            kind,
-            invoke_us,
-            complete_us,
-            class,
-        });
+        planned.push(Planned { client: client as u64, kind, invoke_us, complete_us, class });
     }
 
     // Apply in effect order to get the replies.
@@ -177,10 +162,7 @@ pub fn simulate(params: &SimulationParams) -> Simulation {
         .iter()
         .enumerate()
         .filter_map(|(index, p)| match p.class {
-            Class::Ok { effect_us }
-            | Class::Unknown {
-                effect_us: Some(effect_us),
-            } => Some((effect_us, index)),
+            Class::Ok { effect_us } | Class::Unknown { effect_us: Some(effect_us) } => Some((effect_us, index)),
             _ => None,
         })
         .collect();
@@ -214,10 +196,7 @@ pub fn simulate(params: &SimulationParams) -> Simulation {
             }
         })
         .collect();
-    Simulation {
-        history,
-        final_values: store.into_iter().collect(),
-    }
+    Simulation { history, final_values: store.into_iter().collect() }
 }
 
 /// The sequential semantics; None when the operation fails (an increment
@@ -261,25 +240,18 @@ pub fn inject_stale_read(history: &mut History, start: usize) -> Option<u64> {
     for offset in 0..count {
         let read_index = (start + offset) % count.max(1);
         let read = &ops[read_index];
-        if !matches!(
-            (&read.kind, &read.outcome),
-            (OpKind::Get { .. }, Outcome::Ok(Reply::Get(_)))
-        ) {
+        if !matches!((&read.kind, &read.outcome), (OpKind::Get { .. }, Outcome::Ok(Reply::Get(_)))) {
             continue;
         }
         let is_ok_put =
             |op: &Operation| op.key() == read.key() && op.outcome.is_ok() && matches!(op.kind, OpKind::Put { .. });
         let completed_before = |op: &Operation, t: u64| op.complete_us.is_some_and(|c| c < t);
-        let newer = ops
-            .iter()
-            .filter(|op| is_ok_put(op) && completed_before(op, read.invoke_us))
-            .max_by_key(|op| op.invoke_us);
+        let newer =
+            ops.iter().filter(|op| is_ok_put(op) && completed_before(op, read.invoke_us)).max_by_key(|op| op.invoke_us);
         let Some(newer) = newer else {
             continue;
         };
-        let stale = ops
-            .iter()
-            .find(|op| is_ok_put(op) && completed_before(op, newer.invoke_us));
+        let stale = ops.iter().find(|op| is_ok_put(op) && completed_before(op, newer.invoke_us));
         let Some(OpKind::Put { value, .. }) = stale.map(|op| &op.kind) else {
             continue;
         };

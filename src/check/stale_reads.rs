@@ -71,10 +71,7 @@ impl StaleReadsReport {
     pub fn summary(&self) -> String {
         let mut text = format!("{} stale of {} reads", self.stale_reads, self.reads_checked);
         if self.unexplained_reads > 0 {
-            text.push_str(&format!(
-                "; {} reads returned a value no write produced",
-                self.unexplained_reads
-            ));
+            text.push_str(&format!("; {} reads returned a value no write produced", self.unexplained_reads));
         }
         text
     }
@@ -89,11 +86,7 @@ impl StaleReadsReport {
     pub fn to_check_report(&self) -> CheckReport {
         CheckReport {
             name: "stale_reads".to_string(),
-            status: if self.stale_reads == 0 {
-                CheckStatus::Pass
-            } else {
-                CheckStatus::Fail
-            },
+            status: if self.stale_reads == 0 { CheckStatus::Pass } else { CheckStatus::Fail },
             summary: self.summary(),
             witness: self.witness(),
             elapsed: self.elapsed,
@@ -120,10 +113,8 @@ pub fn check_stale_reads(history: &History) -> StaleReadsReport {
     let mut found: Vec<(&Operation, Option<&Operation>, &Operation)> = Vec::new();
     for (_, indexes) in history.by_key() {
         let ops: Vec<&Operation> = indexes.iter().map(|&i| &history.ops[i]).collect();
-        let written: Vec<(&Operation, Option<Value>)> = ops
-            .iter()
-            .filter_map(|op| op.possible_write().map(|value| (*op, value)))
-            .collect();
+        let written: Vec<(&Operation, Option<Value>)> =
+            ops.iter().filter_map(|op| op.possible_write().map(|value| (*op, value))).collect();
         // Candidate sources of each value (Ok or Unknown writes).
         let mut sources: HashMap<Option<&Value>, Vec<&Operation>> = HashMap::new();
         for (op, value) in &written {
@@ -133,10 +124,7 @@ pub fn check_stale_reads(history: &History) -> StaleReadsReport {
         let mut acknowledged: Vec<Write> = written
             .iter()
             .filter(|(op, _)| op.outcome.is_ok())
-            .map(|&(op, ref value)| Write {
-                op,
-                value: value.as_ref(),
-            })
+            .map(|&(op, ref value)| Write { op, value: value.as_ref() })
             .collect();
         acknowledged.sort_by_key(|w| (w.op.effective_complete_us(), w.op.id));
 

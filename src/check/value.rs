@@ -198,10 +198,7 @@ fn hex_decode(hex: &str) -> Result<Vec<u8>, String> {
             _ => Err(format!("{:?} is not a hex digit", c as char)),
         }
     };
-    digits
-        .chunks_exact(2)
-        .map(|pair| Ok((nibble(pair[0])? << 4) | nibble(pair[1])?))
-        .collect()
+    digits.chunks_exact(2).map(|pair| Ok((nibble(pair[0])? << 4) | nibble(pair[1])?)).collect()
 }
 
 #[cfg(test)]

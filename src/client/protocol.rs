@@ -127,7 +127,10 @@ pub struct NodeStatus {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeStats {
     /// Times this node became a candidate.
-    pub elections: u64,
+    pub candidacies: u64,
+    /// Times this node won an election (a term has one leader at most, so
+    /// the sum over nodes counts the elections won in the cluster).
+    pub became_leader: u64,
     /// Times the leader this node knows of changed.
     pub leader_changes: u64,
     pub proposals: u64,

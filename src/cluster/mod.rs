@@ -217,9 +217,15 @@ impl Cluster {
 
     /// Waits for a leader that a majority of running nodes agree on.
     pub async fn await_leader(&self, timeout: Duration) -> Option<NodeId> {
+        self.await_leader_other_than(timeout, &[]).await
+    }
+
+    /// Waits for an agreed leader that is not one of `excluded` (a new
+    /// leader after the old one was cut off, say).
+    pub async fn await_leader_other_than(&self, timeout: Duration, excluded: &[NodeId]) -> Option<NodeId> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let Some(leader) = self.stable_leader().await {
+            if let Some(leader) = self.stable_leader().await.filter(|l| !excluded.contains(l)) {
                 return Some(leader);
             }
             if tokio::time::Instant::now() >= deadline {

@@ -185,7 +185,7 @@ impl Kv {
                 let name = || String::from_utf8_lossy(&key).into_owned();
                 let now = match data.get(&key) {
                     None => 0,
-                    Some(v) => match std::str::from_utf8(&v.value).ok().and_then(|s| s.trim().parse::<i64>().ok()) {
+                    Some(v) => match std::str::from_utf8(&v.value).ok().and_then(|s| s.parse::<i64>().ok()) {
                         Some(n) => n,
                         None => return WriteResult::Failed(KvError::NotANumber { key: name() }),
                     },

@@ -24,7 +24,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::codec::{Encoder, Framed, FramedParts, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use replab_api::NodeId;
 
@@ -405,7 +405,9 @@ impl Writer {
             match result {
                 Ok(()) => return, // cancelled
                 Err(e) => {
-                    warn!(peer = self.setup.peer, "link to node {} broke: {e}", self.setup.peer);
+                    // Normal when a peer crashes or restarts; the reason is
+                    // kept in the connection log either way.
+                    info!(peer = self.setup.peer, "link to node {} broke: {e}", self.setup.peer);
                     self.setup.log.record(format!("link to node {}: {e}", self.setup.peer));
                 }
             }

@@ -138,7 +138,10 @@ impl NodeLoop {
 
     fn role_changed(&mut self, role: Role, term: u64, leader: Option<u64>) {
         if role == Role::Candidate && self.role != Role::Candidate {
-            self.stats.elections += 1;
+            self.stats.candidacies += 1;
+        }
+        if role == Role::Leader && self.role != Role::Leader {
+            self.stats.became_leader += 1;
         }
         if leader != self.leader && leader.is_some() {
             self.stats.leader_changes += 1;

@@ -46,15 +46,7 @@ fn history(max_ops: usize) -> impl Strategy<Value = History> {
                     7 | 8 => (Outcome::Unknown("timeout".to_string()), Some(invoke_us + length)),
                     _ => (Outcome::Unknown("crash".to_string()), None),
                 };
-                Operation {
-                    id: id as u64,
-                    client: id as u64,
-                    kind,
-                    invoke_us,
-                    complete_us,
-                    outcome,
-                    node: None,
-                }
+                Operation { id: id as u64, client: id as u64, kind, invoke_us, complete_us, outcome, node: None }
             })
             .collect()
     })
@@ -76,11 +68,9 @@ fn step(state: &Option<Value>, op: &Operation) -> Option<Option<Value>> {
             (expected == state).then(|| Some(new.clone()))
         }
         (OpKind::Cas { expected, .. }, Outcome::Ok(Reply::Cas(false))) => (expected != state).then(|| state.clone()),
-        (OpKind::Cas { expected, new, .. }, _) => Some(if expected == state {
-            Some(new.clone())
-        } else {
-            state.clone()
-        }),
+        (OpKind::Cas { expected, new, .. }, _) => {
+            Some(if expected == state { Some(new.clone()) } else { state.clone() })
+        }
         (OpKind::Incr { by, .. }, Outcome::Ok(Reply::Incr(result))) => {
             let sum = as_int(state)?.checked_add(*by)?;
             (sum == *result).then(|| Some(Value::from_i64(sum)))

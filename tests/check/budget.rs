@@ -28,10 +28,7 @@ fn hard_history() -> replab::check::History {
 fn tiny_time_budget_gives_unknown_quickly() {
     let history = hard_history();
     let started = Instant::now();
-    let report = check_linearizable_with(
-        &history,
-        &LinearizabilityOptions::with_time_budget(Duration::from_millis(5)),
-    );
+    let report = check_linearizable_with(&history, &LinearizabilityOptions::with_time_budget(Duration::from_millis(5)));
     let elapsed = started.elapsed();
     let Verdict::Unknown { reason } = &report.verdict else {
         panic!("expected Unknown, got:\n{report}");
@@ -46,10 +43,7 @@ fn tiny_time_budget_gives_unknown_quickly() {
 #[test]
 fn tiny_memory_budget_gives_unknown() {
     let history = hard_history();
-    let options = LinearizabilityOptions {
-        time_budget: Duration::from_secs(60),
-        memory_budget_bytes: 1 << 20,
-    };
+    let options = LinearizabilityOptions { time_budget: Duration::from_secs(60), memory_budget_bytes: 1 << 20 };
     let report = check_linearizable_with(&history, &options);
     let Verdict::Unknown { reason } = &report.verdict else {
         panic!("expected Unknown, got:\n{report}");
@@ -76,27 +70,19 @@ fn spent_budget_reports_which_keys_were_decided() {
         op.id = next_id + offset as u64;
         history.ops.push(op);
     }
-    let report = check_linearizable_with(
-        &history,
-        &LinearizabilityOptions::with_time_budget(Duration::from_millis(20)),
-    );
+    let report =
+        check_linearizable_with(&history, &LinearizabilityOptions::with_time_budget(Duration::from_millis(20)));
     assert!(report.verdict.is_unknown(), "{report}");
     assert_eq!(report.keys_total, 6);
     assert_eq!(report.keys_linearizable, 5, "{report}");
     assert_eq!(report.undecided_keys, vec![crate::v("k0")]);
-    assert!(
-        report.summary().contains("5 of 6 keys proven linearizable"),
-        "{}",
-        report.summary()
-    );
+    assert!(report.summary().contains("5 of 6 keys proven linearizable"), "{}", report.summary());
 }
 
 #[test]
 fn the_hard_history_is_decided_given_time() {
-    let report = check_linearizable_with(
-        &hard_history(),
-        &LinearizabilityOptions::with_time_budget(Duration::from_secs(120)),
-    );
+    let report =
+        check_linearizable_with(&hard_history(), &LinearizabilityOptions::with_time_budget(Duration::from_secs(120)));
     assert!(report.verdict.is_violation(), "{report}");
 }
 

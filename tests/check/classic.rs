@@ -65,11 +65,7 @@ fn knossos_cas_register_bad() {
     b.put(0, "r", "1", 0, 10);
     b.put(1, "r", "2", 15, 20);
     let cas = b.cas(2, "r", Some("1"), "3", true, 25, 30);
-    assert_violation(
-        &b.history(),
-        "r",
-        &[&format!("op {cas}"), "swapped although the key held 2"],
-    );
+    assert_violation(&b.history(), "r", &[&format!("op {cas}"), "swapped although the key held 2"]);
 }
 
 #[test]

@@ -19,11 +19,7 @@ fn identical_replicas_converge() {
     assert!(report.converged);
     assert_eq!(report.keys_total, 2);
     assert_eq!(report.to_check_report().status, CheckStatus::Pass);
-    assert!(
-        report.summary().contains("3 nodes agree on 2 keys"),
-        "{}",
-        report.summary()
-    );
+    assert!(report.summary().contains("3 nodes agree on 2 keys"), "{}", report.summary());
 }
 
 #[test]
@@ -49,10 +45,7 @@ fn differing_values_and_missing_keys_are_listed_per_node() {
     assert_eq!(report.differing[1].values[&3], None);
     let witness = report.witness();
     assert!(witness.contains("b: node 1 = 2, node 2 = 2, node 3 = X"), "{witness}");
-    assert!(
-        witness.contains("c: node 1 = 3, node 2 = 3, node 3 = absent"),
-        "{witness}"
-    );
+    assert!(witness.contains("c: node 1 = 3, node 2 = 3, node 3 = absent"), "{witness}");
     let summary = report.summary();
     assert!(summary.contains("diverge on 2 of 3 keys"), "{summary}");
     assert!(summary.contains("{1, 2}") && summary.contains("{3}"), "{summary}");

@@ -34,9 +34,7 @@ fn sample() -> History {
     history.ops.push(Operation {
         id: 101,
         client: 6,
-        kind: OpKind::Get {
-            key: Value::from(vec![0xff, 0x00, 0x80]),
-        },
+        kind: OpKind::Get { key: Value::from(vec![0xff, 0x00, 0x80]) },
         invoke_us: 130,
         complete_us: Some(140),
         outcome: Outcome::Ok(Reply::Get(Some(Value::from("line\nbreak")))),
@@ -149,10 +147,7 @@ fn validate_catches_what_a_hand_built_history_gets_wrong() {
 #[test]
 fn operations_display_readably() {
     let history = sample();
-    assert_eq!(
-        history.ops[1].to_string(),
-        "get k -> a (op 1, client 2, invoked 0.000005s, completed 0.000015s)"
-    );
+    assert_eq!(history.ops[1].to_string(), "get k -> a (op 1, client 2, invoked 0.000005s, completed 0.000015s)");
     assert_eq!(
         history.ops[0].to_string(),
         "put k=a (op 0, client 1, invoked 0.000000s, completed 0.000010s) via node 2"

@@ -41,11 +41,7 @@ fn read_of_a_never_written_value_is_caught() {
     let mut b = Builder::new();
     b.put(1, "k", "a", 0, 10);
     let read = b.get(2, "k", Some("ghost"), 20, 30);
-    assert_violation(
-        &b.history(),
-        "k",
-        &[&format!("op {read}"), "no operation ever wrote ghost to this key"],
-    );
+    assert_violation(&b.history(), "k", &[&format!("op {read}"), "no operation ever wrote ghost to this key"]);
 }
 
 #[test]
@@ -68,10 +64,7 @@ fn cas_that_swapped_on_a_wrong_expected_value_is_caught() {
     assert_violation(
         &b.history(),
         "k",
-        &[
-            &format!("cas k b->c swapped (op {cas}"),
-            "swapped although the key held a, not the expected b",
-        ],
+        &[&format!("cas k b->c swapped (op {cas}"), "swapped although the key held a, not the expected b"],
     );
 }
 
@@ -80,11 +73,7 @@ fn cas_refused_although_the_value_matched_is_caught() {
     let mut b = Builder::new();
     b.put(1, "k", "a", 0, 10);
     let cas = b.cas(2, "k", Some("a"), "c", false, 20, 30);
-    assert_violation(
-        &b.history(),
-        "k",
-        &[&format!("op {cas}"), "refused although the key held exactly"],
-    );
+    assert_violation(&b.history(), "k", &[&format!("op {cas}"), "refused although the key held exactly"]);
 }
 
 #[test]
@@ -94,11 +83,7 @@ fn increment_applied_twice_is_caught() {
     let mut b = Builder::new();
     b.incr(1, "n", 1, 1, 0, 10);
     let read = b.get(2, "n", Some("2"), 20, 30);
-    assert_violation(
-        &b.history(),
-        "n",
-        &[&format!("get n -> 2 (op {read}"), "an increment applied twice"],
-    );
+    assert_violation(&b.history(), "n", &[&format!("get n -> 2 (op {read}"), "an increment applied twice"]);
 }
 
 #[test]
@@ -109,11 +94,7 @@ fn increment_returning_a_wrong_sum_is_caught() {
     assert_violation(
         &b.history(),
         "n",
-        &[
-            &format!("op {second}"),
-            "returned 3 while the key held 1",
-            "would have returned 2",
-        ],
+        &[&format!("op {second}"), "returned 3 while the key held 1", "would have returned 2"],
     );
 }
 

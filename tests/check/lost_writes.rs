@@ -42,17 +42,10 @@ fn last_acknowledged_write_missing_at_the_end_is_lost() {
     let witness = report.witness();
     assert!(witness.contains(&format!("put k=b (op {lost}")), "{witness}");
     assert!(witness.contains("k ends as a"), "{witness}");
-    assert!(
-        witness.contains("put k=a (op 0"),
-        "names the latest other write: {witness}"
-    );
+    assert!(witness.contains("put k=a (op 0"), "names the latest other write: {witness}");
     let check = report.to_check_report();
     assert_eq!(check.status, CheckStatus::Fail);
-    assert!(
-        check.summary.contains("1 of 3 acknowledged writes lost"),
-        "{}",
-        check.summary
-    );
+    assert!(check.summary.contains("1 of 3 acknowledged writes lost"), "{}", check.summary);
 }
 
 #[test]

@@ -32,10 +32,7 @@ pub fn v(s: &str) -> Value {
 }
 
 pub fn put_kind(key: &str, value: &str) -> OpKind {
-    OpKind::Put {
-        key: v(key),
-        value: v(value),
-    }
+    OpKind::Put { key: v(key), value: v(value) }
 }
 
 pub fn get_kind(key: &str) -> OpKind {
@@ -47,11 +44,7 @@ pub fn delete_kind(key: &str) -> OpKind {
 }
 
 pub fn cas_kind(key: &str, expected: Option<&str>, new: &str) -> OpKind {
-    OpKind::Cas {
-        key: v(key),
-        expected: expected.map(v),
-        new: v(new),
-    }
+    OpKind::Cas { key: v(key), expected: expected.map(v), new: v(new) }
 }
 
 pub fn incr_kind(key: &str, by: i64) -> OpKind {
@@ -66,46 +59,20 @@ impl Builder {
     /// Records an operation and returns its id.
     pub fn op(&mut self, client: u64, kind: OpKind, invoke_us: u64, complete_us: Option<u64>, outcome: Outcome) -> u64 {
         let id = self.ops.len() as u64;
-        self.ops.push(Operation {
-            id,
-            client,
-            kind,
-            invoke_us,
-            complete_us,
-            outcome,
-            node: None,
-        });
+        self.ops.push(Operation { id, client, kind, invoke_us, complete_us, outcome, node: None });
         id
     }
 
     pub fn put(&mut self, client: u64, key: &str, value: &str, invoke_us: u64, complete_us: u64) -> u64 {
-        self.op(
-            client,
-            put_kind(key, value),
-            invoke_us,
-            Some(complete_us),
-            Outcome::Ok(Reply::Done),
-        )
+        self.op(client, put_kind(key, value), invoke_us, Some(complete_us), Outcome::Ok(Reply::Done))
     }
 
     pub fn get(&mut self, client: u64, key: &str, seen: Option<&str>, invoke_us: u64, complete_us: u64) -> u64 {
-        self.op(
-            client,
-            get_kind(key),
-            invoke_us,
-            Some(complete_us),
-            Outcome::Ok(Reply::Get(seen.map(v))),
-        )
+        self.op(client, get_kind(key), invoke_us, Some(complete_us), Outcome::Ok(Reply::Get(seen.map(v))))
     }
 
     pub fn delete(&mut self, client: u64, key: &str, invoke_us: u64, complete_us: u64) -> u64 {
-        self.op(
-            client,
-            delete_kind(key),
-            invoke_us,
-            Some(complete_us),
-            Outcome::Ok(Reply::Done),
-        )
+        self.op(client, delete_kind(key), invoke_us, Some(complete_us), Outcome::Ok(Reply::Done))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -119,46 +86,22 @@ impl Builder {
         invoke_us: u64,
         complete_us: u64,
     ) -> u64 {
-        self.op(
-            client,
-            cas_kind(key, expected, new),
-            invoke_us,
-            Some(complete_us),
-            Outcome::Ok(Reply::Cas(swapped)),
-        )
+        self.op(client, cas_kind(key, expected, new), invoke_us, Some(complete_us), Outcome::Ok(Reply::Cas(swapped)))
     }
 
     pub fn incr(&mut self, client: u64, key: &str, by: i64, result: i64, invoke_us: u64, complete_us: u64) -> u64 {
-        self.op(
-            client,
-            incr_kind(key, by),
-            invoke_us,
-            Some(complete_us),
-            Outcome::Ok(Reply::Incr(result)),
-        )
+        self.op(client, incr_kind(key, by), invoke_us, Some(complete_us), Outcome::Ok(Reply::Incr(result)))
     }
 
     /// An operation whose outcome is unknown; the client gave up at
     /// `gave_up_us` (None: never heard back).
     pub fn unknown(&mut self, client: u64, kind: OpKind, invoke_us: u64, gave_up_us: Option<u64>) -> u64 {
-        self.op(
-            client,
-            kind,
-            invoke_us,
-            gave_up_us,
-            Outcome::Unknown("timeout".to_string()),
-        )
+        self.op(client, kind, invoke_us, gave_up_us, Outcome::Unknown("timeout".to_string()))
     }
 
     /// An operation rejected before it took effect.
     pub fn fail(&mut self, client: u64, kind: OpKind, invoke_us: u64, complete_us: u64) -> u64 {
-        self.op(
-            client,
-            kind,
-            invoke_us,
-            Some(complete_us),
-            Outcome::Fail("not leader".to_string()),
-        )
+        self.op(client, kind, invoke_us, Some(complete_us), Outcome::Fail("not leader".to_string()))
     }
 
     pub fn history(&self) -> History {
@@ -167,18 +110,12 @@ impl Builder {
 }
 
 pub fn check(history: &History) -> LinearizabilityReport {
-    check_linearizable_with(
-        history,
-        &LinearizabilityOptions::with_time_budget(Duration::from_secs(30)),
-    )
+    check_linearizable_with(history, &LinearizabilityOptions::with_time_budget(Duration::from_secs(30)))
 }
 
 pub fn assert_linearizable(history: &History) {
     let report = check(history);
-    assert!(
-        report.verdict.is_linearizable(),
-        "expected linearizable, got:\n{report}"
-    );
+    assert!(report.verdict.is_linearizable(), "expected linearizable, got:\n{report}");
 }
 
 /// Asserts a violation on `key` and that the witness text mentions every
@@ -193,10 +130,6 @@ pub fn assert_violation(history: &History, key: &str, fragments: &[&str]) -> Wit
     for fragment in fragments {
         assert!(text.contains(fragment), "witness lacks {fragment:?}:\n{text}");
     }
-    assert!(
-        report.summary().contains(&format!("key {key}")),
-        "summary names the key: {}",
-        report.summary()
-    );
+    assert!(report.summary().contains(&format!("key {key}")), "summary names the key: {}", report.summary());
     (**witness).clone()
 }

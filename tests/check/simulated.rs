@@ -17,14 +17,7 @@ fn generated_histories_pass_across_seeds_and_shapes() {
     ];
     for seed in 1..=6u64 {
         for &(clients, ops, keys, unknown_rate) in &shapes {
-            let params = SimulationParams {
-                seed,
-                clients,
-                ops,
-                keys,
-                unknown_rate,
-                ..SimulationParams::default()
-            };
+            let params = SimulationParams { seed, clients, ops, keys, unknown_rate, ..SimulationParams::default() };
             let history = simulate_history(&params);
             assert!(history.validate().is_ok());
             let report = check(&history);
@@ -46,15 +39,9 @@ fn generated_histories_really_overlap_and_include_every_outcome() {
         fail_rate: 0.02,
         ..SimulationParams::default()
     });
-    let overlapping = history
-        .ops
-        .windows(2)
-        .filter(|pair| pair[1].invoke_us < pair[0].complete_us.unwrap_or(u64::MAX))
-        .count();
-    assert!(
-        overlapping > history.len() / 2,
-        "only {overlapping} overlapping neighbours"
-    );
+    let overlapping =
+        history.ops.windows(2).filter(|pair| pair[1].invoke_us < pair[0].complete_us.unwrap_or(u64::MAX)).count();
+    assert!(overlapping > history.len() / 2, "only {overlapping} overlapping neighbours");
     assert!(history.count_unknown() > 0);
     assert!(history.iter().any(|op| op.outcome.is_fail()));
     let kinds: std::collections::BTreeSet<&str> = history.iter().map(|op| op.kind.name()).collect();
@@ -64,17 +51,8 @@ fn generated_histories_really_overlap_and_include_every_outcome() {
 
 #[test]
 fn generation_is_deterministic_per_seed() {
-    let params = SimulationParams {
-        ops: 500,
-        ..SimulationParams::default()
-    };
+    let params = SimulationParams { ops: 500, ..SimulationParams::default() };
     assert_eq!(simulate_history(&params), simulate_history(&params));
     let other = SimulationParams { seed: 2, ..params };
-    assert_ne!(
-        simulate_history(&other),
-        simulate_history(&SimulationParams {
-            ops: 500,
-            ..Default::default()
-        })
-    );
+    assert_ne!(simulate_history(&other), simulate_history(&SimulationParams { ops: 500, ..Default::default() }));
 }

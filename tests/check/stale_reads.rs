@@ -35,14 +35,7 @@ fn read_of_an_overwritten_value_is_stale() {
     assert_eq!(report.stale_reads, 1);
     assert_eq!(report.reads_checked, 2);
     let example = &report.examples[0];
-    assert_eq!(
-        (
-            example.read.id,
-            example.source.as_ref().map(|op| op.id),
-            example.newer.id
-        ),
-        (read, Some(old), newer)
-    );
+    assert_eq!((example.read.id, example.source.as_ref().map(|op| op.id), example.newer.id), (read, Some(old), newer));
     let witness = report.witness();
     assert!(witness.contains("get k -> a (op 2"), "{witness}");
     assert!(witness.contains("put k=b (op 1"), "{witness}");
@@ -56,11 +49,7 @@ fn absent_after_an_acknowledged_put_is_stale() {
     b.get(2, "k", None, 20, 30);
     let report = check_stale_reads(&b.history());
     assert_eq!(report.stale_reads, 1);
-    assert!(
-        report.witness().contains("absent is the initial state"),
-        "{}",
-        report.witness()
-    );
+    assert!(report.witness().contains("absent is the initial state"), "{}", report.witness());
 }
 
 #[test]
@@ -122,10 +111,5 @@ fn examples_are_bounded_and_in_time_order() {
     let report = check_stale_reads(&b.history());
     assert_eq!(report.stale_reads, 20);
     assert_eq!(report.examples.len(), 5);
-    assert!(
-        report
-            .examples
-            .windows(2)
-            .all(|w| w[0].read.invoke_us < w[1].read.invoke_us)
-    );
+    assert!(report.examples.windows(2).all(|w| w[0].read.invoke_us < w[1].read.invoke_us));
 }

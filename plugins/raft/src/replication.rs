@@ -44,8 +44,11 @@ impl Raft {
             .enumerate()
             .map(|(i, data)| Entry { index: first_index + i as u64, term, kind: EntryKind::Command, data })
             .collect();
-        self.append_local(entries, out);
+        // Proposed first: the engine learns where the entries sit before
+        // anything can apply them (a leader alone, or Bug::CommitWithoutQuorum,
+        // commits them in this very step).
         out.push(Effect::Proposed { id, first_index, term, count });
+        self.append_local(entries, out);
         self.broadcast_append(out);
     }
 

@@ -84,21 +84,16 @@ impl KeyModel {
             (_, OpKind::Put { value, .. }) => Step::Write(self.state_of(Some(value))),
             (_, OpKind::Delete { .. }) => Step::Write(State::Absent),
             (Outcome::Ok(Reply::Get(value)), OpKind::Get { .. }) => Step::Read(self.state_of(value.as_ref())),
-            (Outcome::Ok(Reply::Cas(true)), OpKind::Cas { expected, new, .. }) => Step::CasSwapped {
-                expected: self.state_of(expected.as_ref()),
-                new: self.state_of(Some(new)),
-            },
-            (Outcome::Ok(Reply::Cas(false)), OpKind::Cas { expected, .. }) => Step::CasRefused {
-                expected: self.state_of(expected.as_ref()),
-            },
-            (Outcome::Unknown(_), OpKind::Cas { expected, new, .. }) => Step::CasMaybe {
-                expected: self.state_of(expected.as_ref()),
-                new: self.state_of(Some(new)),
-            },
-            (Outcome::Ok(Reply::Incr(result)), OpKind::Incr { by, .. }) => Step::IncrTo {
-                by: *by,
-                result: *result,
-            },
+            (Outcome::Ok(Reply::Cas(true)), OpKind::Cas { expected, new, .. }) => {
+                Step::CasSwapped { expected: self.state_of(expected.as_ref()), new: self.state_of(Some(new)) }
+            }
+            (Outcome::Ok(Reply::Cas(false)), OpKind::Cas { expected, .. }) => {
+                Step::CasRefused { expected: self.state_of(expected.as_ref()) }
+            }
+            (Outcome::Unknown(_), OpKind::Cas { expected, new, .. }) => {
+                Step::CasMaybe { expected: self.state_of(expected.as_ref()), new: self.state_of(Some(new)) }
+            }
+            (Outcome::Ok(Reply::Incr(result)), OpKind::Incr { by, .. }) => Step::IncrTo { by: *by, result: *result },
             (Outcome::Unknown(_), OpKind::Incr { by, .. }) => Step::IncrMaybe { by: *by },
             // A reply of the wrong kind: History::validate rejects these
             // before the search starts.
@@ -131,11 +126,9 @@ impl KeyModel {
             }
             // An increment of a non-number (or one that overflows) fails
             // and changes nothing.
-            Step::IncrMaybe { by } => Some(
-                self.as_int(state)
-                    .and_then(|n| n.checked_add(by))
-                    .map_or(state, State::Int),
-            ),
+            Step::IncrMaybe { by } => {
+                Some(self.as_int(state).and_then(|n| n.checked_add(by)).map_or(state, State::Int))
+            }
         }
     }
 }
@@ -162,11 +155,8 @@ pub(crate) struct Observers {
 
 impl Observers {
     pub fn of(steps: impl Iterator<Item = Step>) -> Observers {
-        let mut observers = Observers {
-            observed: std::collections::HashSet::new(),
-            any_refused_cas: false,
-            any_incr: false,
-        };
+        let mut observers =
+            Observers { observed: std::collections::HashSet::new(), any_refused_cas: false, any_incr: false };
         for step in steps {
             match step {
                 Step::Read(seen) => {
@@ -224,20 +214,11 @@ mod tests {
         let mut model = KeyModel::default();
         let seven = model.state_of(Some(&Value::from("007")));
         let text = model.state_of(Some(&Value::from("abc")));
-        assert_eq!(
-            model.apply(seven, Step::IncrTo { by: 1, result: 8 }),
-            Some(State::Int(8))
-        );
-        assert_eq!(
-            model.apply(State::Absent, Step::IncrTo { by: 2, result: 2 }),
-            Some(State::Int(2))
-        );
+        assert_eq!(model.apply(seven, Step::IncrTo { by: 1, result: 8 }), Some(State::Int(8)));
+        assert_eq!(model.apply(State::Absent, Step::IncrTo { by: 2, result: 2 }), Some(State::Int(2)));
         assert_eq!(model.apply(text, Step::IncrTo { by: 1, result: 1 }), None);
         assert_eq!(model.apply(text, Step::IncrMaybe { by: 1 }), Some(text));
-        assert_eq!(
-            model.apply(State::Int(i64::MAX), Step::IncrMaybe { by: 1 }),
-            Some(State::Int(i64::MAX))
-        );
+        assert_eq!(model.apply(State::Int(i64::MAX), Step::IncrMaybe { by: 1 }), Some(State::Int(i64::MAX)));
         assert_eq!(model.value_of(seven), Some(Value::from("007")));
         assert_ne!(seven, State::Int(7));
     }

@@ -117,9 +117,7 @@ impl Entries {
         entries.is_call.push(false);
         for (position, &(_, is_return, op)) in timeline.iter().enumerate() {
             let entry = (position + 1) as u32;
-            entries
-                .next
-                .push(if position + 1 < timeline.len() { entry + 1 } else { NIL });
+            entries.next.push(if position + 1 < timeline.len() { entry + 1 } else { NIL });
             entries.prev.push(entry - 1);
             entries.op.push(op);
             entries.is_call.push(!is_return);
@@ -215,11 +213,7 @@ impl LinearizedSet {
             Slot::Optional(bit) => self.optional &= !(1u64 << bit),
             Slot::Dense(index) => {
                 let index = index as usize;
-                assert_ne!(
-                    self.bits[index / 64] & (1u64 << (index % 64)),
-                    0,
-                    "undoing what was not done"
-                );
+                assert_ne!(self.bits[index / 64] & (1u64 << (index % 64)), 0, "undoing what was not done");
                 self.bits[index / 64] &= !(1u64 << (index % 64));
                 self.dense_count -= 1;
                 self.hash ^= zobrist;
@@ -276,9 +270,7 @@ pub(crate) fn search(model: &KeyModel, ops: &[KeyOp], limits: &Limits) -> Search
             dense_len += 1;
         }
     }
-    let zobrist: Vec<u64> = (0..ops.len() as u64)
-        .map(|i| mix64(i.wrapping_add(0x243f_6a88_85a3_08d3)))
-        .collect();
+    let zobrist: Vec<u64> = (0..ops.len() as u64).map(|i| mix64(i.wrapping_add(0x243f_6a88_85a3_08d3))).collect();
     let mut set = LinearizedSet {
         bits: vec![0u64; (dense_len as usize).div_ceil(64)],
         low: 0,
@@ -360,12 +352,7 @@ pub(crate) fn search(model: &KeyModel, ops: &[KeyOp], limits: &Limits) -> Search
                 optional: set.optional,
             };
             if let Some(memo_entry) = visited.enter(&config) {
-                stack.push(Frame {
-                    call_entry: entry,
-                    state_before: state,
-                    memo_entry,
-                    phase,
-                });
+                stack.push(Frame { call_entry: entry, state_before: state, memo_entry, phase });
                 state = new_state;
                 entries.lift(entry);
                 if !optional {
@@ -438,18 +425,11 @@ mod tests {
     use super::*;
 
     fn limits() -> Limits {
-        Limits {
-            deadline: Instant::now() + Duration::from_secs(10),
-            memory_budget_bytes: 1 << 30,
-        }
+        Limits { deadline: Instant::now() + Duration::from_secs(10), memory_budget_bytes: 1 << 30 }
     }
 
     fn op(step: Step, invoke_us: u64, complete_us: Option<u64>) -> KeyOp {
-        KeyOp {
-            step,
-            invoke_us,
-            complete_us,
-        }
+        KeyOp { step, invoke_us, complete_us }
     }
 
     #[test]
@@ -466,16 +446,8 @@ mod tests {
     #[test]
     fn read_after_a_completed_write_must_see_it() {
         let model = KeyModel::default();
-        let ops = [
-            op(Step::Write(State::Int(1)), 0, Some(10)),
-            op(Step::Read(State::Absent), 11, Some(12)),
-        ];
-        assert_eq!(
-            search(&model, &ops, &limits()),
-            SearchResult::Violation {
-                longest_prefix: vec![0]
-            }
-        );
+        let ops = [op(Step::Write(State::Int(1)), 0, Some(10)), op(Step::Read(State::Absent), 11, Some(12))];
+        assert_eq!(search(&model, &ops, &limits()), SearchResult::Violation { longest_prefix: vec![0] });
     }
 
     #[test]

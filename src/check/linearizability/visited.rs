@@ -189,13 +189,7 @@ mod tests {
     use super::*;
 
     fn config(hash: u64, low: u32, window: &[u64], optional: u64) -> Config<'_> {
-        Config {
-            hash,
-            state: State::Absent,
-            low,
-            window,
-            optional,
-        }
+        Config { hash, state: State::Absent, low, window, optional }
     }
 
     #[test]

@@ -63,10 +63,7 @@ impl Witness {
 impl fmt::Display for Witness {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "key {} is not linearizable.", self.key)?;
-        writeln!(
-            f,
-            "These operations cannot be ordered after the longest linearizable prefix:"
-        )?;
+        writeln!(f, "These operations cannot be ordered after the longest linearizable prefix:")?;
         for stuck in &self.stuck {
             writeln!(f, "  {}\n    {}", stuck.op, stuck.reason)?;
         }
@@ -78,11 +75,7 @@ impl fmt::Display for Witness {
             f,
             "Longest linearizable prefix: {} operation(s){}, after which {} = {}:",
             self.prefix_len,
-            if shown < self.prefix_len {
-                format!(" (last {shown} shown)")
-            } else {
-                String::new()
-            },
+            if shown < self.prefix_len { format!(" (last {shown} shown)") } else { String::new() },
             self.key,
             show(self.value_after_prefix.as_ref())
         )?;
@@ -94,10 +87,7 @@ impl fmt::Display for Witness {
             writeln!(f, "  {}. {op}", first_number + offset)?;
         }
         if !self.pending_unknown.is_empty() {
-            writeln!(
-                f,
-                "Operations of unknown outcome that could take effect there (no placement of them helps):"
-            )?;
+            writeln!(f, "Operations of unknown outcome that could take effect there (no placement of them helps):")?;
             for op in &self.pending_unknown {
                 writeln!(f, "  {op}")?;
             }
@@ -139,14 +129,10 @@ pub(crate) fn build(
 
     // Every required operation left must be linearized before the
     // earliest of their completions.
-    let deadline_us = (0..key_ops.len())
-        .filter(|&i| !in_prefix[i])
-        .filter_map(|i| key_ops[i].complete_us)
-        .min()
-        .unwrap_or(u64::MAX);
-    let mut candidates: Vec<usize> = (0..key_ops.len())
-        .filter(|&i| !in_prefix[i] && key_ops[i].invoke_us <= deadline_us)
-        .collect();
+    let deadline_us =
+        (0..key_ops.len()).filter(|&i| !in_prefix[i]).filter_map(|i| key_ops[i].complete_us).min().unwrap_or(u64::MAX);
+    let mut candidates: Vec<usize> =
+        (0..key_ops.len()).filter(|&i| !in_prefix[i] && key_ops[i].invoke_us <= deadline_us).collect();
     candidates.sort_by_key(|&i| (key_ops[i].complete_us.unwrap_or(u64::MAX), key_ops[i].invoke_us));
 
     let explainer = Explainer {
@@ -157,11 +143,7 @@ pub(crate) fn build(
         value: model.value_of(state),
         last_writer: last_writer.map(|i| history_ops[i]),
     };
-    let required: Vec<usize> = candidates
-        .iter()
-        .copied()
-        .filter(|&i| key_ops[i].complete_us.is_some())
-        .collect();
+    let required: Vec<usize> = candidates.iter().copied().filter(|&i| key_ops[i].complete_us.is_some()).collect();
     let stuck: Vec<StuckOp> = required
         .iter()
         .take(STUCK_SHOWN)
@@ -183,10 +165,7 @@ pub(crate) fn build(
     Witness {
         key: key.clone(),
         prefix_len: longest_prefix.len(),
-        prefix_tail: longest_prefix[tail_start..]
-            .iter()
-            .map(|&i| history_ops[i].clone())
-            .collect(),
+        prefix_tail: longest_prefix[tail_start..].iter().map(|&i| history_ops[i].clone()).collect(),
         value_after_prefix: explainer.value.clone(),
         last_writer: explainer.last_writer.cloned(),
         stuck,
@@ -251,9 +230,8 @@ impl Explainer<'_> {
     /// A read of `seen` that cannot happen after the prefix.
     fn why_not_seen(&self, op: &Operation, seen: Option<&Value>, verb: &str) -> String {
         let seen_text = show(seen);
-        let writers: Vec<usize> = (0..self.history_ops.len())
-            .filter(|&j| j != self.index_of(op) && self.might_write(j, seen))
-            .collect();
+        let writers: Vec<usize> =
+            (0..self.history_ops.len()).filter(|&j| j != self.index_of(op) && self.might_write(j, seen)).collect();
         if seen.is_none() && writers.is_empty() {
             return format!(
                 "but the key was not absent: it held {}{}, and no delete could come in between",
@@ -281,10 +259,7 @@ impl Explainer<'_> {
                 }
             };
         }
-        if writers
-            .iter()
-            .all(|&j| self.history_ops[j].invoke_us > op.effective_complete_us())
-        {
+        if writers.iter().all(|&j| self.history_ops[j].invoke_us > op.effective_complete_us()) {
             let first = self.history_ops[writers[0]];
             return format!("but {seen_text} was written only later, by {first}, after this {verb} completed");
         }
@@ -314,10 +289,7 @@ impl Explainer<'_> {
     }
 
     fn index_of(&self, op: &Operation) -> usize {
-        self.history_ops
-            .iter()
-            .position(|other| std::ptr::eq(*other, op))
-            .unwrap_or(usize::MAX)
+        self.history_ops.iter().position(|other| std::ptr::eq(*other, op)).unwrap_or(usize::MAX)
     }
 
     /// Whether operation j, if it took effect, may have left `value`.

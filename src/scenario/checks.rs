@@ -1,0 +1,230 @@
+//! The Lua `check` and `report` tables.
+//!
+//! A check records its verdict in the run (results.json, the summary) and
+//! returns true or false to the script; a failed check fails the run
+//! (exit code 1) after the script finishes, so every check still runs and
+//! reports.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mlua::{Lua, Table, UserDataRef, Value as LuaValue};
+
+use super::lua_cluster::{LuaCluster, lua_error};
+use super::run_state::RunState;
+use super::workload::LuaHistory;
+use crate::check::{
+    self, CheckReport, CheckStatus, LinearizabilityOptions, ReplicaState, Value, check_convergence, check_lost_writes,
+    check_stale_reads,
+};
+use crate::client::ClientError;
+
+fn record(run: &RunState, report: CheckReport) -> bool {
+    let line = format!("check {}: {} — {}", report.name, report.status, report.summary);
+    match report.status {
+        CheckStatus::Pass => println!("{line}"),
+        _ => {
+            println!("{line}");
+            if !report.witness.is_empty() {
+                println!("{}", indent(&report.witness));
+            }
+        }
+    }
+    let passed = report.passed();
+    run.add_check(report);
+    passed
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}
+
+fn option_secs(options: &Option<Table>, key: &str, default: f64) -> mlua::Result<Duration> {
+    let secs = match options {
+        Some(t) => t.get::<Option<f64>>(key)?.unwrap_or(default),
+        None => default,
+    };
+    if !(secs.is_finite() && secs > 0.0 && secs <= 3600.0) {
+        return Err(lua_error(format!("{key} = {secs} must be within 0 .. 3600 seconds")));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+pub fn install(lua: &Lua, run: &Arc<RunState>) -> mlua::Result<()> {
+    let check = lua.create_table()?;
+
+    let r = Arc::clone(run);
+    check.set(
+        "linearizable",
+        lua.create_async_function(move |_, (h, options): (UserDataRef<LuaHistory>, Option<Table>)| {
+            let run = Arc::clone(&r);
+            let history = Arc::clone(&h.0);
+            async move {
+                let budget = option_secs(&options, "timeout", 10.0)?;
+                // The search is CPU-bound: keep it off the runtime's threads.
+                let report = tokio::task::spawn_blocking(move || {
+                    check::check_linearizable_with(&history, &LinearizabilityOptions::with_time_budget(budget))
+                })
+                .await
+                .map_err(|e| lua_error(format!("the checker failed: {e}")))?;
+                Ok(record(&run, report.to_check_report()))
+            }
+        })?,
+    )?;
+
+    let r = Arc::clone(run);
+    check.set(
+        "no_lost_writes",
+        lua.create_async_function(move |_, (h, c): (UserDataRef<LuaHistory>, UserDataRef<LuaCluster>)| {
+            let run = Arc::clone(&r);
+            let history = Arc::clone(&h.0);
+            let cluster = c.clone();
+            async move {
+                let keys: Vec<Value> = history.by_key().keys().map(|k| (*k).clone()).collect();
+                let report = match final_values(&cluster, &keys).await {
+                    Ok(values) => check_lost_writes(&history, &values).to_check_report(),
+                    Err(why) => CheckReport {
+                        name: "no_lost_writes".into(),
+                        status: CheckStatus::Unknown,
+                        summary: format!("could not read the final values: {why}"),
+                        witness: String::new(),
+                        elapsed: Duration::ZERO,
+                    },
+                };
+                Ok(record(&run, report))
+            }
+        })?,
+    )?;
+
+    let r = Arc::clone(run);
+    check.set(
+        "convergence",
+        lua.create_async_function(move |_, (c, options): (UserDataRef<LuaCluster>, Option<Table>)| {
+            let run = Arc::clone(&r);
+            let cluster = c.clone();
+            async move {
+                let timeout = option_secs(&options, "timeout", 10.0)?;
+                let replicas = quiesced_replicas(&cluster, timeout).await;
+                let report = match replicas {
+                    Ok(replicas) => check_convergence(&replicas).to_check_report(),
+                    Err(why) => CheckReport {
+                        name: "convergence".into(),
+                        status: CheckStatus::Fail,
+                        summary: why,
+                        witness: String::new(),
+                        elapsed: timeout,
+                    },
+                };
+                Ok(record(&run, report))
+            }
+        })?,
+    )?;
+
+    let r = Arc::clone(run);
+    check.set(
+        "stale_reads",
+        lua.create_function(move |_, (h, options): (UserDataRef<LuaHistory>, Option<Table>)| {
+            let max: u64 = match &options {
+                Some(t) => t.get::<Option<u64>>("max")?.unwrap_or(0),
+                None => 0,
+            };
+            let stale = check_stale_reads(&h.0);
+            let mut report = stale.to_check_report();
+            // Counting is the point; the script says how many it tolerates.
+            report.status = if (stale.stale_reads as u64) <= max { CheckStatus::Pass } else { CheckStatus::Fail };
+            report.summary = format!("{} (allowed: {max})", report.summary);
+            record(&r, report);
+            Ok(stale.stale_reads)
+        })?,
+    )?;
+    let r = Arc::clone(run);
+    check.set(
+        "that",
+        lua.create_function(move |_, (name, condition, detail): (String, bool, Option<String>)| {
+            let report = CheckReport {
+                name,
+                status: if condition { CheckStatus::Pass } else { CheckStatus::Fail },
+                summary: detail.unwrap_or_else(|| if condition { "holds".into() } else { "does not hold".into() }),
+                witness: String::new(),
+                elapsed: Duration::ZERO,
+            };
+            Ok(record(&r, report))
+        })?,
+    )?;
+    lua.globals().set("check", check)?;
+
+    let report = lua.create_table()?;
+    let r = Arc::clone(run);
+    report.set(
+        "note",
+        lua.create_function(move |lua, (name, value): (String, LuaValue)| {
+            let json = lua_to_json(lua, value)?;
+            println!("note {name}: {json}");
+            r.note(name, json);
+            Ok(())
+        })?,
+    )?;
+    lua.globals().set("report", report)?;
+    Ok(())
+}
+
+fn lua_to_json(lua: &Lua, value: LuaValue) -> mlua::Result<serde_json::Value> {
+    use mlua::LuaSerdeExt;
+    lua.from_value(value)
+}
+
+/// The value of each key, read through the leader once the cluster has
+/// one. These reads are not part of the history.
+async fn final_values(cluster: &LuaCluster, keys: &[Value]) -> Result<BTreeMap<Value, Value>, String> {
+    let mut client = {
+        let mut guard = cluster.0.cluster.lock().await;
+        let c = guard.as_mut().ok_or("the cluster was stopped")?;
+        c.await_leader(Duration::from_secs(10)).await.ok_or("no leader within 10 s")?;
+        c.client()
+    };
+    let mut values = BTreeMap::new();
+    for key in keys {
+        match client.get(key.bytes().clone()).await {
+            Ok(read) => {
+                if let Some(v) = read.value {
+                    values.insert(key.clone(), Value::new(v));
+                }
+            }
+            Err(e @ (ClientError::Unknown(_) | ClientError::Failed(_) | ClientError::Refused(_))) => {
+                return Err(format!("reading {key}: {e}"));
+            }
+        }
+    }
+    Ok(values)
+}
+
+/// Every running replica's data, once they all applied the same index.
+async fn quiesced_replicas(cluster: &LuaCluster, timeout: Duration) -> Result<BTreeMap<u64, ReplicaState>, String> {
+    let guard = cluster.0.cluster.lock().await;
+    let c = guard.as_ref().ok_or("the cluster was stopped")?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let statuses: Vec<_> = c.statuses().await.into_iter().filter_map(|(id, s)| s.map(|s| (id, s))).collect();
+        let commit = statuses.iter().map(|(_, s)| s.policy.commit_index).max().unwrap_or(0);
+        let settled = statuses.iter().all(|(_, s)| s.policy.applied_index == commit);
+        if settled && !statuses.is_empty() {
+            let mut replicas = BTreeMap::new();
+            for (id, _) in &statuses {
+                let dump = c.node(*id).ok_or("a node stopped")?.dump().await.ok_or("a node stopped")?;
+                replicas.insert(*id, dump.into_iter().map(|(k, v)| (Value::new(k), Value::new(v))).collect());
+            }
+            return Ok(replicas);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let applied: Vec<String> =
+                statuses.iter().map(|(id, s)| format!("node {id} applied {}", s.policy.applied_index)).collect();
+            return Err(format!(
+                "replicas did not settle within {} s (highest commit {commit}; {})",
+                timeout.as_secs_f64(),
+                applied.join(", ")
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,167 @@
+//! `replab run`: a Lua scenario against an in-process cluster.
+//!
+//! The script starts clusters, runs workloads, injects faults and checks
+//! the recorded history (docs/LUA_API.md). Every call that waits is async
+//! on tokio, so `spawn`ed Lua tasks run side by side with the script.
+
+mod checks;
+mod host;
+mod lua_client;
+mod lua_cluster;
+mod ops;
+pub mod results;
+mod run_state;
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::check::CheckStatus;
+use crate::client::protocol::NodeStats;
+use crate::config::{self, ConfigInput};
+use results::RunReport;
+use run_state::RunState;
+
+pub struct RunOptions {
+    pub script: PathBuf,
+    pub config: ConfigInput,
+    /// Overrides `cluster.seed`.
+    pub seed: Option<u64>,
+    /// Where history.jsonl and results.json go.
+    pub out: Option<PathBuf>,
+}
+
+/// Exit codes: 0 every check passed, 1 a check failed, 2 a usage, config or
+/// Lua error.
+pub fn run(options: RunOptions) -> (u8, Option<RunReport>) {
+    let mut input = options.config.clone();
+    if let Some(seed) = options.seed {
+        input.sets.push(format!("cluster.seed={seed}"));
+    }
+    let settings = match config::load(&input) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return (2, None);
+        }
+    };
+    let source = match std::fs::read_to_string(&options.script) {
+        Ok(source) => source,
+        Err(e) => {
+            eprintln!("error: cannot read script {}: {e}", options.script.display());
+            return (2, None);
+        }
+    };
+    let script = options.script.display().to_string();
+    let seed = settings.cluster.seed;
+    let run = RunState::new(script.clone(), seed, input);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return (2, None);
+        }
+    };
+    let (error, stats) = runtime.block_on(execute(&run, &script, &source));
+    let report = build_report(&run, error, stats);
+    if let Some(out) = &options.out
+        && let Err(e) = write_outputs(out, &run, &report)
+    {
+        eprintln!("error: cannot write results to {}: {e}", out.display());
+    }
+    print!("{}", report.summary());
+    (report.exit_code, Some(report))
+}
+
+/// Runs the script, then waits for spawned tasks and stops every cluster.
+async fn execute(run: &Arc<RunState>, script: &str, source: &str) -> (Option<String>, NodeStats) {
+    let host = match host::new(run) {
+        Ok(host) => host,
+        Err(e) => return (Some(format!("cannot set up Lua: {e}")), NodeStats::default()),
+    };
+    let chunk = host.lua.load(source).set_name(format!("@{script}"));
+    let mut error = chunk.exec_async().await.err().map(|e| describe_error(&e));
+    // Spawned tasks get a bounded grace period to finish.
+    let spawned: Vec<_> = std::mem::take(&mut *host.spawned.lock().expect("spawned lock"));
+    for handle in spawned {
+        if tokio::time::timeout(Duration::from_secs(60), handle).await.is_err() && error.is_none() {
+            error = Some("a spawned task was still running 60 s after the script ended".into());
+        }
+    }
+    if error.is_none() {
+        error = run.task_errors().into_iter().next();
+    }
+    let mut stats = NodeStats::default();
+    let clusters: Vec<_> = std::mem::take(&mut *host.clusters.lock().expect("clusters lock"));
+    for cell in clusters {
+        let s = cell.shutdown().await;
+        stats.became_leader += s.became_leader;
+        stats.candidacies += s.candidacies;
+        stats.leader_changes += s.leader_changes;
+        stats.messages_sent += s.messages_sent;
+        stats.message_bytes_sent += s.message_bytes_sent;
+        stats.snapshots_installed += s.snapshots_installed;
+        stats.duplicate_writes += s.duplicate_writes;
+    }
+    (error, stats)
+}
+
+fn build_report(run: &Arc<RunState>, error: Option<String>, stats: NodeStats) -> RunReport {
+    let history = run.recorder.finish();
+    let operations = results::op_counts(&history);
+    let (throughput, latency) = results::performance(&history);
+    let checks = run.checks();
+    let failed = checks.iter().any(|c| c.status == CheckStatus::Fail);
+    let exit_code = if error.is_some() {
+        2
+    } else if failed {
+        1
+    } else {
+        0
+    };
+    RunReport {
+        script: run.script.clone(),
+        seed: run.seed,
+        exit_code,
+        error,
+        duration_s: run.elapsed_s(),
+        cluster: results::totals(&stats, operations.total),
+        operations,
+        throughput_ops_per_s: throughput,
+        latency,
+        timeline: run.timeline(),
+        checks,
+        notes: run.notes(),
+    }
+}
+
+fn write_outputs(out: &Path, run: &RunState, report: &RunReport) -> std::io::Result<()> {
+    std::fs::create_dir_all(out)?;
+    run.recorder.finish().save_jsonl(&out.join("history.jsonl"))?;
+    let json = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
+    std::fs::write(out.join("results.json"), json + "\n")
+}
+
+/// A Lua error as one line that names the script's file and line.
+pub fn describe_error(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { traceback, cause } => {
+            // The error came from Rust: its message has no location, but
+            // the traceback does (the script line that made the call).
+            let at = traceback
+                .lines()
+                .map(str::trim)
+                .find(|l| l.contains(".lua:") && !l.starts_with("[C]"))
+                .and_then(|l| l.split(": in ").next());
+            let cause = describe_error(cause);
+            match at {
+                Some(at) if !cause.contains(at) => format!("{at}: {cause}"),
+                _ => cause,
+            }
+        }
+        mlua::Error::RuntimeError(message) | mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::WithContext { context, cause } => format!("{context}: {}", describe_error(cause)),
+        other => other.to_string(),
+    }
+}

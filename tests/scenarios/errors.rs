@@ -1,0 +1,78 @@
+use std::path::PathBuf;
+
+use crate::*;
+
+fn script(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_lua_syntax_error_exits_2_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = script(&dir, "syntax.lua", "local c = 1\nlocal x = = 2\n");
+    let r = run(&path, &[]);
+    assert_eq!(r.code, Some(2), "{}", r.explain());
+    assert!(r.stdout.contains("syntax.lua:2:"), "{}", r.explain());
+    assert!(r.results.is_some(), "results.json is written for a failed run too");
+}
+
+#[test]
+fn a_lua_runtime_error_exits_2_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = script(&dir, "runtime.lua", "local c = cluster.start { nodes = 3 }\nc:await_leader()\n\nc:crash(42)\n");
+    let r = run(&path, &[]);
+    assert_eq!(r.code, Some(2), "{}", r.explain());
+    assert!(r.stdout.contains("runtime.lua:4:"), "{}", r.explain());
+    assert!(r.stdout.contains("node 42 is not a member"), "{}", r.explain());
+    let results = r.results.expect("results.json written");
+    assert!(results["error"].as_str().unwrap().contains("runtime.lua:4:"));
+}
+
+#[test]
+fn a_bad_config_key_in_cluster_start_is_a_lua_error_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = script(&dir, "badkey.lua", "cluster.start { nodes = 3, raft = { pre_vot = true } }\n");
+    let r = run(&path, &[]);
+    assert_eq!(r.code, Some(2), "{}", r.explain());
+    assert!(r.stdout.contains("badkey.lua:1:") && r.stdout.contains("raft.pre_vot"), "{}", r.explain());
+}
+
+#[test]
+fn a_failing_check_exits_1_with_its_witness_and_writes_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = script(&dir, "fails.lua", "check.that('one is two', 1 == 2, 'arithmetic still works')\n");
+    let r = run(&path, &[]);
+    assert_eq!(r.code, Some(1), "{}", r.explain());
+    assert!(r.stdout.contains("FAIL") && r.stdout.contains("one is two"), "{}", r.explain());
+    assert_eq!(r.check_status("one is two").as_deref(), Some("fail"));
+}
+
+#[test]
+fn a_missing_script_or_bad_option_exits_2() {
+    let r = run(&root().join("scripts/no-such-script.lua"), &[]);
+    assert_eq!(r.code, Some(2), "{}", r.explain());
+    assert!(r.stderr.contains("no-such-script.lua"), "{}", r.explain());
+    let r = run(&root().join("scripts/quickstart.lua"), &["--set", "wal.fsync=sometimes"]);
+    assert_eq!(r.code, Some(2), "{}", r.explain());
+    assert!(r.stderr.contains("wal.fsync"), "{}", r.explain());
+}
+
+#[test]
+fn the_same_seed_replays_the_same_fault_schedule() {
+    let events = |seed: &str| {
+        let r = run(&root().join("scripts/flapping-partitions.lua"), &["--seed", seed]);
+        assert_eq!(r.code, Some(0), "{}", r.explain());
+        let timeline = r.results.unwrap()["timeline"].as_array().unwrap().clone();
+        timeline
+            .iter()
+            .map(|e| e["event"].as_str().unwrap().to_string())
+            .filter(|e| e.starts_with("partition"))
+            .collect::<Vec<_>>()
+    };
+    let (a, b, other) = (events("11"), events("11"), events("12"));
+    assert!(!a.is_empty());
+    assert_eq!(a, b, "same seed, same partitions");
+    assert_ne!(a, other, "another seed, other partitions");
+}
