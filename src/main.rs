@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use replab::config::{self, ConfigInput};
 
+/// mimalloc's per-thread heaps suit the engine's pattern of many small
+/// buffers allocated on one thread and freed on another (messages, WAL
+/// batches), where glibc malloc keeps growing and trimming its heap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "replab",

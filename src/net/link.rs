@@ -35,10 +35,6 @@ use super::handshake::{self, Credentials, Side};
 use super::stats::{ConnectionLog, LinkCounters};
 use super::{NetConfig, NetError};
 
-/// Queued bytes above which a sender writes them itself (see
-/// `flush_from_sender`).
-const SENDER_FLUSH_BYTES: usize = 64 * 1024;
-
 /// A message the fault layer delayed, ordered by due time then send order.
 struct Delayed {
     due: Instant,
@@ -110,6 +106,9 @@ pub struct PeerLink {
     shared: Arc<Shared>,
     faults: Arc<FaultTable>,
     capacity: usize,
+    /// Queued bytes above which a sender writes them itself
+    /// (`net.write_buffer_bytes`; see `flush_from_sender`).
+    flush_bytes: usize,
 }
 
 pub struct LinkSetup {
@@ -150,6 +149,7 @@ impl PeerLink {
             shared: Arc::clone(&shared),
             faults: Arc::clone(&setup.faults),
             capacity: setup.config.outbound_queue_frames,
+            flush_bytes: setup.config.write_buffer_bytes,
         };
         let writer = Writer { setup, shared, delayed: BinaryHeap::new() };
         tracker.spawn(writer.run());
@@ -205,9 +205,16 @@ impl PeerLink {
                     self.shared.notify.notify_one();
                     return;
                 }
+                let was_empty = state.pending_frames.is_empty();
                 self.enqueue(&mut state, envelope);
-                if state.pending.len() >= SENDER_FLUSH_BYTES {
+                if state.pending.len() >= self.flush_bytes {
                     self.flush_from_sender(&mut state);
+                }
+                // The writer takes the whole buffer when it runs, so it
+                // needs waking only for the first frame after it emptied
+                // it: a burst costs one wake-up, not one per frame.
+                if !was_empty {
+                    return;
                 }
             }
             [Some(first), second] => {

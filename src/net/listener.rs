@@ -34,8 +34,9 @@ use super::{Inbound, NetConfig};
 /// Most messages handed over in one batch.
 const MAX_BATCH: usize = 1024;
 
-/// Bytes asked of each socket read.
-const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Bytes asked of each socket read: as large as the writers' coalesced
+/// writes, so a burst is read in few syscalls.
+const READ_CHUNK_BYTES: usize = 256 * 1024;
 
 /// An authenticated peer connection, ready to be read.
 pub struct Authenticated {
@@ -201,8 +202,7 @@ impl Stream for PeerStream {
             return self.end(why);
         }
         // Read in large chunks: the codec alone would only reserve room for
-        // the frame at hand, and small reads mean many syscalls. 64 KiB
-        // stays below malloc's mmap threshold.
+        // the frame at hand, and small reads mean many syscalls.
         let buffer = self.conn.framed.read_buffer_mut();
         if buffer.capacity() - buffer.len() < READ_CHUNK_BYTES / 4 {
             buffer.reserve(READ_CHUNK_BYTES);
