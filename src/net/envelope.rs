@@ -23,9 +23,6 @@ use replab_api::NodeId;
 /// Bumped on any incompatible change of the envelope or the handshake.
 pub const PROTOCOL_VERSION: u16 = 1;
 
-/// Payloads up to this size are copied out of the read buffer on decode.
-const COPY_PAYLOAD_MAX_BYTES: usize = 0;
-
 /// Fixed bound on a postcard-encoded header (u16 + tag + two u64 varints).
 const MAX_HEADER_BYTES: usize = 3 + 1 + 10 + 10;
 
@@ -76,16 +73,7 @@ impl Envelope {
         let (header, rest) =
             postcard::take_from_bytes::<EnvelopeHeader>(&frame).map_err(|e| format!("bad envelope header: {e}"))?;
         let header_len = frame.len() - rest.len();
-        // Small payloads are copied out: then nothing keeps the connection's
-        // read buffer alive, and the codec reuses it in place instead of
-        // allocating a fresh one (and page-faulting it in) every few dozen
-        // frames, with a refcount shared across threads. Large ones are
-        // sliced out of the buffer without a copy.
-        let payload = if rest.len() <= COPY_PAYLOAD_MAX_BYTES {
-            Bytes::copy_from_slice(rest)
-        } else {
-            frame.freeze().slice(header_len..)
-        };
+        let payload = frame.freeze().slice(header_len..);
         Ok(Envelope { version: header.version, kind: header.kind, from: header.from, to: header.to, payload })
     }
 }
