@@ -210,6 +210,10 @@ impl Committer {
         let policy = self.wal.options().fsync;
         let interval = Duration::from_millis(self.wal.options().fsync_interval_ms.max(1));
         let mut last_sync = Instant::now();
+        let group_wait = Duration::from_micros(self.wal.options().group_commit_wait_us);
+        // Requests the previous sync covered: concurrent writers that will be
+        // back soon.
+        let mut last_group = 0usize;
         loop {
             let first = if policy == FsyncPolicy::Interval && !self.waiting.is_empty() {
                 let deadline = last_sync + interval;
@@ -236,6 +240,10 @@ impl Committer {
                         Err(_) => break,
                     }
                 }
+                if policy == FsyncPolicy::Batch {
+                    self.wait_for_siblings(last_group, group_wait);
+                }
+                last_group = self.staged.len() + self.waiting.len();
                 self.write_staged();
             }
             let sync_now = match policy {
@@ -300,6 +308,29 @@ impl Committer {
             self.wal.compact_prefix(index)?;
         }
         Ok(Done::SnapshotInstalled)
+    }
+
+    /// Commit delay with siblings (PostgreSQL's commit_delay and
+    /// commit_siblings): when the last group had several writers and fewer
+    /// are back yet, wait a little for the rest before syncing. Each writer
+    /// waits for its reply before writing again, so without this the groups
+    /// settle into halves: one half syncing while the other queues. A lone
+    /// writer never waits.
+    fn wait_for_siblings(&mut self, last_group: usize, wait: Duration) {
+        if wait.is_zero() || last_group < 2 {
+            return;
+        }
+        let deadline = Instant::now() + wait;
+        while self.staged.len() + self.waiting.len() < last_group {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            match self.rx.recv_timeout(left) {
+                Ok(request) => self.apply(request),
+                Err(_) => return,
+            }
+        }
     }
 
     /// Writes every staged append with one call and queues their replies

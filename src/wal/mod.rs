@@ -69,6 +69,9 @@ pub struct WalOptions {
     pub max_record_bytes: u32,
     pub fsync: FsyncPolicy,
     pub fsync_interval_ms: u64,
+    /// With `batch`: how long a group may wait for the other writers of the
+    /// previous group before its fdatasync (0: never wait).
+    pub group_commit_wait_us: u64,
 }
 
 impl Default for WalOptions {
@@ -78,6 +81,7 @@ impl Default for WalOptions {
             max_record_bytes: 16 * 1024 * 1024,
             fsync: FsyncPolicy::Batch,
             fsync_interval_ms: 10,
+            group_commit_wait_us: 100,
         }
     }
 }

@@ -12,7 +12,7 @@ use std::path::Path;
 use replab::wal::{FsyncPolicy, RecordRef, Wal, WalOptions};
 
 pub fn opts(segment_size_bytes: u64) -> WalOptions {
-    WalOptions { segment_size_bytes, max_record_bytes: 1 << 20, fsync: FsyncPolicy::Never, fsync_interval_ms: 10 }
+    WalOptions { segment_size_bytes, max_record_bytes: 1 << 20, fsync: FsyncPolicy::Never, ..WalOptions::default() }
 }
 
 /// A payload that differs per index and per length, so a record read from
