@@ -53,7 +53,7 @@ pub fn run(args: &WalBenchArgs) -> Result<Vec<Measurement>, String> {
     let budget = Duration::from_secs_f64(args.seconds);
     let record = vec![0xA5u8; args.record_bytes];
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;

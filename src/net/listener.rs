@@ -70,8 +70,14 @@ impl PeerListener {
                             Ok(conn) => {
                                 let _ = me.accepted.send(conn).await;
                             }
-                            Err(why) => {
-                                warn!(node = me.creds.node_id, %addr, "refused peer connection: {why}");
+                            Err((why, hostile)) => {
+                                // A refused peer is news; a peer that went away
+                                // mid-handshake (it was stopping) is not.
+                                if hostile {
+                                    warn!(node = me.creds.node_id, %addr, "refused peer connection: {why}");
+                                } else {
+                                    debug!(node = me.creds.node_id, %addr, "peer connection ended: {why}");
+                                }
                                 me.log.record(format!("peer connection from {addr}: {why}"));
                             }
                         }
@@ -87,8 +93,10 @@ impl PeerListener {
         }
     }
 
-    async fn authenticate(&self, stream: TcpStream) -> Result<Authenticated, String> {
-        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    /// Runs the handshake. An error says why, and whether the peer
+    /// misbehaved (true) or merely went away.
+    async fn authenticate(&self, stream: TcpStream) -> Result<Authenticated, (String, bool)> {
+        stream.set_nodelay(true).map_err(|e| (e.to_string(), false))?;
         let mut framed = Framed::new(stream, LengthDelimitedCodec::new());
         let admit = |p: &handshake::Peer| {
             if p.role != Role::Peer {
@@ -100,9 +108,10 @@ impl PeerListener {
             Ok(())
         };
         let timeout = Duration::from_millis(self.config.handshake_timeout_ms);
-        let peer = handshake::run(&mut framed, &self.creds, Side::Acceptor, &admit, timeout)
-            .await
-            .map_err(|e| format!("handshake failed: {e}"))?;
+        let peer = handshake::run(&mut framed, &self.creds, Side::Acceptor, &admit, timeout).await.map_err(|e| {
+            let hostile = !matches!(e, handshake::HandshakeError::Closed | handshake::HandshakeError::Io(_));
+            (format!("handshake failed: {e}"), hostile)
+        })?;
         debug!(node = self.creds.node_id, peer = peer.node_id, "peer connected");
         Ok(Authenticated {
             peer: peer.node_id,
