@@ -30,8 +30,21 @@ fn unknown_flag_prints_usage_and_exits_2() {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    for cmd in [vec![], vec!["config"], vec!["bench"], vec!["bench", "wal"]] {
-        let mut args = cmd.clone();
+    let commands: [&[&str]; 11] = [
+        &[],
+        &["run"],
+        &["node"],
+        &["client"],
+        &["config"],
+        &["bench"],
+        &["bench", "wal"],
+        &["bench", "net"],
+        &["bench", "raft"],
+        &["bench", "cluster"],
+        &["bench", "check"],
+    ];
+    for cmd in commands {
+        let mut args = cmd.to_vec();
         args.push("--help");
         let out = replab(&args);
         assert_eq!(out.status.code(), Some(0), "{cmd:?}");
