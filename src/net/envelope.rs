@@ -14,7 +14,7 @@
 //! byte of the body is buffered, so a hostile prefix claiming 4 GiB closes
 //! the connection instead of allocating.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
@@ -69,11 +69,14 @@ impl Envelope {
 
     /// Parses one frame body. Any byte sequence gives `Ok` or `Err`, never
     /// a panic.
-    pub fn decode(frame: BytesMut) -> Result<Envelope, String> {
+    pub fn decode(mut frame: BytesMut) -> Result<Envelope, String> {
         let (header, rest) =
             postcard::take_from_bytes::<EnvelopeHeader>(&frame).map_err(|e| format!("bad envelope header: {e}"))?;
         let header_len = frame.len() - rest.len();
-        let payload = frame.freeze().slice(header_len..);
+        // Advancing and freezing moves pointers only; slicing a frozen
+        // frame would touch its shared reference count twice per message.
+        frame.advance(header_len);
+        let payload = frame.freeze();
         Ok(Envelope { version: header.version, kind: header.kind, from: header.from, to: header.to, payload })
     }
 }

@@ -217,7 +217,7 @@ impl Stream for PeerStream {
             buffer.reserve(READ_CHUNK_BYTES);
         }
         let peer = self.conn.peer;
-        let mut batch = Vec::new();
+        let mut batch = Vec::with_capacity(64);
         let mut bytes = 0u64;
         let mut failure = None;
         // Everything already readable goes out as one batch.
