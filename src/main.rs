@@ -18,9 +18,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     version,
     about = "A replication laboratory: run, break and compare replication strategies.",
     long_about = "replab runs replication policies (Raft, ...) as plugins on a real engine: a \
-write-ahead log with fdatasync, TCP between nodes, and a replicated-log pipeline.\n\n\
+write-ahead log with fdatasync, TCP between nodes, and a replicated-log pipeline. Lua scenarios \
+start clusters, inject faults and check the recorded history.\n\n\
 Configuration layers: config/default.toml < --config FILE < REPLAB_<SECTION>__<KEY> < --set key=value.",
-    after_help = "Examples:\n  replab bench wal\n  replab config --set wal.fsync=always"
+    after_help = "Examples:\n  replab run scripts/quickstart.lua\n  replab node --config config/cluster-3.toml --id 1\n  \
+replab client --cluster 127.0.0.1:7201 get color\n  replab bench wal\n  replab config --set wal.fsync=always"
 )]
 struct Cli {
     #[command(subcommand)]
