@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
+use super::accept::accept_loop;
 use super::envelope::{Envelope, EnvelopeCodec, Kind, PROTOCOL_VERSION};
 use super::handshake::{self, Credentials, Role, Side};
 use super::link::into_envelope_framed;
@@ -45,26 +46,16 @@ pub struct ClientListener {
 
 impl ClientListener {
     pub async fn run(self: Arc<Self>, listener: TcpListener) {
-        loop {
-            let accepted = tokio::select! {
-                _ = self.cancel.cancelled() => return,
-                accepted = listener.accept() => accepted,
-            };
-            match accepted {
-                Ok((stream, addr)) => {
-                    let me = Arc::clone(&self);
-                    self.tracker.spawn(async move {
-                        if let Err(why) = me.serve(stream).await {
-                            warn!(node = me.creds.node_id, %addr, "closed client connection: {why}");
-                        }
-                    });
-                }
-                Err(e) => {
-                    warn!(node = self.creds.node_id, "accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+        let (cancel, tracker) = (self.cancel.clone(), self.tracker.clone());
+        accept_loop(listener, self.creds.node_id, &cancel, &tracker, |stream, addr| {
+            let me = Arc::clone(&self);
+            async move {
+                if let Err(why) = me.serve(stream).await {
+                    warn!(node = me.creds.node_id, %addr, "closed client connection: {why}");
                 }
             }
-        }
+        })
+        .await;
     }
 
     async fn serve(&self, stream: TcpStream) -> Result<(), String> {

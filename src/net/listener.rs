@@ -25,6 +25,7 @@ use tracing::{debug, warn};
 
 use replab_api::NodeId;
 
+use super::accept::accept_loop;
 use super::envelope::{Envelope, EnvelopeCodec, Kind, PROTOCOL_VERSION};
 use super::handshake::{self, Credentials, Role, Side};
 use super::link::into_envelope_framed;
@@ -57,40 +58,28 @@ pub struct PeerListener {
 
 impl PeerListener {
     pub async fn run(self: Arc<Self>, listener: TcpListener) {
-        loop {
-            let accepted = tokio::select! {
-                _ = self.cancel.cancelled() => return,
-                accepted = listener.accept() => accepted,
-            };
-            match accepted {
-                Ok((stream, addr)) => {
-                    let me = Arc::clone(&self);
-                    self.tracker.spawn(async move {
-                        match me.authenticate(stream).await {
-                            Ok(conn) => {
-                                let _ = me.accepted.send(conn).await;
-                            }
-                            Err((why, hostile)) => {
-                                // A refused peer is news; a peer that went away
-                                // mid-handshake (it was stopping) is not.
-                                if hostile {
-                                    warn!(node = me.creds.node_id, %addr, "refused peer connection: {why}");
-                                } else {
-                                    debug!(node = me.creds.node_id, %addr, "peer connection ended: {why}");
-                                }
-                                me.log.record(format!("peer connection from {addr}: {why}"));
-                            }
+        let (cancel, tracker) = (self.cancel.clone(), self.tracker.clone());
+        accept_loop(listener, self.creds.node_id, &cancel, &tracker, |stream, addr| {
+            let me = Arc::clone(&self);
+            async move {
+                match me.authenticate(stream).await {
+                    Ok(conn) => {
+                        let _ = me.accepted.send(conn).await;
+                    }
+                    Err((why, hostile)) => {
+                        // A refused peer is news; a peer that went away
+                        // mid-handshake (it was stopping) is not.
+                        if hostile {
+                            warn!(node = me.creds.node_id, %addr, "refused peer connection: {why}");
+                        } else {
+                            debug!(node = me.creds.node_id, %addr, "peer connection ended: {why}");
                         }
-                    });
-                }
-                // Out of file descriptors and the like: keep serving the
-                // connections we have, try again shortly.
-                Err(e) => {
-                    warn!(node = self.creds.node_id, "accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                        me.log.record(format!("peer connection from {addr}: {why}"));
+                    }
                 }
             }
-        }
+        })
+        .await;
     }
 
     /// Runs the handshake. An error says why, and whether the peer

@@ -13,6 +13,7 @@
 //! [`Network`] ties them together for one node: it owns the tasks, and
 //! [`Network::shutdown`] stops every one of them.
 
+mod accept;
 mod backoff;
 pub mod client_port;
 pub mod envelope;

@@ -462,25 +462,24 @@ impl Wal {
 
     /// Replaces the hard state crash-atomically; durable on return.
     pub fn save_hard_state(&mut self, payload: &[u8]) -> Result<(), WalError> {
-        self.check_usable()?;
-        atomic_file::HARD_STATE.store(&self.dir, &self.dir_file, payload).inspect_err(|e| {
-            if e.is_fatal() {
-                self.poisoned = Some(e.to_string());
-            }
-        })?;
+        self.store_atomic(atomic_file::HARD_STATE, payload)?;
         self.hard_state = Some(payload.to_vec());
-        self.stats.fdatasyncs += 2;
         Ok(())
     }
 
     /// Replaces the stored snapshot crash-atomically; durable on return.
     pub fn save_snapshot(&mut self, payload: &[u8]) -> Result<(), WalError> {
+        self.store_atomic(atomic_file::SNAPSHOT, payload)
+    }
+
+    fn store_atomic(&mut self, file: atomic_file::AtomicFile, payload: &[u8]) -> Result<(), WalError> {
         self.check_usable()?;
-        atomic_file::SNAPSHOT.store(&self.dir, &self.dir_file, payload).inspect_err(|e| {
+        file.store(&self.dir, &self.dir_file, payload).inspect_err(|e| {
             if e.is_fatal() {
                 self.poisoned = Some(e.to_string());
             }
         })?;
+        // The file's fdatasync and the directory's fsync.
         self.stats.fdatasyncs += 2;
         Ok(())
     }
