@@ -12,12 +12,12 @@ use tokio::time::Instant;
 use tokio_util::codec::{Encoder, Framed, LengthDelimitedCodec};
 use tracing::{debug, info, warn};
 
-use super::super::NetError;
-use super::super::backoff::Backoff;
-use super::super::envelope::{EnvelopeCodec, FrameError};
-use super::super::handshake::{self, Side};
-use super::super::stats::LinkCounters;
 use super::{Delayed, LinkSetup, Shared, drop_unsendable};
+use crate::net::NetError;
+use crate::net::backoff::Backoff;
+use crate::net::envelope::{EnvelopeCodec, FrameError};
+use crate::net::handshake::{self, Side};
+use crate::net::stats::LinkCounters;
 
 pub(super) struct Writer {
     pub(super) setup: LinkSetup,
