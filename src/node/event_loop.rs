@@ -268,7 +268,7 @@ impl NodeLoop {
                 }
                 self.next_read += 1;
                 let id = self.next_read;
-                self.waiting.read_sent(id, PendingRead { to, deadline, key, read_index: None });
+                self.waiting.read_sent(id, PendingRead { to, deadline, key });
                 self.step(Input::Read { id });
             }
             RequestBody::Register => {

@@ -88,8 +88,6 @@ pub struct PendingRead {
     pub to: ReplyTo,
     pub deadline: Instant,
     pub key: Bytes,
-    /// Set once the policy confirmed the read: serve when applied here.
-    pub read_index: Option<LogIndex>,
 }
 
 /// Every request waiting for the replicated log.
@@ -99,6 +97,9 @@ pub struct Waiting {
     /// Writes whose entry is known: (term it was proposed in, write).
     by_index: BTreeMap<LogIndex, (Term, PendingWrite)>,
     reads: HashMap<ReadId, PendingRead>,
+    /// Confirmed reads by the index they wait for, so serving them after an
+    /// apply looks only at the ready ones.
+    ready_reads: BTreeMap<LogIndex, Vec<ReadId>>,
 }
 
 impl Waiting {
@@ -154,8 +155,8 @@ impl Waiting {
     }
 
     pub fn read_ready(&mut self, id: ReadId, index: LogIndex) {
-        if let Some(read) = self.reads.get_mut(&id) {
-            read.read_index = Some(index);
+        if self.reads.contains_key(&id) {
+            self.ready_reads.entry(index).or_default().push(id);
         }
     }
 
@@ -163,11 +164,12 @@ impl Waiting {
         self.reads.remove(&id)
     }
 
-    /// Reads whose index is applied, ready to be served.
+    /// Reads whose index is applied, ready to be served. (A read that
+    /// expired or was rejected meanwhile is simply no longer in `reads`.)
     pub fn servable_reads(&mut self, applied: LogIndex) -> Vec<PendingRead> {
-        let ready: Vec<ReadId> =
-            self.reads.iter().filter(|(_, r)| r.read_index.is_some_and(|i| i <= applied)).map(|(id, _)| *id).collect();
-        ready.into_iter().filter_map(|id| self.reads.remove(&id)).collect()
+        let later = self.ready_reads.split_off(&(applied + 1));
+        let due = std::mem::replace(&mut self.ready_reads, later);
+        due.into_values().flatten().filter_map(|id| self.reads.remove(&id)).collect()
     }
 
     /// Answers everything past its deadline with a timeout; returns how many.
@@ -220,6 +222,7 @@ impl Waiting {
         for (_, r) in self.reads.drain() {
             r.to.error(kind, message);
         }
+        self.ready_reads.clear();
     }
 }
 
