@@ -193,14 +193,17 @@ fn replab_stream(size: usize, count: u64, budget: Duration) -> Result<Measuremen
         // backpressure does for the plain sender. Messages are deferred and
         // flushed in bulk, as the node's event loop does at the end of
         // each turn.
+        let mut outbox = a.outbox();
         while sent < count && (!sent.is_multiple_of(256) || start.elapsed() < budget) {
             if sent.is_multiple_of(256) {
+                a.flush(&mut outbox);
                 a.wait_for_room(2, room_frames).await.map_err(|e| e.to_string())?;
             }
-            a.send(2, Kind::Peer, payload.clone()).map_err(|e| e.to_string())?;
+            a.stage(&mut outbox, 2, Kind::Peer, payload.clone()).map_err(|e| e.to_string())?;
             sent += 1;
         }
-        a.send(2, Kind::Peer, END).map_err(|e| e.to_string())?;
+        a.stage(&mut outbox, 2, Kind::Peer, END).map_err(|e| e.to_string())?;
+        a.flush(&mut outbox);
         // Queued bytes die with the network: wait until they arrived.
         let _ = tokio::time::timeout(STALL_LIMIT, received).await;
         let dropped = a.stats()[&2].dropped_queue;

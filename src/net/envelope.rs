@@ -91,12 +91,20 @@ fn varint_len(value: u64) -> usize {
 pub struct EnvelopeCodec {
     frames: LengthDelimitedCodec,
     max_frame_bytes: usize,
+    /// The inner codec consumed a length prefix and waits for the body.
+    in_frame: bool,
 }
 
 impl EnvelopeCodec {
     pub fn new(max_frame_bytes: usize) -> EnvelopeCodec {
         let frames = LengthDelimitedCodec::builder().max_frame_length(max_frame_bytes).new_codec();
-        EnvelopeCodec { frames, max_frame_bytes }
+        EnvelopeCodec { frames, max_frame_bytes, in_frame: false }
+    }
+
+    /// A frame's length prefix was read and its body is not complete: the
+    /// stream must not end here.
+    pub fn in_frame(&self) -> bool {
+        self.in_frame
     }
 }
 
@@ -116,9 +124,18 @@ impl Decoder for EnvelopeCodec {
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Envelope>, FrameError> {
+        let before = src.len();
         match self.frames.decode(src) {
-            Ok(Some(frame)) => Envelope::decode(frame).map(Some).map_err(FrameError::Malformed),
-            Ok(None) => Ok(None),
+            Ok(Some(frame)) => {
+                self.in_frame = false;
+                Envelope::decode(frame).map(Some).map_err(FrameError::Malformed)
+            }
+            Ok(None) => {
+                // Consuming bytes without yielding a frame means the prefix
+                // was read (it is held inside the inner codec).
+                self.in_frame |= src.len() < before;
+                Ok(None)
+            }
             // LengthDelimitedCodec reports an oversized prefix as InvalidData.
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                 let claimed = src.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
@@ -144,6 +161,53 @@ impl Encoder<Envelope> for EnvelopeCodec {
         dst.put_u32(body_len as u32);
         dst.put_slice(head);
         dst.put_slice(&item.payload);
+        Ok(())
+    }
+}
+
+/// Encodes the frames of one directed link.
+///
+/// Every frame a link sends carries the same version, sender and
+/// receiver, so the postcard header of each kind is encoded once, when the
+/// link is made: a send then costs the length prefix and two copies. The
+/// bytes are exactly what [`EnvelopeCodec`] writes (a test holds them to
+/// that).
+#[derive(Debug)]
+pub struct LinkEncoder {
+    /// Indexed by `Kind as usize`.
+    headers: [HeaderBytes; 4],
+    max_frame_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct HeaderBytes {
+    bytes: [u8; MAX_HEADER_BYTES],
+    len: usize,
+}
+
+impl LinkEncoder {
+    pub fn new(from: NodeId, to: NodeId, max_frame_bytes: usize) -> LinkEncoder {
+        let header_of = |kind: Kind| {
+            let header = EnvelopeHeader { version: PROTOCOL_VERSION, kind, from, to };
+            let mut bytes = [0u8; MAX_HEADER_BYTES];
+            let len = postcard::to_slice(&header, &mut bytes).expect("MAX_HEADER_BYTES bounds every header").len();
+            HeaderBytes { bytes, len }
+        };
+        let headers = [Kind::Peer, Kind::ClientRequest, Kind::ClientResponse, Kind::Admin].map(header_of);
+        LinkEncoder { headers, max_frame_bytes }
+    }
+
+    /// Appends one frame to `dst`; refuses a frame above the maximum.
+    pub fn encode(&self, kind: Kind, payload: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
+        let header = &self.headers[kind as usize];
+        let body_len = header.len + payload.len();
+        if body_len > self.max_frame_bytes {
+            return Err(FrameError::TooLarge { size_bytes: body_len, max_bytes: self.max_frame_bytes });
+        }
+        dst.reserve(4 + body_len);
+        dst.put_u32(body_len as u32);
+        dst.put_slice(&header.bytes[..header.len]);
+        dst.put_slice(payload);
         Ok(())
     }
 }
@@ -192,7 +256,39 @@ mod tests {
         assert!(matches!(codec.encode(env, &mut BytesMut::new()), Err(FrameError::TooLarge { .. })));
     }
 
+    #[test]
+    fn the_codec_knows_when_a_frame_is_unfinished() {
+        let mut codec = EnvelopeCodec::new(1 << 20);
+        let mut whole = BytesMut::new();
+        codec.encode(Envelope::new(Kind::Peer, 1, 2, Bytes::from_static(b"payload")), &mut whole).unwrap();
+        let mut buf = BytesMut::from(&whole[..4]);
+        assert_eq!(codec.decode(&mut buf).unwrap(), None);
+        assert!(buf.is_empty() && codec.in_frame(), "the prefix is consumed, the frame is not done");
+        buf.extend_from_slice(&whole[4..]);
+        assert!(codec.decode(&mut buf).unwrap().is_some());
+        assert!(!codec.in_frame());
+    }
+
+    #[test]
+    fn link_encoder_refuses_a_frame_above_the_maximum() {
+        let encoder = LinkEncoder::new(1, 2, 100);
+        assert!(matches!(
+            encoder.encode(Kind::Peer, &[0u8; 200], &mut BytesMut::new()),
+            Err(FrameError::TooLarge { .. })
+        ));
+    }
+
     proptest! {
+        #[test]
+        fn link_encoder_writes_what_the_codec_writes(kind in 0u8..4, from: u64, to: u64, payload in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let kind = [Kind::Peer, Kind::ClientRequest, Kind::ClientResponse, Kind::Admin][kind as usize];
+            let payload = Bytes::from(payload);
+            let (mut by_codec, mut by_link) = (BytesMut::new(), BytesMut::new());
+            EnvelopeCodec::new(4096).encode(Envelope::new(kind, from, to, payload.clone()), &mut by_codec).unwrap();
+            LinkEncoder::new(from, to, 4096).encode(kind, &payload, &mut by_link).unwrap();
+            prop_assert_eq!(by_codec, by_link);
+        }
+
         #[test]
         fn arbitrary_bytes_never_panic_the_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let mut codec = EnvelopeCodec::new(4096);

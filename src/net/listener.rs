@@ -15,10 +15,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::BytesMut;
 use futures_util::stream::{SelectAll, Stream, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tokio_util::codec::{Decoder, Framed, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
@@ -28,7 +29,6 @@ use replab_api::NodeId;
 use super::accept::accept_loop;
 use super::envelope::{Envelope, EnvelopeCodec, Kind, PROTOCOL_VERSION};
 use super::handshake::{self, Credentials, Role, Side};
-use super::link::into_envelope_framed;
 use super::stats::{ConnectionLog, LinkCounters};
 use super::{Inbound, NetConfig};
 
@@ -42,7 +42,11 @@ const READ_CHUNK_BYTES: usize = 256 * 1024;
 /// An authenticated peer connection, ready to be read.
 pub struct Authenticated {
     peer: NodeId,
-    framed: Framed<TcpStream, EnvelopeCodec>,
+    stream: TcpStream,
+    /// Bytes read and not yet decoded; starts with whatever arrived behind
+    /// the handshake.
+    buffer: BytesMut,
+    codec: EnvelopeCodec,
     counters: Arc<LinkCounters>,
 }
 
@@ -102,9 +106,12 @@ impl PeerListener {
             (format!("handshake failed: {e}"), hostile)
         })?;
         debug!(node = self.creds.node_id, peer = peer.node_id, "peer connected");
+        let parts = framed.into_parts();
         Ok(Authenticated {
             peer: peer.node_id,
-            framed: into_envelope_framed(framed, &self.config),
+            stream: parts.io,
+            buffer: parts.read_buf,
+            codec: EnvelopeCodec::new(self.config.max_frame_bytes),
             counters: Arc::clone(&self.counters[&peer.node_id]),
         })
     }
@@ -199,37 +206,51 @@ impl Stream for PeerStream {
         if let Some(why) = self.deferred.take() {
             return self.end(why);
         }
-        // Read in large chunks: the codec alone would only reserve room for
-        // the frame at hand, and small reads mean many syscalls.
-        let buffer = self.conn.framed.read_buffer_mut();
-        if buffer.capacity() - buffer.len() < READ_CHUNK_BYTES / 4 {
-            buffer.reserve(READ_CHUNK_BYTES);
-        }
-        let peer = self.conn.peer;
-        let mut batch = Vec::with_capacity(64);
+        let mut batch = Vec::new();
         let mut bytes = 0u64;
         let mut failure = None;
-        // Everything already readable goes out as one batch.
-        while batch.len() < MAX_BATCH {
-            match self.conn.framed.poll_next_unpin(cx) {
-                Poll::Ready(Some(Ok(envelope))) => {
-                    if let Err(why) = self.check(&envelope) {
-                        failure = Some(why);
+        // Decode what is buffered; read only when that yields nothing, so a
+        // batch costs one read, not one more that finds the socket empty.
+        loop {
+            let before = self.conn.buffer.len();
+            while batch.len() < MAX_BATCH {
+                let Authenticated { codec, buffer, .. } = &mut self.conn;
+                match codec.decode(buffer) {
+                    Ok(Some(envelope)) => {
+                        if let Err(why) = self.check(&envelope) {
+                            failure = Some(why);
+                            break;
+                        }
+                        batch.push(Inbound { from: envelope.from, kind: envelope.kind, payload: envelope.payload });
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        failure = Some(e.to_string());
                         break;
                     }
-                    bytes += envelope.wire_size_bytes() as u64;
-                    batch.push(Inbound { from: envelope.from, kind: envelope.kind, payload: envelope.payload });
                 }
-                Poll::Ready(Some(Err(e))) => {
-                    failure = Some(format!("from node {peer}: {e}"));
-                    break;
-                }
-                Poll::Ready(None) => {
-                    failure = Some(String::new());
-                    break;
-                }
-                Poll::Pending => break,
             }
+            bytes += (before - self.conn.buffer.len()) as u64;
+            if failure.is_some() || !batch.is_empty() {
+                break;
+            }
+            match self.read(cx) {
+                Poll::Ready(Ok(true)) => continue,
+                Poll::Ready(Ok(false)) => {
+                    // The codec keeps a frame's length prefix once read,
+                    // so an empty buffer is not proof of a clean end.
+                    let clean = self.conn.buffer.is_empty() && !self.conn.codec.in_frame();
+                    failure = Some(if clean {
+                        String::new()
+                    } else {
+                        "connection closed in the middle of a frame".to_string()
+                    });
+                }
+                Poll::Ready(Err(e)) => failure = Some(format!("i/o: {e}")),
+                // The socket is registered to wake us.
+                Poll::Pending => return Poll::Pending,
+            }
+            break;
         }
         LinkCounters::add(&self.conn.counters.frames_in, batch.len() as u64);
         LinkCounters::add(&self.conn.counters.bytes_in, bytes);
@@ -241,14 +262,34 @@ impl Stream for PeerStream {
                 Poll::Ready(Some(Ok(batch)))
             }
             Some(why) => self.end(why),
-            None if !batch.is_empty() => Poll::Ready(Some(Ok(batch))),
-            // The framed stream returned Pending and registered our waker.
-            None => Poll::Pending,
+            None => Poll::Ready(Some(Ok(batch))),
         }
     }
 }
 
 impl PeerStream {
+    /// Reads what the socket has into the buffer: true if bytes came,
+    /// false at the end of the stream.
+    fn read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<bool>> {
+        // Large reads: a burst from the peer's coalesced writes arrives in
+        // few syscalls. The codec alone would reserve only the frame at
+        // hand.
+        let buffer = &mut self.conn.buffer;
+        if buffer.capacity() - buffer.len() < READ_CHUNK_BYTES / 4 {
+            buffer.reserve(READ_CHUNK_BYTES);
+        }
+        loop {
+            std::task::ready!(self.conn.stream.poll_read_ready(cx))?;
+            match self.conn.stream.try_read_buf(&mut self.conn.buffer) {
+                Ok(0) => return Poll::Ready(Ok(false)),
+                Ok(_) => return Poll::Ready(Ok(true)),
+                // The readiness was stale; polling again registers the waker.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
     /// Ends the stream: quietly for a clean close (`why` empty), else
     /// yielding the reason once.
     fn end(&mut self, why: String) -> Poll<Option<<Self as Stream>::Item>> {

@@ -42,7 +42,7 @@ pub use handshake::{Credentials, Role};
 pub use listener::Incoming;
 pub use stats::LinkStats;
 
-use link::{LinkSetup, PeerLink};
+use link::{LinkSetup, PeerLink, Staging};
 use listener::PeerListener;
 use stats::{ConnectionLog, LinkCounters};
 
@@ -93,6 +93,19 @@ pub struct Inbound {
     pub from: NodeId,
     pub kind: Kind,
     pub payload: Bytes,
+}
+
+/// A caller's staged messages, one buffer per peer: see [`Network::stage`].
+#[derive(Debug)]
+pub struct Outbox {
+    staged: BTreeMap<NodeId, Staging>,
+}
+
+impl Outbox {
+    /// Nothing is staged.
+    pub fn is_empty(&self) -> bool {
+        self.staged.values().all(Staging::is_empty)
+    }
 }
 
 /// One node's view of the network.
@@ -165,8 +178,37 @@ impl Network {
     /// policy.
     pub fn send(&self, to: NodeId, kind: Kind, payload: Bytes) -> Result<(), NetError> {
         let link = self.links.get(&to).ok_or(NetError::UnknownPeer(to))?;
-        link.send(Envelope::new(kind, self.me, to, payload));
+        link.send(kind, payload);
         Ok(())
+    }
+
+    /// An empty outbox for this network's peers; see [`Network::stage`].
+    pub fn outbox(&self) -> Outbox {
+        Outbox { staged: self.links.keys().map(|peer| (*peer, Staging::default())).collect() }
+    }
+
+    /// Stages a message for `to` in `outbox`; it is written at the next
+    /// [`Network::flush`]. A caller that sends many messages in one turn
+    /// (the node's event loop) gets one write per peer for all of them, and
+    /// touches each link's shared state once per turn rather than once per
+    /// message. Messages staged for one peer keep their order; they are not
+    /// ordered with messages sent with [`Network::send`] before the flush.
+    pub fn stage(&self, outbox: &mut Outbox, to: NodeId, kind: Kind, payload: Bytes) -> Result<(), NetError> {
+        let unknown = || NetError::UnknownPeer(to);
+        let link = self.links.get(&to).ok_or_else(unknown)?;
+        let staging = outbox.staged.get_mut(&to).ok_or_else(unknown)?;
+        link.stage(staging, kind, payload);
+        Ok(())
+    }
+
+    /// Writes everything staged in `outbox`, from the caller's thread; a
+    /// link's writer task takes over only what its socket cannot take.
+    pub fn flush(&self, outbox: &mut Outbox) {
+        for (peer, staging) in &mut outbox.staged {
+            if let Some(link) = self.links.get(peer) {
+                link.flush_staged(staging);
+            }
+        }
     }
 
     /// Frames queued for `to` and not yet taken by its writer; lets a bulk

@@ -18,7 +18,7 @@ use super::{Command, Exit};
 use crate::client::protocol::{Consistency, ErrorKind, NodeStats, NodeStatus, Request, RequestBody, ResponseBody};
 use crate::config::Settings;
 use crate::kv::{self, Kv};
-use crate::net::{ClientCall, Inbound, Incoming, Kind, Network};
+use crate::net::{ClientCall, Inbound, Incoming, Kind, Network, Outbox};
 
 /// What `NodeLoop::new` takes.
 pub struct Parts {
@@ -49,6 +49,9 @@ pub struct NodeLoop {
     /// they depend on, destination, message).
     pub(super) held: VecDeque<(u64, NodeId, Bytes)>,
     pub(super) network: Arc<Network>,
+    /// This turn's messages, written together when the turn ends: one
+    /// write per peer however many messages the turn produced.
+    outbox: Outbox,
     incoming: Incoming,
     calls: mpsc::Receiver<ClientCall>,
     commands: mpsc::Receiver<Command>,
@@ -78,6 +81,7 @@ impl NodeLoop {
             storage_done: p.storage_done,
             durable_seq: 0,
             held: VecDeque::new(),
+            outbox: p.network.outbox(),
             network: p.network,
             incoming: p.incoming,
             calls: p.calls,
@@ -135,6 +139,7 @@ impl NodeLoop {
                 }
                 Some(command) = self.commands.recv() => self.on_command(command),
             }
+            self.network.flush(&mut self.outbox);
             if let Some(why) = self.fatal.take() {
                 error!(node = self.id, "stopping: {why}");
                 self.waiting.fail_all(ErrorKind::Unavailable, "the node stopped after a fatal error");
@@ -200,7 +205,7 @@ impl NodeLoop {
     pub(super) fn send_now(&mut self, to: NodeId, bytes: Bytes) {
         self.stats.messages_sent += 1;
         self.stats.message_bytes_sent += bytes.len() as u64;
-        if let Err(e) = self.network.send(to, Kind::Peer, bytes) {
+        if let Err(e) = self.network.stage(&mut self.outbox, to, Kind::Peer, bytes) {
             warn!(node = self.id, "cannot send: {e}");
         }
     }

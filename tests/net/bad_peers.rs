@@ -96,7 +96,18 @@ async fn a_truncated_frame_closes_the_connection() {
     stream.write_all(&[1u8; 10]).await.unwrap();
     stream.shutdown().await.unwrap();
     assert_closed(stream, &mut n1).await;
-    assert_still_serving(&mut n1, &n3, "bytes remaining").await;
+    assert_still_serving(&mut n1, &n3, "in the middle of a frame").await;
+    shutdown(vec![n1, n3]).await;
+}
+
+#[tokio::test]
+async fn a_frame_cut_right_after_its_length_prefix_closes_the_connection() {
+    let (mut n1, n3) = two_of_three().await;
+    let mut stream = authenticated_as_node_2(n1.addr).await;
+    stream.write_all(&100u32.to_be_bytes()).await.unwrap();
+    stream.shutdown().await.unwrap();
+    assert_closed(stream, &mut n1).await;
+    assert_still_serving(&mut n1, &n3, "in the middle of a frame").await;
     shutdown(vec![n1, n3]).await;
 }
 

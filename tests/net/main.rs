@@ -3,6 +3,7 @@
 mod bad_peers;
 mod delivery;
 mod faults;
+mod outbox;
 mod reconnect;
 
 use std::collections::BTreeMap;

@@ -17,21 +17,24 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
-use tokio_util::codec::{Encoder, Framed, FramedParts, LengthDelimitedCodec};
+use tokio_util::codec::{Framed, FramedParts, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use replab_api::NodeId;
 
+mod outbox;
 mod writer;
 
+pub use outbox::Staging;
+
 use super::NetConfig;
-use super::envelope::{Envelope, EnvelopeCodec, FrameError};
-use super::fault::FaultTable;
+use super::envelope::{Envelope, EnvelopeCodec, FrameError, Kind, LinkEncoder};
+use super::fault::{FaultTable, Verdict};
 use super::handshake::Credentials;
 use super::stats::{ConnectionLog, LinkCounters};
 use writer::Writer;
@@ -52,11 +55,18 @@ enum Direct {
     NotIdle,
 }
 
+/// A message on its way: the link adds sender, receiver and version.
+#[derive(Clone)]
+struct Outgoing {
+    kind: Kind,
+    payload: Bytes,
+}
+
 /// A message the fault layer delayed, ordered by due time then send order.
 struct Delayed {
     due: Instant,
     seq: u64,
-    envelope: Envelope,
+    message: Outgoing,
 }
 
 impl PartialEq for Delayed {
@@ -105,7 +115,6 @@ struct LinkState {
     last_direct: Option<Instant>,
     /// A direct write found the connection broken.
     broken: bool,
-    codec: EnvelopeCodec,
 }
 
 struct Shared {
@@ -127,6 +136,7 @@ pub struct PeerLink {
     /// Queued bytes above which a sender writes them itself
     /// (`net.write_buffer_bytes`; see `flush_from_sender`).
     flush_bytes: usize,
+    encoder: LinkEncoder,
 }
 
 pub struct LinkSetup {
@@ -153,7 +163,6 @@ impl PeerLink {
             unfinished: BytesMut::new(),
             last_direct: None,
             broken: false,
-            codec: EnvelopeCodec::new(setup.config.max_frame_bytes),
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
@@ -168,6 +177,7 @@ impl PeerLink {
             faults: Arc::clone(&setup.faults),
             capacity: setup.config.outbound_queue_frames,
             flush_bytes: setup.config.write_buffer_bytes,
+            encoder: LinkEncoder::new(setup.creds.node_id, setup.peer, setup.config.max_frame_bytes),
         };
         let writer = Writer { setup, shared, delayed: BinaryHeap::new() };
         tracker.spawn(writer.run());
@@ -202,12 +212,16 @@ impl PeerLink {
     /// the caller's thread with a non-blocking write, saving the wake-up of
     /// the writer task, which is most of a small message's latency.
     /// Otherwise the frame is queued behind the frames before it.
-    pub fn send(&self, envelope: Envelope) {
+    pub fn send(&self, kind: Kind, payload: Bytes) {
+        self.submit(Outgoing { kind, payload });
+    }
+
+    /// The fault layer's verdict on the next message, counted.
+    fn verdict(&self) -> Verdict {
         let counters = &self.shared.counters;
         let verdict = self.faults.decide(self.me, self.peer);
         if verdict.dropped {
             LinkCounters::add(&counters.dropped_fault, 1);
-            return;
         }
         if verdict.duplicated {
             LinkCounters::add(&counters.duplicated, 1);
@@ -215,10 +229,18 @@ impl PeerLink {
         if verdict.reordered {
             LinkCounters::add(&counters.reordered, 1);
         }
+        verdict
+    }
+
+    fn submit(&self, message: Outgoing) {
+        let verdict = self.verdict();
+        if verdict.dropped {
+            return;
+        }
         let mut state = self.shared.state.lock().expect("link state lock");
         match verdict.copies {
             [Some(Duration::ZERO), None] => {
-                match self.try_direct_write(&mut state, &envelope) {
+                match self.try_direct_write(&mut state, &message) {
                     Direct::Written => return,
                     Direct::Handoff => {
                         drop(state);
@@ -228,9 +250,13 @@ impl PeerLink {
                     Direct::NotIdle => {}
                 }
                 let was_empty = state.pending_frames.is_empty();
-                self.enqueue(&mut state, envelope);
-                if state.pending.len() >= self.flush_bytes {
-                    self.flush_from_sender(&mut state);
+                self.enqueue(&mut state, message);
+                if state.pending.len() >= self.flush_bytes && self.flush_from_sender(&mut state) {
+                    // The socket is full: the writer waits for room, and
+                    // later sends queue behind it instead of retrying.
+                    drop(state);
+                    self.shared.notify.notify_one();
+                    return;
                 }
                 // The writer takes the whole buffer when it runs, so it
                 // needs waking only for the first frame after it emptied
@@ -241,11 +267,11 @@ impl PeerLink {
             }
             [Some(first), second] => {
                 if let Some(second) = second {
-                    self.enqueue_after(&mut state, envelope.clone(), second);
+                    self.enqueue_after(&mut state, message.clone(), second);
                 }
-                self.enqueue_after(&mut state, envelope, first);
+                self.enqueue_after(&mut state, message, first);
             }
-            [None, Some(only)] => self.enqueue_after(&mut state, envelope, only),
+            [None, Some(only)] => self.enqueue_after(&mut state, message, only),
             [None, None] => {}
         }
         drop(state);
@@ -257,16 +283,19 @@ impl PeerLink {
     /// bytes leave without waiting for the writer task to be scheduled,
     /// which on a busy machine is the bottleneck. Whatever the socket does
     /// not take stays queued for the writer.
-    fn flush_from_sender(&self, state: &mut LinkState) {
+    ///
+    /// Returns true when bytes are left that the writer should take over:
+    /// the socket was full or broken.
+    fn flush_from_sender(&self, state: &mut LinkState) -> bool {
         let writable = !state.writer_busy && !state.broken && state.unfinished.is_empty();
-        let Some(stream) = state.stream.as_ref().filter(|_| writable).map(Arc::clone) else { return };
+        let Some(stream) = state.stream.as_ref().filter(|_| writable).map(Arc::clone) else { return false };
         let written = match stream.try_write(&state.pending) {
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
             Err(_) => {
                 // Let the writer find the broken connection and reconnect.
                 state.broken = true;
-                return;
+                return true;
             }
         };
         let counters = &self.shared.counters;
@@ -294,11 +323,12 @@ impl PeerLink {
             break;
         }
         LinkCounters::add(&counters.frames_out, frames);
+        !state.pending.is_empty() || !state.unfinished.is_empty()
     }
 
     /// Writes the frame into the socket if the link is idle and the last
     /// direct write is not too recent.
-    fn try_direct_write(&self, state: &mut LinkState, envelope: &Envelope) -> Direct {
+    fn try_direct_write(&self, state: &mut LinkState, message: &Outgoing) -> Direct {
         let idle = state.pending_frames.is_empty()
             && state.unfinished.is_empty()
             && !state.writer_busy
@@ -309,9 +339,9 @@ impl PeerLink {
             return Direct::NotIdle;
         };
         let counters = &self.shared.counters;
-        let LinkState { codec, pending, unfinished, .. } = state;
+        let LinkState { pending, unfinished, .. } = state;
         debug_assert!(pending.is_empty(), "no frames queued means no bytes pending");
-        if let Err(e) = codec.encode(envelope.clone(), pending) {
+        if let Err(e) = self.encoder.encode(message.kind, &message.payload, pending) {
             drop_unsendable(counters, &e);
             return Direct::Written;
         }
@@ -339,7 +369,7 @@ impl PeerLink {
         if whole { Direct::Written } else { Direct::Handoff }
     }
 
-    fn enqueue(&self, state: &mut LinkState, envelope: Envelope) {
+    fn enqueue(&self, state: &mut LinkState, message: Outgoing) {
         if state.pending_frames.len() >= self.capacity {
             // Drop the oldest frame: its bytes are at the front.
             let oldest = state.pending_frames.pop_front().expect("queue is full, so not empty");
@@ -347,16 +377,15 @@ impl PeerLink {
             LinkCounters::add(&self.shared.counters.dropped_queue, 1);
         }
         let before = state.pending.len();
-        let LinkState { codec, pending, .. } = state;
-        match codec.encode(envelope, pending) {
+        match self.encoder.encode(message.kind, &message.payload, &mut state.pending) {
             Ok(()) => state.pending_frames.push_back((state.pending.len() - before) as u32),
             Err(e) => drop_unsendable(&self.shared.counters, &e),
         }
     }
 
-    fn enqueue_after(&self, state: &mut LinkState, envelope: Envelope, delay: Duration) {
+    fn enqueue_after(&self, state: &mut LinkState, message: Outgoing, delay: Duration) {
         if delay.is_zero() {
-            return self.enqueue(state, envelope);
+            return self.enqueue(state, message);
         }
         if state.delayed.len() >= self.capacity {
             state.delayed.remove(0); // the oldest; rare, so O(n) is fine
@@ -364,7 +393,7 @@ impl PeerLink {
         }
         state.next_seq += 1;
         let seq = state.next_seq;
-        state.delayed.push(Delayed { due: Instant::now() + delay, seq, envelope });
+        state.delayed.push(Delayed { due: Instant::now() + delay, seq, message });
     }
 }
 

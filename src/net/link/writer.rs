@@ -9,13 +9,13 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_util::codec::{Encoder, Framed, LengthDelimitedCodec};
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
 use tracing::{debug, info, warn};
 
 use super::{Delayed, LinkSetup, Shared, drop_unsendable};
 use crate::net::NetError;
 use crate::net::backoff::Backoff;
-use crate::net::envelope::{EnvelopeCodec, FrameError};
+use crate::net::envelope::{FrameError, LinkEncoder};
 use crate::net::handshake::{self, Side};
 use crate::net::stats::LinkCounters;
 
@@ -124,11 +124,11 @@ impl Writer {
     /// the kernel in one write, so under load many frames share a syscall.
     async fn write_loop(&mut self, stream: &TcpStream) -> Result<(), FrameError> {
         let cancel = self.setup.cancel.clone();
-        let mut codec = EnvelopeCodec::new(self.setup.config.max_frame_bytes);
+        let encoder = LinkEncoder::new(self.setup.creds.node_id, self.setup.peer, self.setup.config.max_frame_bytes);
         let mut head = BytesMut::new();
         let mut buf = BytesMut::with_capacity(64 * 1024);
         loop {
-            let frames = match self.claim(&mut head, &mut buf, &mut codec) {
+            let frames = match self.claim(&mut head, &mut buf, &encoder) {
                 Claim::Work(frames) => frames,
                 Claim::Broken => return Err(FrameError::Io(std::io::ErrorKind::BrokenPipe.into())),
                 Claim::Idle => {
@@ -162,7 +162,7 @@ impl Writer {
     /// queued frames and due delayed ones into `buf` (swapped with the
     /// shared buffer, so its capacity is reused). Marks the writer busy
     /// while it has work; idle, it uncorks, allowing direct writes again.
-    fn claim(&mut self, head: &mut BytesMut, buf: &mut BytesMut, codec: &mut EnvelopeCodec) -> Claim {
+    fn claim(&mut self, head: &mut BytesMut, buf: &mut BytesMut, encoder: &LinkEncoder) -> Claim {
         let now = Instant::now();
         let mut state = self.shared.state.lock().expect("link state lock");
         if state.broken {
@@ -183,7 +183,7 @@ impl Writer {
         }
         while self.delayed.peek().is_some_and(|Reverse(d)| d.due <= now) {
             let Reverse(d) = self.delayed.pop().expect("peeked");
-            match codec.encode(d.envelope, buf) {
+            match encoder.encode(d.message.kind, &d.message.payload, buf) {
                 Ok(()) => frames += 1,
                 Err(e) => drop_unsendable(&self.setup.counters, &e),
             }
