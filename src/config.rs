@@ -13,6 +13,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use replab_gossip::GossipConfig;
+use replab_heartbeat::HeartbeatConfig;
 use replab_raft::RaftConfig;
 
 use crate::kv::KvConfig;
@@ -35,6 +37,8 @@ pub struct Settings {
     pub node: NodeSettings,
     pub kv: KvConfig,
     pub raft: RaftConfig,
+    pub heartbeat: HeartbeatConfig,
+    pub gossip: GossipConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,6 +65,7 @@ pub struct MemberSettings {
 #[serde(deny_unknown_fields)]
 pub struct PolicySettings {
     pub replication: String,
+    pub failure_detector: String,
 }
 
 /// The `[node]` section: the node runtime's batching, limits and timers.

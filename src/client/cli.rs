@@ -79,7 +79,9 @@ fn show_read(r: &super::ReadValue) -> String {
 }
 
 async fn status_table(client: &mut Client, nodes: &[SocketAddr]) -> String {
-    let mut out = String::from("node  address               role           term   commit  applied  last     leader\n");
+    let mut out = String::from(
+        "node  address               role           term   commit  applied  last     leader  sees (failure detector)\n",
+    );
     for addr in nodes {
         match client.status(*addr).await {
             Ok(s) => out.push_str(&status_line(addr, &s)),
@@ -92,8 +94,9 @@ async fn status_table(client: &mut Client, nodes: &[SocketAddr]) -> String {
 fn status_line(addr: &SocketAddr, s: &NodeStatus) -> String {
     let p = &s.policy;
     let leader = p.leader.map_or("-".to_string(), |l| l.to_string());
+    let sees: Vec<String> = s.liveness.iter().map(|v| format!("{}:{:?}", v.peer, v.liveness).to_lowercase()).collect();
     format!(
-        "{:<5} {:<21} {:<14} {:<6} {:<7} {:<8} {:<8} {}\n",
+        "{:<5} {:<21} {:<14} {:<6} {:<7} {:<8} {:<8} {:<7} {}\n",
         p.id,
         addr.to_string(),
         p.role.to_string(),
@@ -101,6 +104,7 @@ fn status_line(addr: &SocketAddr, s: &NodeStatus) -> String {
         p.commit_index,
         p.applied_index,
         p.last_index,
-        leader
+        leader,
+        sees.join(" ")
     )
 }

@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use replab_api::{ClientId, LogIndex, NodeId, PolicyStatus, Seq};
+use replab_api::{ClientId, LogIndex, NodeId, PeerView, PolicyStatus, Seq};
 
 use crate::kv::{WriteOp, WriteResult};
 
@@ -46,13 +46,13 @@ pub enum Consistency {
     Stale,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Response {
     pub id: u64,
     pub body: ResponseBody,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ResponseBody {
     Registered {
         client: ClientId,
@@ -113,7 +113,7 @@ impl std::fmt::Display for ErrorKind {
 }
 
 /// A node's answer to `Status`, and what `replab client status` prints.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NodeStatus {
     pub policy: PolicyStatus,
     pub keys: u64,
@@ -121,6 +121,8 @@ pub struct NodeStatus {
     /// Fingerprint of the key-value data, to compare replicas.
     pub digest: u64,
     pub stats: NodeStats,
+    /// The failure detector's view of every peer.
+    pub liveness: Vec<PeerView>,
 }
 
 /// Counters a node keeps about itself.
@@ -133,6 +135,8 @@ pub struct NodeStats {
     pub became_leader: u64,
     /// Times the leader this node knows of changed.
     pub leader_changes: u64,
+    /// Times the failure detector changed its verdict on a peer.
+    pub liveness_changes: u64,
     pub proposals: u64,
     pub proposed_entries: u64,
     pub applied_entries: u64,

@@ -117,3 +117,31 @@ fn a_relation_between_two_keys_is_checked() {
     let err = load(&inp).unwrap_err().to_string();
     assert!(err.contains("net.reconnect_backoff_min_ms = 500") && err.contains("reconnect_backoff_max_ms"), "{err}");
 }
+
+#[test]
+fn default_detector_sections_match_the_plugins_defaults() {
+    let s = load(&input()).unwrap();
+    assert_eq!(s.policy.failure_detector, "gossip");
+    assert_eq!(s.gossip, replab_gossip::GossipConfig::default());
+    assert_eq!(s.heartbeat, replab_heartbeat::HeartbeatConfig::default());
+}
+
+#[test]
+fn an_unknown_failure_detector_names_the_key_and_the_choices() {
+    let inp = ConfigInput { sets: vec!["policy.failure_detector=swim".into()], ..input() };
+    let err = load(&inp).unwrap_err().to_string();
+    assert!(err.contains("policy.failure_detector") && err.contains("gossip, heartbeat"), "{err}");
+}
+
+#[test]
+fn a_bad_detector_setting_names_its_full_key() {
+    let inp = ConfigInput { sets: vec!["gossip.dead_phi=1.0".into()], ..input() };
+    let err = load(&inp).unwrap_err().to_string();
+    assert!(err.contains("gossip.dead_phi"), "{err}");
+    let inp = ConfigInput {
+        sets: vec!["policy.failure_detector=heartbeat".into(), "heartbeat.suspect_after_ms=10".into()],
+        ..input()
+    };
+    let err = load(&inp).unwrap_err().to_string();
+    assert!(err.contains("heartbeat.suspect_after_ms"), "{err}");
+}

@@ -21,7 +21,7 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 use replab_api::NodeId;
 
 /// Bumped on any incompatible change of the envelope or the handshake.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Fixed bound on a postcard-encoded header (u16 + tag + two u64 varints).
 const MAX_HEADER_BYTES: usize = 3 + 1 + 10 + 10;
@@ -36,6 +36,12 @@ pub enum Kind {
     ClientResponse,
     /// Operator commands (faults, status) in process mode.
     Admin,
+    /// Failure-detector traffic (heartbeats, gossip) between peers.
+    Detector,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [Kind::Peer, Kind::ClientRequest, Kind::ClientResponse, Kind::Admin, Kind::Detector];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,7 +181,7 @@ impl Encoder<Envelope> for EnvelopeCodec {
 #[derive(Debug)]
 pub struct LinkEncoder {
     /// Indexed by `Kind as usize`.
-    headers: [HeaderBytes; 4],
+    headers: [HeaderBytes; Kind::ALL.len()],
     max_frame_bytes: usize,
 }
 
@@ -193,7 +199,7 @@ impl LinkEncoder {
             let len = postcard::to_slice(&header, &mut bytes).expect("MAX_HEADER_BYTES bounds every header").len();
             HeaderBytes { bytes, len }
         };
-        let headers = [Kind::Peer, Kind::ClientRequest, Kind::ClientResponse, Kind::Admin].map(header_of);
+        let headers = Kind::ALL.map(header_of);
         LinkEncoder { headers, max_frame_bytes }
     }
 
@@ -220,7 +226,7 @@ mod tests {
     #[test]
     fn every_kind_round_trips_through_the_codec() {
         let mut codec = EnvelopeCodec::new(1 << 20);
-        for kind in [Kind::Peer, Kind::ClientRequest, Kind::ClientResponse, Kind::Admin] {
+        for kind in Kind::ALL {
             let env = Envelope::new(kind, 3, u64::MAX, Bytes::from_static(b"payload"));
             let mut buf = BytesMut::new();
             codec.encode(env.clone(), &mut buf).unwrap();
@@ -280,8 +286,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn link_encoder_writes_what_the_codec_writes(kind in 0u8..4, from: u64, to: u64, payload in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let kind = [Kind::Peer, Kind::ClientRequest, Kind::ClientResponse, Kind::Admin][kind as usize];
+        fn link_encoder_writes_what_the_codec_writes(kind in 0u8..5, from: u64, to: u64, payload in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let kind = Kind::ALL[kind as usize];
             let payload = Bytes::from(payload);
             let (mut by_codec, mut by_link) = (BytesMut::new(), BytesMut::new());
             EnvelopeCodec::new(4096).encode(Envelope::new(kind, from, to, payload.clone()), &mut by_codec).unwrap();
@@ -303,8 +309,8 @@ mod tests {
         }
 
         #[test]
-        fn any_envelope_round_trips(kind in 0u8..4, from: u64, to: u64, payload in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let kind = [Kind::Peer, Kind::ClientRequest, Kind::ClientResponse, Kind::Admin][kind as usize];
+        fn any_envelope_round_trips(kind in 0u8..5, from: u64, to: u64, payload in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let kind = Kind::ALL[kind as usize];
             let env = Envelope::new(kind, from, to, Bytes::from(payload));
             let mut codec = EnvelopeCodec::new(4096);
             let mut buf = BytesMut::new();

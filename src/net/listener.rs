@@ -189,7 +189,7 @@ impl PeerStream {
         if envelope.to != self.me {
             return Err(format!("envelope for node {} arrived at node {}", envelope.to, self.me));
         }
-        if !matches!(envelope.kind, Kind::Peer | Kind::Admin) {
+        if !matches!(envelope.kind, Kind::Peer | Kind::Admin | Kind::Detector) {
             return Err(format!("{:?} envelope on the peer port", envelope.kind));
         }
         Ok(())

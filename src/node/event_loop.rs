@@ -8,9 +8,12 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
-use replab_api::{Effects, Input, NodeId, ProposalId, ReadId, ReplicationPolicy, Role, StepError};
+use replab_api::{
+    DetectorEffects, DetectorInput, Effects, FailureDetector, Input, NodeId, ProposalId, ReadId, ReplicationPolicy,
+    Role, StepError,
+};
 
 use super::requests::{Batch, PendingRead, PendingWrite, ReplyTo, Waiting, value_response};
 use super::storage::{Storage, StorageDone, WriteKind};
@@ -25,6 +28,7 @@ pub struct Parts {
     pub id: NodeId,
     pub settings: Settings,
     pub policy: Box<dyn ReplicationPolicy>,
+    pub detector: Box<dyn FailureDetector>,
     pub kv: Kv,
     pub storage: Storage,
     pub storage_done: mpsc::UnboundedReceiver<StorageDone>,
@@ -39,6 +43,10 @@ pub struct NodeLoop {
     pub(super) id: NodeId,
     pub(super) settings: Settings,
     pub(super) policy: Box<dyn ReplicationPolicy>,
+    /// The failure detector: its verdicts go to the policy as
+    /// `Input::PeerLiveness`, its view into the node's status.
+    detector: Box<dyn FailureDetector>,
+    detector_out: DetectorEffects,
     pub(super) kv: Kv,
     pub(super) effects: Effects,
     pub(super) storage: Storage,
@@ -75,6 +83,8 @@ impl NodeLoop {
             id: p.id,
             settings: p.settings,
             policy: p.policy,
+            detector: p.detector,
+            detector_out: DetectorEffects::default(),
             kv: p.kv,
             effects: Effects::new(),
             storage: p.storage,
@@ -135,6 +145,7 @@ impl NodeLoop {
                 _ = sleep_until_opt(batch_due) => self.propose_batch(),
                 _ = tick.tick() => {
                     self.step(Input::Tick);
+                    self.detect(DetectorInput::Tick);
                     self.stats.timeouts += self.waiting.expire(Instant::now());
                 }
                 Some(command) = self.commands.recv() => self.on_command(command),
@@ -177,7 +188,27 @@ impl NodeLoop {
     fn on_peer_message(&mut self, message: Inbound) {
         match message.kind {
             Kind::Peer => self.step(Input::Message { from: message.from, bytes: message.payload }),
+            Kind::Detector => self.detect(DetectorInput::Message { from: message.from, bytes: message.payload }),
             other => warn!(node = self.id, "ignoring a {other:?} envelope from node {}", message.from),
+        }
+    }
+
+    /// Feeds the failure detector, sends what it asks and tells the policy
+    /// about every changed verdict.
+    fn detect(&mut self, input: DetectorInput) {
+        let now = self.now();
+        if let Err(e) = self.detector.step(now, input, &mut self.detector_out) {
+            warn!(node = self.id, "failure detector refused an input: {e}");
+        }
+        for (to, bytes) in std::mem::take(&mut self.detector_out.sends) {
+            if let Err(e) = self.network.stage(&mut self.outbox, to, Kind::Detector, bytes) {
+                warn!(node = self.id, "cannot send: {e}");
+            }
+        }
+        for (peer, liveness) in std::mem::take(&mut self.detector_out.verdicts) {
+            info!(node = self.id, peer, "failure detector: node {peer} is now {liveness:?}");
+            self.stats.liveness_changes += 1;
+            self.step(Input::PeerLiveness { peer, liveness });
         }
     }
 
@@ -229,6 +260,7 @@ impl NodeLoop {
             sessions: self.kv.sessions() as u64,
             digest: self.kv.digest(),
             stats: self.stats,
+            liveness: self.detector.view(self.now()),
         }
     }
 

@@ -138,7 +138,14 @@ pub fn start(spec: NodeSpec) -> Result<NodeHandle, NodeError> {
         info!(node = id, "recovered the log: {:?}", recovery.report);
     }
     let members: Vec<NodeId> = spec.members.keys().copied().collect();
-    let ctx = PolicyContext { id, members, seed: settings.cluster.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15) };
+    let seed = settings.cluster.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    // The detector's generation clock: the start time, larger at every
+    // restart. Only the engine may read the wall clock.
+    let generation =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_micros() as u64);
+    let detector = crate::registry::build_detector(&settings, id, &members, seed.rotate_left(17), generation)
+        .map_err(|e| NodeError::Config { id, message: e.to_string() })?;
+    let ctx = PolicyContext { id, members, seed };
     let policy = crate::registry::build(&settings, ctx, recovery.recovered)
         .map_err(|e| NodeError::Config { id, message: e.to_string() })?;
 
@@ -180,6 +187,7 @@ pub fn start(spec: NodeSpec) -> Result<NodeHandle, NodeError> {
         id,
         settings,
         policy,
+        detector,
         kv: recovery.kv,
         storage,
         storage_done,

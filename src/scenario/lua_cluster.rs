@@ -198,6 +198,15 @@ fn status_table(
                 row.set("keys", s.keys)?;
                 row.set("digest", format!("{:016x}", s.digest))?;
                 row.set("snapshots_installed", s.stats.snapshots_installed)?;
+                // The failure detector's verdict and suspicion per peer.
+                let liveness = lua.create_table()?;
+                let suspicion = lua.create_table()?;
+                for view in &s.liveness {
+                    liveness.set(view.peer, format!("{:?}", view.liveness).to_lowercase())?;
+                    suspicion.set(view.peer, view.suspicion)?;
+                }
+                row.set("liveness", liveness)?;
+                row.set("suspicion", suspicion)?;
             }
         }
         out.set(id, row)?;

@@ -36,6 +36,7 @@ shipped! {
     client_retry_idempotency_across_failover => "client-retry-idempotency.lua",
     snapshot_catch_up_of_a_lagging_follower => "snapshot-catch-up.lua",
     lossy_duplicating_reordering_network => "lossy-network.lua",
+    gossip_and_heartbeat_failure_detectors => "failure-detectors.lua",
 }
 
 #[test]

@@ -16,6 +16,7 @@
 //!
 //! The rules of the contract are spelled out in `docs/ARCHITECTURE.md`.
 
+pub mod detector;
 pub mod effect;
 pub mod entry;
 pub mod factory;
@@ -30,6 +31,7 @@ pub mod snapshot;
 pub mod time;
 pub mod version_vector;
 
+pub use detector::{DetectorEffects, DetectorInput, FailureDetector, PeerView};
 pub use effect::{Effect, Effects, RejectReason};
 pub use entry::{Entry, EntryKind, LogPosition};
 pub use factory::{ConfigError, PolicyContext, PolicyFactory, Recovered};
