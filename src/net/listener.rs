@@ -278,16 +278,13 @@ impl PeerStream {
         if buffer.capacity() - buffer.len() < READ_CHUNK_BYTES / 4 {
             buffer.reserve(READ_CHUNK_BYTES);
         }
-        loop {
-            std::task::ready!(self.conn.stream.poll_read_ready(cx))?;
-            match self.conn.stream.try_read_buf(&mut self.conn.buffer) {
-                Ok(0) => return Poll::Ready(Ok(false)),
-                Ok(_) => return Poll::Ready(Ok(true)),
-                // The readiness was stale; polling again registers the waker.
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        // Through `AsyncRead`, which registers the waker when the socket is
+        // empty and clears its readiness after a short read, so the next
+        // batch does not begin with a read that finds nothing.
+        let conn = &mut self.conn;
+        let read = std::task::ready!(tokio_util::io::poll_read_buf(Pin::new(&mut conn.stream), cx, &mut conn.buffer))?;
+        // The buffer had room, so nothing read means the peer closed.
+        Poll::Ready(Ok(read > 0))
     }
 
     /// Ends the stream: quietly for a clean close (`why` empty), else

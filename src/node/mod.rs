@@ -132,17 +132,19 @@ impl NodeHandle {
 pub fn start(spec: NodeSpec) -> Result<NodeHandle, NodeError> {
     let id = spec.id;
     let settings = spec.settings;
-    let recovery = storage::recover(&spec.dir, settings.wal.options(), settings.kv.clone())
+    let mut recovery = storage::recover(&spec.dir, settings.wal.options(), settings.kv.clone())
         .map_err(|source| NodeError::Storage { id, source })?;
     if recovery.report.damage.is_some() {
         info!(node = id, "recovered the log: {:?}", recovery.report);
     }
     let members: Vec<NodeId> = spec.members.keys().copied().collect();
     let seed = settings.cluster.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    // The detector's generation clock: the start time, larger at every
-    // restart. Only the engine may read the wall clock.
-    let generation =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_micros() as u64);
+    // The detector's generation clock: the start time (only the engine may
+    // read the wall clock), but always above the last start's, which is
+    // kept in the node's directory, so a clock stepped back cannot make a
+    // restarted node look older than its previous life.
+    let now_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+    let generation = recovery.wal.next_generation(now_us).map_err(|e| NodeError::Storage { id, source: e.into() })?;
     let detector = crate::registry::build_detector(&settings, id, &members, seed.rotate_left(17), generation)
         .map_err(|e| NodeError::Config { id, message: e.to_string() })?;
     let ctx = PolicyContext { id, members, seed };

@@ -1,4 +1,5 @@
-//! Small files replaced crash-atomically: the hard state and the snapshot.
+//! Small files replaced crash-atomically: the hard state, the snapshot and
+//! the node's generation.
 //!
 //! Raft's term and vote change rarely (once per election) but must never be
 //! half-written: a torn vote could let a node vote twice in one term. A
@@ -12,7 +13,8 @@
 //!
 //! ```text
 //! offset  size  field
-//! 0       8     magic ("RPLBHST1" hard state, "RPLBSNP1" snapshot)
+//! 0       8     magic ("RPLBHST1" hard state, "RPLBSNP1" snapshot,
+//!               "RPLBGEN1" generation)
 //! 8       8     payload length (u64 LE)
 //! 16      4     CRC32 of the payload (u32 LE)
 //! 20      len   payload (opaque to the log)
@@ -37,6 +39,9 @@ pub struct AtomicFile {
 
 pub const HARD_STATE: AtomicFile =
     AtomicFile { name: "hardstate", tmp_name: "hardstate.tmp", magic: b"RPLBHST1", max_payload_bytes: 64 * 1024 };
+
+pub const GENERATION: AtomicFile =
+    AtomicFile { name: "generation", tmp_name: "generation.tmp", magic: b"RPLBGEN1", max_payload_bytes: 8 };
 
 pub const SNAPSHOT: AtomicFile =
     AtomicFile { name: "snapshot", tmp_name: "snapshot.tmp", magic: b"RPLBSNP1", max_payload_bytes: 1 << 34 };

@@ -467,6 +467,27 @@ impl Wal {
         Ok(())
     }
 
+    /// A generation clock for this directory's owner: larger than every
+    /// value it returned before, even if the wall clock (`now_us`) went
+    /// back, and durable before it is returned.
+    pub fn next_generation(&mut self, now_us: u64) -> Result<u64, WalError> {
+        self.check_usable()?;
+        let stored = match atomic_file::GENERATION.load(&self.dir)? {
+            Some(bytes) => {
+                let bytes: [u8; 8] = bytes.as_slice().try_into().map_err(|_| WalError::Corrupt {
+                    path: self.dir.join(atomic_file::GENERATION.name),
+                    offset: 20,
+                    reason: format!("a generation is 8 bytes, found {}", bytes.len()),
+                })?;
+                Some(u64::from_le_bytes(bytes))
+            }
+            None => None,
+        };
+        let next = stored.map_or(now_us, |g| g.saturating_add(1).max(now_us));
+        self.store_atomic(atomic_file::GENERATION, &next.to_le_bytes())?;
+        Ok(next)
+    }
+
     /// Replaces the stored snapshot crash-atomically; durable on return.
     pub fn save_snapshot(&mut self, payload: &[u8]) -> Result<(), WalError> {
         self.store_atomic(atomic_file::SNAPSHOT, payload)

@@ -72,9 +72,9 @@ async fn staged_messages_obey_the_fault_layer() {
 async fn a_staged_turn_beyond_the_queue_bound_drops_its_oldest() {
     let config = NetConfig { outbound_queue_frames: 10, ..NetConfig::default() };
     let faults = Arc::new(FaultTable::new(1));
-    // Node 2 is never started: its link cannot connect, so nothing drains.
+    // Node 2 is not started yet: the link cannot connect, so nothing drains.
     let (l1, a1) = bind().await;
-    let (_l2, a2) = bind().await;
+    let (l2, a2) = bind().await;
     let addrs = std::collections::BTreeMap::from([(1, a1), (2, a2)]);
     let node = start_node(1, l1, &addrs, &faults, &config);
     let mut outbox = node.net.outbox();
@@ -85,5 +85,28 @@ async fn a_staged_turn_beyond_the_queue_bound_drops_its_oldest() {
     assert_eq!(node.net.queued(2), 10, "the queue holds its bound");
     assert_eq!(node.net.stats()[&2].dropped_queue, 15);
     assert!(node.net.stage(&mut outbox, 9, Kind::Peer, numbered(0)).is_err(), "unknown peers are refused");
-    shutdown(vec![node]).await;
+    // Node 2 comes up: the newest ten are what it gets.
+    let mut node2 = start_node(2, l2, &addrs, &faults, &config);
+    let got: Vec<u64> = drain(&mut node2, Duration::from_secs(2)).await.iter().map(number_of).collect();
+    assert_eq!(got, (15..25).collect::<Vec<_>>(), "the oldest went, the newest survived in order");
+    shutdown(vec![node, node2]).await;
+}
+
+#[tokio::test]
+async fn a_large_turn_on_a_healthy_link_loses_nothing_to_the_queue_bound() {
+    // The bound is on frames left queued: what the socket takes at once was
+    // never queued, however many frames the turn staged.
+    let config = NetConfig { outbound_queue_frames: 10, ..NetConfig::default() };
+    let faults = Arc::new(FaultTable::new(1));
+    let mut nodes = start_cluster_with(2, &faults, &config).await;
+    wait_connected(&nodes[0], 2).await;
+    let mut outbox = nodes[0].net.outbox();
+    for i in 0..100 {
+        nodes[0].net.stage(&mut outbox, 2, Kind::Peer, numbered(i)).unwrap();
+    }
+    nodes[0].net.flush(&mut outbox);
+    let got: Vec<u64> = drain(&mut nodes[1], QUIET).await.iter().map(number_of).collect();
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+    assert_eq!(nodes[0].net.stats()[&2].dropped_queue, 0);
+    shutdown(nodes).await;
 }

@@ -132,6 +132,20 @@ fn a_missing_middle_segment_refuses_to_open() {
 }
 
 #[test]
+fn the_generation_grows_across_reopens_even_when_the_clock_goes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(dir.path(), opts(4096)).unwrap();
+    assert_eq!(wal.next_generation(1_000).unwrap(), 1_000, "the first start takes the clock");
+    drop(wal);
+    let (mut wal, _) = Wal::open(dir.path(), opts(4096)).unwrap();
+    assert_eq!(wal.next_generation(500).unwrap(), 1_001, "a clock stepped back still gives a larger generation");
+    drop(wal);
+    let (mut wal, _) = Wal::open(dir.path(), opts(4096)).unwrap();
+    assert_eq!(wal.next_generation(9_000).unwrap(), 9_000, "a clock ahead of the stored value wins");
+    assert_eq!(wal.last_index(), 0, "the generation is not a log record");
+}
+
+#[test]
 fn hard_state_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let (mut wal, _) = Wal::open(dir.path(), opts(4096)).unwrap();

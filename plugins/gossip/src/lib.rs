@@ -70,13 +70,14 @@ impl GossipConfig {
         if !(1..=64).contains(&self.fanout) {
             return err("fanout", format!("{} is outside 1 ..= 64", self.fanout));
         }
-        if !(self.suspect_phi.is_finite() && self.suspect_phi > 0.0) {
-            return err("suspect_phi", format!("{} must be a positive number", self.suspect_phi));
+        let max = phi::PHI_MAX;
+        if !(self.suspect_phi > 0.0 && self.suspect_phi <= max) {
+            return err("suspect_phi", format!("{} is outside (0, {max}], the range phi can reach", self.suspect_phi));
         }
-        if !(self.dead_phi.is_finite() && self.dead_phi >= self.suspect_phi) {
+        if !(self.dead_phi >= self.suspect_phi && self.dead_phi <= max) {
             return err(
                 "dead_phi",
-                format!("{} must be a number at least suspect_phi ({})", self.dead_phi, self.suspect_phi),
+                format!("{} must be at least suspect_phi ({}) and at most {max}", self.dead_phi, self.suspect_phi),
             );
         }
         if !(2..=100_000).contains(&self.window) {

@@ -126,6 +126,10 @@ fn garbage_and_strangers_are_refused_without_changing_anything() {
 fn config_errors_name_the_key() {
     let bad = GossipConfig { dead_phi: 1.0, ..GossipConfig::default() };
     assert_eq!(bad.validate().unwrap_err().key, "dead_phi");
+    let bad = GossipConfig { dead_phi: 400.0, ..GossipConfig::default() };
+    assert_eq!(bad.validate().unwrap_err().key, "dead_phi", "phi never reaches 400: nobody would ever be dead");
+    let bad = GossipConfig { suspect_phi: f64::NAN, ..GossipConfig::default() };
+    assert_eq!(bad.validate().unwrap_err().key, "suspect_phi");
     let bad = GossipConfig { fanout: 0, ..GossipConfig::default() };
     assert_eq!(bad.validate().unwrap_err().key, "fanout");
     let bad = GossipConfig { min_std_dev_ms: f64::NAN, ..GossipConfig::default() };

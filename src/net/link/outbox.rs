@@ -78,12 +78,6 @@ impl PeerLink {
         }
         staging.bytes.clear();
         state.pending_frames.extend(staging.frames.drain(..));
-        // The queue bound holds for staged frames too: the oldest go.
-        while state.pending_frames.len() > self.capacity {
-            let oldest = state.pending_frames.pop_front().expect("over capacity, so not empty");
-            state.pending.advance(oldest as usize);
-            LinkCounters::add(&self.shared.counters.dropped_queue, 1);
-        }
         // A busy writer claims the queue again when its write is done; a
         // link that is not connected yet takes it once it is.
         let leftover = !state.writer_busy && self.flush_from_sender(&mut state);
@@ -92,6 +86,14 @@ impl PeerLink {
             // reused in place, as a `BufWriter`'s is, and stays in cache.
             std::mem::swap(&mut state.pending, &mut staging.bytes);
             staging.bytes.clear();
+        }
+        // The queue bound holds for what stays queued: the oldest go. Frames
+        // the socket took were never queued, so a large turn on a healthy
+        // link loses nothing.
+        while state.pending_frames.len() > self.capacity {
+            let oldest = state.pending_frames.pop_front().expect("over capacity, so not empty");
+            state.pending.advance(oldest as usize);
+            LinkCounters::add(&self.shared.counters.dropped_queue, 1);
         }
         drop(state);
         if leftover {

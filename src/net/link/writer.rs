@@ -146,7 +146,12 @@ impl Writer {
                 }
             };
             for chunk in [&head, &buf] {
-                if let Err(e) = write_all(stream, chunk).await {
+                // A peer that stops reading must not keep shutdown waiting.
+                let written = tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    written = write_all(stream, chunk) => written,
+                };
+                if let Err(e) = written {
                     LinkCounters::add(&self.setup.counters.dropped_disconnect, frames);
                     return Err(e);
                 }
