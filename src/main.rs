@@ -65,6 +65,30 @@ Exit codes: 0 every check passed, 1 a check failed, 2 a usage, config or Lua err
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Run one scenario under several configurations and compare them side by side.
+    #[command(
+        after_help = "Examples:\n  replab compare scripts/leader-crash.lua --variant always:wal.fsync=always --variant never:wal.fsync=never\n  \
+replab compare scripts/quickstart.lua --variant gossip@config/gossip.toml --variant heartbeat@config/heartbeat.toml\n  \
+replab compare scripts/partition-minority-leader.lua --variant prevote: --variant no-prevote:raft.pre_vote=false --out results/\n\n\
+A variant is NAME:KEY=VALUE[,KEY=VALUE...] (over the base --config and --set) or NAME@FILE (instead of\n\
+the base --config). Every variant runs with the same seed.\n\n\
+Exit codes: 0 every check of every variant passed, 1 a check failed, 2 a usage, config or Lua error."
+    )]
+    Compare {
+        /// The Lua scenario.
+        script: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// A configuration to compare (repeat; at least two).
+        #[arg(long = "variant", value_name = "VARIANT", required = true)]
+        variants: Vec<String>,
+        /// Seed for every random choice, the same for every variant (overrides cluster.seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Write each variant's outputs into DIR/NAME/ and the table into DIR/compare.json.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Run one member of a multi-process cluster until SIGTERM or Ctrl-C.
     #[command(after_help = "Example (three terminals):\n  replab node --config config/cluster-3.toml --id 1\n  \
 replab node --config config/cluster-3.toml --id 2\n  replab node --config config/cluster-3.toml --id 3")]
@@ -235,6 +259,15 @@ fn main() -> ExitCode {
         Command::Run { script, config, seed, out } => {
             let options = replab::scenario::RunOptions { script, config: config.input(), seed, out };
             ExitCode::from(replab::scenario::run(options).0)
+        }
+        Command::Compare { script, config, variants, seed, out } => {
+            use replab::scenario::compare::{CompareOptions, Variant, compare};
+            let variants: Result<Vec<Variant>, String> = variants.iter().map(|v| Variant::parse(v)).collect();
+            let variants = match variants {
+                Ok(v) => v,
+                Err(e) => return usage_error(e),
+            };
+            ExitCode::from(compare(CompareOptions { script, base: config.input(), variants, seed, out }))
         }
         Command::Node { config, id } => {
             let settings = match config::load(&config.input()) {

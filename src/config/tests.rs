@@ -145,3 +145,18 @@ fn a_bad_detector_setting_names_its_full_key() {
     let err = load(&inp).unwrap_err().to_string();
     assert!(err.contains("heartbeat.suspect_after_ms"), "{err}");
 }
+
+#[test]
+fn every_shipped_config_file_loads() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut loaded = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let inp = ConfigInput { file: Some(path.clone()), ..input() };
+            load(&inp).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            loaded += 1;
+        }
+    }
+    assert!(loaded >= 4, "default, cluster-3, gossip and heartbeat");
+}

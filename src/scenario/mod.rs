@@ -5,6 +5,7 @@
 //! on tokio, so `spawn`ed Lua tasks run side by side with the script.
 
 mod checks;
+pub mod compare;
 mod host;
 mod lua_client;
 mod lua_cluster;

@@ -3,6 +3,7 @@
 //! code and name the file and line.
 
 mod broken;
+mod compare;
 mod errors;
 mod shipped;
 
