@@ -1,7 +1,5 @@
 //! `replab compare`: the same scenario under several configurations.
 
-use std::process::Command;
-
 use crate::*;
 
 struct Compared {
@@ -15,16 +13,7 @@ struct Compared {
 
 fn compare(script: &str, args: &[&str]) -> Compared {
     let out = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_replab"))
-        .arg("compare")
-        .arg(script)
-        .arg("--out")
-        .arg(out.path())
-        .args(args)
-        .env_remove("RUST_LOG")
-        .current_dir(root())
-        .output()
-        .expect("run replab");
+    let output = replab("compare", std::path::Path::new(script), out.path(), args);
     let rows = std::fs::read_to_string(out.path().join("compare.json"))
         .ok()
         .map(|text| serde_json::from_str::<Vec<serde_json::Value>>(&text).expect("compare.json is JSON"));

@@ -22,19 +22,24 @@ pub struct Run {
     pub history_lines: Option<usize>,
 }
 
-/// Runs `replab run SCRIPT --out DIR ARGS...` and reads what it wrote.
-pub fn run(script: &Path, args: &[&str]) -> Run {
-    let out = tempfile::tempdir().unwrap();
-    let output: Output = Command::new(env!("CARGO_BIN_EXE_replab"))
-        .arg("run")
+/// Runs `replab COMMAND SCRIPT --out OUT ARGS...` from the repository root.
+pub fn replab(command: &str, script: &Path, out: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_replab"))
+        .arg(command)
         .arg(script)
         .arg("--out")
-        .arg(out.path())
+        .arg(out)
         .args(args)
         .env_remove("RUST_LOG")
         .current_dir(root())
         .output()
-        .expect("run replab");
+        .expect("run replab")
+}
+
+/// Runs `replab run SCRIPT --out DIR ARGS...` and reads what it wrote.
+pub fn run(script: &Path, args: &[&str]) -> Run {
+    let out = tempfile::tempdir().unwrap();
+    let output = replab("run", script, out.path(), args);
     let results = std::fs::read_to_string(out.path().join("results.json"))
         .ok()
         .map(|text| serde_json::from_str(&text).expect("results.json is JSON"));
