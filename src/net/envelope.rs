@@ -66,13 +66,6 @@ impl Envelope {
         Envelope { version: PROTOCOL_VERSION, kind, from, to, payload }
     }
 
-    /// Bytes this envelope takes on the wire, prefix included: exactly
-    /// what the codec writes.
-    pub fn wire_size_bytes(&self) -> usize {
-        let header = varint_len(u64::from(self.version)) + 1 + varint_len(self.from) + varint_len(self.to);
-        4 + header + self.payload.len()
-    }
-
     /// Parses one frame body. Any byte sequence gives `Ok` or `Err`, never
     /// a panic.
     pub fn decode(mut frame: BytesMut) -> Result<Envelope, String> {
@@ -85,11 +78,6 @@ impl Envelope {
         let payload = frame.freeze();
         Ok(Envelope { version: header.version, kind: header.kind, from: header.from, to: header.to, payload })
     }
-}
-
-/// Bytes of a postcard (LEB128) varint.
-fn varint_len(value: u64) -> usize {
-    (64 - value.max(1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Length-delimited frames carrying envelopes.
@@ -232,17 +220,6 @@ mod tests {
             codec.encode(env.clone(), &mut buf).unwrap();
             assert_eq!(codec.decode(&mut buf).unwrap(), Some(env));
             assert!(buf.is_empty());
-        }
-    }
-
-    #[test]
-    fn wire_size_is_exactly_what_the_codec_writes() {
-        let mut codec = EnvelopeCodec::new(1 << 20);
-        for (from, to) in [(0, 0), (1, 127), (128, 300), (u64::MAX, 1 << 40)] {
-            let env = Envelope::new(Kind::Admin, from, to, Bytes::from_static(b"0123456789"));
-            let mut buf = BytesMut::new();
-            codec.encode(env.clone(), &mut buf).unwrap();
-            assert_eq!(buf.len(), env.wire_size_bytes(), "from {from} to {to}");
         }
     }
 

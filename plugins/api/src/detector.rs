@@ -48,10 +48,6 @@ impl DetectorEffects {
     pub fn verdict(&mut self, peer: NodeId, liveness: Liveness) {
         self.verdicts.push((peer, liveness));
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.sends.is_empty() && self.verdicts.is_empty()
-    }
 }
 
 /// One peer as a detector sees it.
