@@ -14,7 +14,7 @@
 //! ```text
 //! offset  size  field
 //! 0       8     magic ("RPLBHST1" hard state, "RPLBSNP1" snapshot,
-//!               "RPLBGEN1" generation)
+//!               "RPLBGEN1" generation, "RPLBMEM1" memory)
 //! 8       8     payload length (u64 LE)
 //! 16      4     CRC32 of the payload (u32 LE)
 //! 20      len   payload (opaque to the log)
@@ -42,6 +42,11 @@ pub const HARD_STATE: AtomicFile =
 
 pub const GENERATION: AtomicFile =
     AtomicFile { name: "generation", tmp_name: "generation.tmp", magic: b"RPLBGEN1", max_payload_bytes: 8 };
+
+/// What the node lost and has not yet caught up with (a repaired log, a
+/// wiped directory); absent when nothing was lost.
+pub const MEMORY: AtomicFile =
+    AtomicFile { name: "memory", tmp_name: "memory.tmp", magic: b"RPLBMEM1", max_payload_bytes: 4 * 1024 };
 
 pub const SNAPSHOT: AtomicFile =
     AtomicFile { name: "snapshot", tmp_name: "snapshot.tmp", magic: b"RPLBSNP1", max_payload_bytes: 1 << 34 };

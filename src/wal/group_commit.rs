@@ -34,6 +34,8 @@ pub enum Op {
     CompactPrefix(u64),
     Reset(u64),
     SaveHardState(Vec<u8>),
+    /// The node's record of lost state (`replab_api::Memory`).
+    SaveMemory(Vec<u8>),
     /// Stores a snapshot the node took itself; the log is left alone (the
     /// policy compacts it later with `CompactPrefix`).
     SaveSnapshot(Vec<u8>),
@@ -289,6 +291,7 @@ impl Committer {
             Op::Reset(next) => self.wal.reset(next).map(|()| Done::Reset),
             Op::SaveHardState(bytes) => self.wal.save_hard_state(&bytes).map(|()| Done::HardStateSaved),
             Op::SaveSnapshot(payload) => self.wal.save_snapshot(&payload).map(|()| Done::SnapshotSaved),
+            Op::SaveMemory(payload) => self.wal.save_memory(&payload).map(|()| Done::HardStateSaved),
             Op::InstallSnapshot { payload, index } => self.install_snapshot(&payload, index),
             Op::Flush => Ok(Done::Flushed),
         };

@@ -16,8 +16,13 @@
 //! * A sealed segment (every one but the last) is fsynced before the next
 //!   one is created, so damage inside it is real corruption, never a torn
 //!   write: open refuses it, naming the file and offset.
-//! * A damaged tail of the last segment is what a crash mid-append leaves:
-//!   open cuts it off and reports how much was dropped.
+//! * A damaged tail of the last segment with nothing valid after it is what
+//!   a crash mid-append leaves: open cuts it off and reports how much was
+//!   dropped.
+//! * Damage with valid records after it, or a damaged header on a segment
+//!   that holds records, is written data that changed: open refuses,
+//!   naming the file, offset and record. [`repair`] cuts the log there on
+//!   an operator's request, and says what was lost (`docs/WAL.md`).
 //! * Truncation and compaction remove files newest-first and
 //!   oldest-first respectively, so a crash at any point leaves a log that
 //!   is contiguous and only shorter.
@@ -27,9 +32,11 @@
 //! on a dedicated thread and gives concurrent appenders one shared fdatasync.
 
 mod atomic_file;
+mod damage;
 mod error;
 pub mod group_commit;
 mod record;
+mod repair;
 mod segment;
 
 use std::fs::{self, File};
@@ -42,6 +49,7 @@ pub use error::WalError;
 use error::io_err;
 pub use group_commit::{WalHandle, WalStatsSnapshot};
 pub use record::{HEADER_SIZE_BYTES, Record, RecordBatch, RecordRef};
+pub use repair::{DamageFound, inspect, repair};
 use segment::Segment;
 
 /// When appends reach stable storage.
@@ -109,13 +117,19 @@ impl WalOptions {
 pub struct RecoveryReport {
     pub segments: usize,
     pub records: u64,
-    /// Bytes cut off the damaged tail of the last segment.
+    /// Bytes cut off the torn tail of the last segment.
     pub truncated_bytes: u64,
     /// Records (complete or not) in the cut-off tail.
     pub dropped_records: u64,
+    /// The index of the first record cut off, if any was.
+    pub cut_at_index: Option<u64>,
     /// Where and why the tail was cut, if it was.
     pub damage: Option<String>,
 }
+
+/// How a refusal to open tells the operator the way out.
+const REPAIR_HINT: &str = "refusing to open rather than drop it silently (to cut the log here and rebuild this \
+                           replica from its peers, see the Repair section of docs/WAL.md)";
 
 /// Counters for benchmarks and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -153,14 +167,7 @@ impl Wal {
         let dir_file = File::open(&dir).map_err(|e| io_err("open directory", &dir, e))?;
         let hard_state = atomic_file::HARD_STATE.load(&dir)?;
 
-        let mut names = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(|e| io_err("list directory", &dir, e))? {
-            let entry = entry.map_err(|e| io_err("list directory", &dir, e))?;
-            if let Some(first) = entry.file_name().to_str().and_then(segment::parse_file_name) {
-                names.push((first, entry.path()));
-            }
-        }
-        names.sort();
+        let names = list_segments(&dir)?;
 
         let mut report = RecoveryReport::default();
         let mut segments: Vec<Segment> = Vec::with_capacity(names.len().max(1));
@@ -173,17 +180,42 @@ impl Wal {
                 return Err(WalError::Corrupt {
                     path,
                     offset: 0,
-                    reason: format!("gap in the log: previous segment ends before index {}", prev.next_index()),
+                    reason: format!(
+                        "gap in the log: previous segment ends before index {}; {REPAIR_HINT}",
+                        prev.next_index()
+                    ),
                 });
             }
             let (mut seg, damage) = Segment::scan(path, first_index, opts.max_record_bytes)?;
             if let Some(damage) = damage {
                 if !is_last {
-                    return Err(seg.corrupt(damage.offset, format!("{} (in a sealed segment)", damage.reason)));
+                    return Err(seg.corrupt(
+                        damage.offset,
+                        format!(
+                            "{} (in a sealed segment, which was made durable before the next one was created; {}); \
+                             {REPAIR_HINT}",
+                            damage.reason,
+                            damage.survivors.as_ref().map_or("nothing valid follows".to_string(), |s| s.describe())
+                        ),
+                    ));
+                }
+                if !damage.is_torn_write() {
+                    // Written data changed on disk. Cutting here would drop
+                    // records that may have been acknowledged.
+                    return Err(seg.corrupt(
+                        damage.offset,
+                        format!("{}; {}; {REPAIR_HINT}", damage.reason, damage.not_torn_because()),
+                    ));
                 }
                 report.truncated_bytes = damage.dropped_bytes;
                 report.dropped_records = damage.dropped_records;
-                report.damage = Some(format!("{} at offset {}: {}", seg.path.display(), damage.offset, damage.reason));
+                report.cut_at_index = Some(damage.index);
+                report.damage = Some(format!(
+                    "{} at offset {}: {} (a torn tail: nothing valid follows it)",
+                    seg.path.display(),
+                    damage.offset,
+                    damage.reason
+                ));
                 if damage.offset == 0 {
                     // The header itself was torn: the segment was being
                     // created when the node died, so it holds nothing.
@@ -488,6 +520,19 @@ impl Wal {
         Ok(next)
     }
 
+    /// The record of lost state stored with [`Wal::save_memory`], if any.
+    pub fn load_memory(&self) -> Result<Option<Vec<u8>>, WalError> {
+        self.check_usable()?;
+        atomic_file::MEMORY.load(&self.dir)
+    }
+
+    /// Replaces the record of lost state crash-atomically; durable on
+    /// return. Written in order with the log's other writes, so a record
+    /// saying "caught up" never lands before the entries that caught up.
+    pub fn save_memory(&mut self, payload: &[u8]) -> Result<(), WalError> {
+        self.store_atomic(atomic_file::MEMORY, payload)
+    }
+
     /// Replaces the stored snapshot crash-atomically; durable on return.
     pub fn save_snapshot(&mut self, payload: &[u8]) -> Result<(), WalError> {
         self.store_atomic(atomic_file::SNAPSHOT, payload)
@@ -518,6 +563,36 @@ impl Wal {
         let open = self.open_segment();
         (open.path.clone(), open.synced_len_bytes, open.len_bytes)
     }
+}
+
+/// Stores the record of lost state in `dir` without opening the log (the
+/// log may refuse to open until it is repaired); durable on return.
+pub fn store_memory_in(dir: &Path, payload: &[u8]) -> Result<(), WalError> {
+    let dir_file = File::open(dir).map_err(|e| io_err("open directory", dir, e))?;
+    atomic_file::MEMORY.store(dir, &dir_file, payload)
+}
+
+/// Reads the record of lost state, and the hard state, without opening
+/// the log.
+pub fn load_memory_in(dir: &Path) -> Result<Option<Vec<u8>>, WalError> {
+    atomic_file::MEMORY.load(dir)
+}
+
+pub fn load_hard_state_in(dir: &Path) -> Result<Option<Vec<u8>>, WalError> {
+    atomic_file::HARD_STATE.load(dir)
+}
+
+/// The segment files in `dir`, by first index.
+fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| io_err("list directory", dir, e))? {
+        let entry = entry.map_err(|e| io_err("list directory", dir, e))?;
+        if let Some(first) = entry.file_name().to_str().and_then(segment::parse_file_name) {
+            names.push((first, entry.path()));
+        }
+    }
+    names.sort();
+    Ok(names)
 }
 
 #[cfg(test)]

@@ -5,17 +5,22 @@
 //! 0       4     payload length in bytes (u32, little endian)
 //! 4       4     CRC32 (u32, little endian) over: record index (u64 LE),
 //!               the length field, the kind byte and the payload
-//! 8       1     kind (chosen by the user of the log)
-//! 9       len   payload
+//! 8       8     record index (u64, little endian)
+//! 16      1     kind (chosen by the user of the log)
+//! 17      len   payload
 //! ```
 //!
-//! The index is not stored, it is implied by the record's position, but it
-//! is mixed into the checksum: a record that is intact yet sits at the wrong
-//! place (stale bytes from an older file, a segment renamed by hand) fails
-//! its check instead of being read as the wrong entry.
+//! The index follows from the record's position, and it is also stored and
+//! covered by the checksum. Covered: a record that is intact yet sits at
+//! the wrong place (stale bytes from an older file, a segment renamed by
+//! hand) fails its check instead of being read as the wrong entry. Stored:
+//! after damage, recovery can find the records that follow it by scanning
+//! byte by byte for a header whose index is plausible, and tell "a torn
+//! tail" (nothing valid after the damage) from "written data was damaged"
+//! (valid records follow), which it must never drop silently.
 
 /// Bytes before the payload.
-pub const HEADER_SIZE_BYTES: usize = 9;
+pub const HEADER_SIZE_BYTES: usize = 17;
 
 /// A record as it is handed to `append`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +54,7 @@ pub fn encode_into(buf: &mut Vec<u8>, index: u64, record: RecordRef<'_>) {
     let crc = checksum(index, len_field, record.kind, record.payload);
     buf.extend_from_slice(&len_field);
     buf.extend_from_slice(&crc.to_le_bytes());
+    buf.extend_from_slice(&index.to_le_bytes());
     buf.push(record.kind);
     buf.extend_from_slice(record.payload);
 }
@@ -58,20 +64,23 @@ pub fn encode_into(buf: &mut Vec<u8>, index: u64, record: RecordRef<'_>) {
 pub struct Header {
     pub payload_len: u32,
     pub crc: u32,
+    pub index: u64,
     pub kind: u8,
 }
 
 impl Header {
     pub fn parse(bytes: &[u8; HEADER_SIZE_BYTES]) -> Header {
         Header {
-            payload_len: u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
-            crc: u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]),
-            kind: bytes[8],
+            payload_len: u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes")),
+            crc: u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")),
+            index: u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")),
+            kind: bytes[16],
         }
     }
 
+    /// True if this is record `index`, intact.
     pub fn verify(&self, index: u64, payload: &[u8]) -> bool {
-        checksum(index, self.payload_len.to_le_bytes(), self.kind, payload) == self.crc
+        self.index == index && checksum(index, self.payload_len.to_le_bytes(), self.kind, payload) == self.crc
     }
 
     pub fn record_size_bytes(&self) -> u64 {
@@ -145,7 +154,7 @@ mod tests {
         encode_into(&mut buf, 7, RecordRef { kind: 3, payload: b"hello" });
         assert_eq!(buf.len(), HEADER_SIZE_BYTES + 5);
         let header = Header::parse(buf[..HEADER_SIZE_BYTES].try_into().unwrap());
-        assert_eq!((header.payload_len, header.kind), (5, 3));
+        assert_eq!((header.payload_len, header.index, header.kind), (5, 7, 3));
         assert!(header.verify(7, &buf[HEADER_SIZE_BYTES..]));
     }
 
@@ -153,6 +162,11 @@ mod tests {
     fn checksum_binds_the_record_to_its_index() {
         let mut buf = Vec::new();
         encode_into(&mut buf, 7, RecordRef { kind: 3, payload: b"hello" });
+        let header = Header::parse(buf[..HEADER_SIZE_BYTES].try_into().unwrap());
+        assert!(!header.verify(8, &buf[HEADER_SIZE_BYTES..]));
+        // Rewriting the stored index does not move the record either: the
+        // checksum still names index 7.
+        buf[8..16].copy_from_slice(&8u64.to_le_bytes());
         let header = Header::parse(buf[..HEADER_SIZE_BYTES].try_into().unwrap());
         assert!(!header.verify(8, &buf[HEADER_SIZE_BYTES..]));
     }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! offset  size  field
-//! 0       8     magic "RPLBWAL1"
+//! 0       8     magic "RPLBWAL2" (format 2: records store their index)
 //! 8       8     index of the first record (u64 LE); also the file name
 //! 16      ...   records (see record.rs)
 //! ```
@@ -15,10 +15,14 @@ use std::io::{BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use super::damage::{SearchFrom, Survivors, find_survivors};
 use super::error::{WalError, io_err};
 use super::record::{HEADER_SIZE_BYTES, Header, Record};
 
-pub const MAGIC: &[u8; 8] = b"RPLBWAL1";
+pub const MAGIC: &[u8; 8] = b"RPLBWAL2";
+/// The magic of format 1, whose records did not store their index. It is
+/// recognised only to say so.
+const MAGIC_V1: &[u8; 8] = b"RPLBWAL1";
 pub const SEGMENT_HEADER_BYTES: u64 = 16;
 const SUFFIX: &str = ".wal";
 
@@ -52,10 +56,45 @@ pub struct Segment {
 /// Where a scan stopped before the end of the file, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damage {
+    /// Where the damage starts: 0 for the segment header.
     pub offset: u64,
+    /// The index of the first record that is not intact.
+    pub index: u64,
     pub reason: String,
+    /// Bytes from the damage to the end of the file.
     pub dropped_bytes: u64,
+    /// Records in those bytes: the damaged one and every valid one found
+    /// after it, or (with none valid) the frames the length fields suggest.
     pub dropped_records: u64,
+    /// Valid records after the damage. `None` means a torn tail.
+    pub survivors: Option<Survivors>,
+}
+
+impl Damage {
+    /// True if the damage can only be a crash during the segment's creation
+    /// or during an append that nobody was told was durable.
+    pub fn is_torn_write(&self) -> bool {
+        self.survivors.is_none() && (self.offset > 0 || self.dropped_bytes <= SEGMENT_HEADER_BYTES)
+    }
+
+    /// Why this damage is not a torn write, for the refusal.
+    pub fn not_torn_because(&self) -> String {
+        let mut why = String::new();
+        if self.offset == 0 && self.dropped_bytes > SEGMENT_HEADER_BYTES {
+            why.push_str(
+                "the segment header was made durable when the segment was created, before any record was \
+                 written, so a damaged header on a segment holding records is not a torn write",
+            );
+        }
+        if let Some(survivors) = &self.survivors {
+            if !why.is_empty() {
+                why.push_str("; ");
+            }
+            why.push_str(&survivors.describe());
+            why.push_str(", so it is not a torn tail");
+        }
+        why
+    }
 }
 
 impl Segment {
@@ -101,7 +140,15 @@ impl Segment {
             synced_len_bytes: SEGMENT_HEADER_BYTES,
         };
         if let Some(reason) = segment.check_header(file_len)? {
-            let damage = Damage { offset: 0, reason, dropped_bytes: file_len, dropped_records: 0 };
+            let from = SearchFrom {
+                offset: SEGMENT_HEADER_BYTES,
+                index: first_index,
+                first_candidate: SEGMENT_HEADER_BYTES.min(file_len),
+            };
+            let survivors = find_survivors(&segment.file, &segment.path, from, file_len, max_record_bytes)?;
+            let dropped_records = survivors.as_ref().map_or(0, |s| s.last.index + 1 - first_index);
+            let damage =
+                Damage { offset: 0, index: first_index, reason, dropped_bytes: file_len, dropped_records, survivors };
             segment.len_bytes = 0;
             segment.synced_len_bytes = 0;
             return Ok((segment, Some(damage)));
@@ -118,7 +165,10 @@ impl Segment {
             }
             let index = first_index + segment.offsets.len() as u64;
             if file_len - offset < HEADER_SIZE_BYTES as u64 {
-                break Some(format!("torn record header ({} of {HEADER_SIZE_BYTES} bytes)", file_len - offset));
+                break Some(format!(
+                    "record {index} is cut short: {} of its {HEADER_SIZE_BYTES} header bytes are there",
+                    file_len - offset
+                ));
             }
             let mut head = [0u8; HEADER_SIZE_BYTES];
             reader.read_exact(&mut head).map_err(|e| io_err("read segment", &segment.path, e))?;
@@ -131,7 +181,7 @@ impl Segment {
             }
             if offset + header.record_size_bytes() > file_len {
                 break Some(format!(
-                    "torn record {index}: needs {} bytes, file has {}",
+                    "record {index} is cut short: it needs {} bytes, the file has {} left",
                     header.record_size_bytes(),
                     file_len - offset
                 ));
@@ -139,19 +189,29 @@ impl Segment {
             payload.resize(header.payload_len as usize, 0);
             reader.read_exact(&mut payload).map_err(|e| io_err("read segment", &segment.path, e))?;
             if !header.verify(index, &payload) {
-                break Some(format!("checksum mismatch in record {index}"));
+                break Some(if header.index == index {
+                    format!("checksum mismatch in record {index}")
+                } else {
+                    format!("record {index} is damaged (its header names index {})", header.index)
+                });
             }
             segment.offsets.push(offset as u32);
             offset += header.record_size_bytes();
         };
         segment.len_bytes = offset;
         segment.synced_len_bytes = offset;
-        let damage = damage.map(|reason| {
-            let dropped_bytes = file_len - offset;
-            let dropped_records = count_frames(&segment.file, offset, file_len, max_record_bytes);
-            Damage { offset, reason, dropped_bytes, dropped_records }
-        });
-        Ok((segment, damage))
+        let Some(reason) = damage else {
+            return Ok((segment, None));
+        };
+        let index = segment.next_index();
+        let from = SearchFrom { offset, index, first_candidate: offset + 1 };
+        let survivors = find_survivors(&segment.file, &segment.path, from, file_len, max_record_bytes)?;
+        let dropped_records = match &survivors {
+            Some(s) => s.last.index + 1 - index,
+            None => count_frames(&segment.file, offset, file_len, max_record_bytes),
+        };
+        let damage = Damage { offset, index, reason, dropped_bytes: file_len - offset, dropped_records, survivors };
+        Ok((segment, Some(damage)))
     }
 
     fn check_header(&self, file_len: u64) -> Result<Option<String>, WalError> {
@@ -160,6 +220,14 @@ impl Segment {
         }
         let mut header = [0u8; SEGMENT_HEADER_BYTES as usize];
         self.file.read_exact_at(&mut header, 0).map_err(|e| io_err("read segment header", &self.path, e))?;
+        if &header[..8] == MAGIC_V1 {
+            return Err(self.corrupt(
+                0,
+                "this segment is in WAL format 1 (records without their index), which this version of replab \
+                 does not read; start the node on a new data directory"
+                    .to_string(),
+            ));
+        }
         if &header[..8] != MAGIC {
             return Ok(Some("bad segment magic".to_string()));
         }

@@ -1,6 +1,7 @@
 //! Write-ahead log: behaviour on real files with real fdatasync.
 
 mod bad_input;
+mod damage;
 mod group_commit;
 mod model;
 mod reads;
@@ -28,6 +29,16 @@ pub fn append_n(wal: &mut Wal, n: u64, len: usize) {
         let got = wal.append([RecordRef { kind: (index % 7) as u8, payload: &data }]).unwrap();
         assert_eq!(got, index..index + 1);
     }
+}
+
+/// A log of `n` records of `len` bytes in segments of `segment_size_bytes`,
+/// synced and closed. Returns its segment files, oldest first.
+pub fn synced_log(dir: &Path, n: u64, len: usize, segment_size_bytes: u64) -> Vec<std::path::PathBuf> {
+    let (mut wal, _) = Wal::open(dir, opts(segment_size_bytes)).unwrap();
+    append_n(&mut wal, n, len);
+    wal.sync().unwrap();
+    drop(wal);
+    segment_files(dir)
 }
 
 pub fn assert_contents(wal: &Wal, first: u64, last: u64, len: usize) {

@@ -2,7 +2,7 @@ use std::fs;
 
 use replab::wal::{HEADER_SIZE_BYTES, RecordRef, Wal};
 
-use crate::{append_n, assert_contents, opts, payload, segment_files};
+use crate::{append_n, assert_contents, opts, payload, segment_files, synced_log};
 
 const LEN: usize = 40;
 const RECORD_BYTES: u64 = (HEADER_SIZE_BYTES + LEN) as u64;
@@ -65,11 +65,7 @@ fn flipped_bit_anywhere_in_the_last_record_is_detected_and_that_record_dropped()
 #[test]
 fn flipped_bit_in_a_sealed_segment_refuses_to_open_naming_file_and_offset() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut wal, _) = Wal::open(dir.path(), opts(4096)).unwrap();
-    append_n(&mut wal, 300, LEN);
-    wal.sync().unwrap();
-    drop(wal);
-    let files = segment_files(dir.path());
+    let files = synced_log(dir.path(), 300, LEN, 4096);
     assert!(files.len() > 2);
     let victim = &files[1];
     let record_no = 5u64;
@@ -120,11 +116,7 @@ fn torn_header_of_a_new_last_segment_recovers_an_empty_segment() {
 #[test]
 fn a_missing_middle_segment_refuses_to_open() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut wal, _) = Wal::open(dir.path(), opts(4096)).unwrap();
-    append_n(&mut wal, 300, LEN);
-    wal.sync().unwrap();
-    drop(wal);
-    let files = segment_files(dir.path());
+    let files = synced_log(dir.path(), 300, LEN, 4096);
     fs::remove_file(&files[1]).unwrap();
     let err = Wal::open(dir.path(), opts(4096)).unwrap_err().to_string();
     assert!(err.contains("gap in the log"), "{err}");
