@@ -98,6 +98,12 @@ replab node --config config/cluster-3.toml --id 2\n  replab node --config config
         /// This node's id among cluster.members.
         #[arg(long)]
         id: u64,
+        /// Before starting, cut this node's log at its first damaged record
+        /// (when it refuses to open). Records from there on are lost here;
+        /// the node will not vote for a less up-to-date candidate until it
+        /// has fetched them from its peers. See docs/WAL.md, "Repair".
+        #[arg(long)]
+        repair_wal: bool,
     },
     /// Talk to a running cluster: put, get, del, cas, incr, status.
     #[command(
@@ -269,7 +275,7 @@ fn main() -> ExitCode {
             };
             ExitCode::from(compare(CompareOptions { script, base: config.input(), variants, seed, out }))
         }
-        Command::Node { config, id } => {
+        Command::Node { config, id, repair_wal } => {
             let settings = match config::load(&config.input()) {
                 Ok(s) => s,
                 Err(e) => return usage_error(e),
@@ -277,7 +283,7 @@ fn main() -> ExitCode {
             if let Err(e) = replab::cluster::process::members(&settings, id) {
                 return usage_error(e);
             }
-            finish(runtime().block_on(replab::cluster::process::run_node(settings, id)))
+            finish(runtime().block_on(replab::cluster::process::run_node(settings, id, repair_wal)))
         }
         Command::Client { config, cluster, op } => {
             let settings = match config::load(&config.input()) {

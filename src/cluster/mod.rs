@@ -23,6 +23,7 @@ use crate::client::protocol::NodeStatus;
 use crate::client::{Client, ClientOptions};
 use crate::config::Settings;
 use crate::net::FaultTable;
+use crate::node::storage::{Origin, Repaired, repair};
 use crate::node::{self, MemberAddrs, NodeHandle, NodeSpec};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,10 @@ pub enum ClusterError {
     AlreadyRunning(NodeId),
     #[error("node {0} is not running")]
     NotRunning(NodeId),
+    #[error("cannot wipe the directory {} of node {id}: {source}", path.display())]
+    Wipe { id: NodeId, path: PathBuf, source: std::io::Error },
+    #[error("node {id}: {source}")]
+    Repair { id: NodeId, source: node::storage::StorageError },
 }
 
 /// Where the nodes' directories live; a temporary root is deleted with the
@@ -104,7 +109,7 @@ impl Cluster {
         for (id, peer, client) in listeners {
             let dir = cluster.root.path().join(format!("node-{id}"));
             cluster.slots.insert(id, Slot { addrs: members[&id], dir, handle: None });
-            cluster.launch(id, peer, client)?;
+            cluster.launch(id, peer, client, Origin::NewCluster)?;
         }
         Ok(cluster)
     }
@@ -114,12 +119,14 @@ impl Cluster {
         id: NodeId,
         peer_listener: TcpListener,
         client_listener: TcpListener,
+        origin: Origin,
     ) -> Result<(), ClusterError> {
         let slot = self.slots.get(&id).ok_or(ClusterError::NoSuchNode(id))?;
         let spec = NodeSpec {
             id,
             members: self.members.clone(),
             dir: slot.dir.clone(),
+            origin,
             settings: self.settings.clone(),
             faults: Arc::clone(&self.faults),
             peer_listener,
@@ -188,7 +195,37 @@ impl Cluster {
         let addrs = slot.addrs;
         let peer = rebind(addrs.peer).await?;
         let client = rebind(addrs.client).await?;
-        self.launch(id, peer, client)
+        // An empty directory now is a wiped disk, never a first start.
+        self.launch(id, peer, client, Origin::Existing)
+    }
+
+    /// Deletes the directory of node `id`, which must be down, as an
+    /// operator replacing its disk would. It restarts with no state.
+    pub fn wipe(&mut self, id: NodeId) -> Result<(), ClusterError> {
+        let slot = self.slots.get(&id).ok_or(ClusterError::NoSuchNode(id))?;
+        if slot.handle.is_some() {
+            return Err(ClusterError::AlreadyRunning(id));
+        }
+        match std::fs::remove_dir_all(&slot.dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(ClusterError::Wipe { id, path: slot.dir.clone(), source }),
+        }
+    }
+
+    /// Cuts the log of node `id`, which must be down, at its first damage
+    /// (`replab node --repair-wal`). `None`: nothing needed repair.
+    pub fn repair_wal(&mut self, id: NodeId) -> Result<Option<Repaired>, ClusterError> {
+        let slot = self.slots.get(&id).ok_or(ClusterError::NoSuchNode(id))?;
+        if slot.handle.is_some() {
+            return Err(ClusterError::AlreadyRunning(id));
+        }
+        repair(&slot.dir, &self.settings.wal.options()).map_err(|source| ClusterError::Repair { id, source })
+    }
+
+    /// The directory of node `id` (its log, hard state and snapshot).
+    pub fn node_dir(&self, id: NodeId) -> Option<&std::path::Path> {
+        self.slots.get(&id).map(|s| s.dir.as_path())
     }
 
     /// Every node's status; `None` for nodes that are down.

@@ -16,7 +16,8 @@ use replab_api::NodeId;
 
 use crate::config::Settings;
 use crate::net::FaultTable;
-use crate::node::{self, Exit, MemberAddrs, NodeSpec};
+use crate::node::{self, Exit, MemberAddrs, NodeSpec, storage};
+use crate::wal::WalError;
 
 /// The members from config, checked for this node.
 pub fn members(settings: &Settings, id: NodeId) -> Result<BTreeMap<NodeId, MemberAddrs>, String> {
@@ -42,7 +43,7 @@ pub fn members(settings: &Settings, id: NodeId) -> Result<BTreeMap<NodeId, Membe
     Ok(members)
 }
 
-pub async fn run_node(settings: Settings, id: NodeId) -> Result<(), String> {
+pub async fn run_node(settings: Settings, id: NodeId, repair_wal: bool) -> Result<(), String> {
     let members = members(&settings, id)?;
     let root = if settings.cluster.data_dir.is_empty() {
         PathBuf::from("replab-data")
@@ -50,14 +51,37 @@ pub async fn run_node(settings: Settings, id: NodeId) -> Result<(), String> {
         PathBuf::from(&settings.cluster.data_dir)
     };
     let dir = root.join(format!("node-{id}"));
+    if repair_wal {
+        match storage::repair(&dir, &settings.wal.options()) {
+            Ok(Some(repaired)) => eprintln!(
+                "node {id}: repaired the log: removed {} record(s) from index {} ({}); this node catches up from \
+                 its peers before it votes for anyone less up to date than index {} of term {}",
+                repaired.damage.records_removed(),
+                repaired.damage.index,
+                repaired.damage,
+                repaired.reached.index,
+                repaired.reached.term
+            ),
+            Ok(None) => eprintln!("node {id}: --repair-wal: the log in {} needs no repair", dir.display()),
+            Err(e) => return Err(format!("node {id}: cannot repair the log in {}: {e}", dir.display())),
+        }
+    }
     let me = members[&id];
     let peer_listener =
         TcpListener::bind(me.peer).await.map_err(|e| format!("cannot listen for peers on {}: {e}", me.peer))?;
     let client_listener =
         TcpListener::bind(me.client).await.map_err(|e| format!("cannot listen for clients on {}: {e}", me.client))?;
     let faults = Arc::new(FaultTable::new(settings.cluster.seed));
-    let spec = NodeSpec { id, members, dir: dir.clone(), settings, faults, peer_listener, client_listener };
-    let handle = node::start(spec).map_err(|e| e.to_string())?;
+    // A process cannot tell a first start from a wiped disk.
+    let origin = storage::Origin::Existing;
+    let spec = NodeSpec { id, members, dir: dir.clone(), origin, settings, faults, peer_listener, client_listener };
+    let handle = node::start(spec).map_err(|e| match e {
+        node::NodeError::Storage { source: storage::StorageError::Wal(wal @ WalError::Corrupt { .. }), .. } => format!(
+            "node {id}: {wal}\nThe log refuses to open. To cut it at the damage and let this node catch up from its \
+             peers, start it with --repair-wal (docs/WAL.md, \"Repair\")."
+        ),
+        e => e.to_string(),
+    })?;
     eprintln!("node {id}: peers on {}, clients on {}, data in {}", me.peer, me.client, dir.display());
 
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;

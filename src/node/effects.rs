@@ -87,6 +87,12 @@ impl NodeLoop {
             Effect::CompactLog { up_to } => {
                 self.storage.compact(up_to);
             }
+            Effect::MemoryRestored => {
+                // At warn, like the loss it ends, so an operator who saw one
+                // sees the other at the default log level.
+                warn!(node = self.id, "caught up with the state this node had lost: it votes again");
+                self.storage.save_memory(replab_api::Memory::Intact);
+            }
             Effect::RoleChanged { role, term, leader } => self.role_changed(role, term, leader),
         }
     }

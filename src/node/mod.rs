@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::warn;
 
 use replab_api::{NodeId, PolicyContext};
 
@@ -44,6 +44,8 @@ pub struct NodeSpec {
     pub members: BTreeMap<NodeId, MemberAddrs>,
     /// This node's own directory (log, hard state, snapshot).
     pub dir: PathBuf,
+    /// Whether an empty `dir` is a first start or may be a wiped disk.
+    pub origin: storage::Origin,
     pub settings: Settings,
     pub faults: Arc<FaultTable>,
     /// Bound by the caller, so an in-process cluster can pick free ports
@@ -132,10 +134,33 @@ impl NodeHandle {
 pub fn start(spec: NodeSpec) -> Result<NodeHandle, NodeError> {
     let id = spec.id;
     let settings = spec.settings;
-    let mut recovery = storage::recover(&spec.dir, settings.wal.options(), settings.kv.clone())
+    let mut recovery = storage::recover(&spec.dir, settings.wal.options(), settings.kv.clone(), spec.origin)
         .map_err(|source| NodeError::Storage { id, source })?;
-    if recovery.report.damage.is_some() {
-        info!(node = id, "recovered the log: {:?}", recovery.report);
+    if let Some(damage) = &recovery.report.damage {
+        // Only a torn tail gets here (other damage refuses to open), but
+        // every cut is worth an operator's look.
+        warn!(
+            node = id,
+            "cut a torn tail off the log: {} byte(s), about {} record(s) from index {}: {damage}",
+            recovery.report.truncated_bytes,
+            recovery.report.dropped_records,
+            recovery.report.cut_at_index.unwrap_or_default()
+        );
+    }
+    match recovery.recovered.memory {
+        replab_api::Memory::Intact => {}
+        replab_api::Memory::Truncated { reached } => warn!(
+            node = id,
+            "this node's log was repaired and once reached index {} of term {}: it will not vote for a less up to \
+             date candidate, nor campaign, until it has caught up",
+            reached.index,
+            reached.term
+        ),
+        replab_api::Memory::Blank => warn!(
+            node = id,
+            "this node starts with no durable state (a first start or a wiped disk): it will not vote or \
+             campaign until every member says it holds no data, or it has caught up from a leader"
+        ),
     }
     let members: Vec<NodeId> = spec.members.keys().copied().collect();
     let seed = settings.cluster.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15);

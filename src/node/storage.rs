@@ -11,11 +11,12 @@ use std::path::Path;
 
 use tokio::sync::mpsc;
 
-use replab_api::{Entry, HardState, LogIndex, LogPosition, Recovered, Snapshot};
+use replab_api::{Entry, HardState, LogIndex, LogPosition, Memory, Recovered, Snapshot};
+use tracing::warn;
 
 use crate::kv::{Kv, KvConfig};
 use crate::wal::group_commit::{Done, Op};
-use crate::wal::{RecordBatch, RecoveryReport, Wal, WalError, WalHandle, WalOptions};
+use crate::wal::{DamageFound, RecordBatch, RecoveryReport, Wal, WalError, WalHandle, WalOptions};
 
 /// WAL record kind of a Raft log entry.
 pub const ENTRY_RECORD: u8 = 1;
@@ -36,14 +37,30 @@ pub enum StorageError {
     Inconsistent { dir: String, reason: String },
 }
 
+/// How the node's directory came to be, as far as its owner knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The caller created this directory for a brand-new cluster (the
+    /// embedded cluster's first start): an empty directory is a first
+    /// start, with nothing to forget.
+    NewCluster,
+    /// Anything else. An empty directory may be a first start or a wiped
+    /// disk, and the node must assume the worst (`Memory::Blank`).
+    Existing,
+}
+
 /// Opens the node's log, hard state and snapshot, restores the key-value
 /// store from the snapshot and checks that the three agree. Disagreement
 /// (a snapshot that does not reach the log, terms beyond the hard state) is
 /// an error naming the directory: the node must not start on a state that
 /// could make it forget what it promised.
-pub fn recover(dir: &Path, options: WalOptions, kv_config: KvConfig) -> Result<Recovery, StorageError> {
+pub fn recover(dir: &Path, options: WalOptions, kv_config: KvConfig, origin: Origin) -> Result<Recovery, StorageError> {
     let bad = |reason: String| StorageError::Inconsistent { dir: dir.display().to_string(), reason };
     let (mut wal, report) = Wal::open(dir, options)?;
+    let stored_memory: Option<Memory> = match wal.load_memory()? {
+        Some(bytes) => Some(postcard::from_bytes(&bytes).map_err(|e| bad(format!("undecodable memory record: {e}")))?),
+        None => None,
+    };
     let hard_state: HardState = match wal.hard_state() {
         Some(bytes) => postcard::from_bytes(bytes).map_err(|e| bad(format!("undecodable hard state: {e}")))?,
         None => HardState::default(),
@@ -51,6 +68,18 @@ pub fn recover(dir: &Path, options: WalOptions, kv_config: KvConfig) -> Result<R
     let snapshot: Option<Snapshot> = match wal.load_snapshot()? {
         Some(bytes) => Some(postcard::from_bytes(&bytes).map_err(|e| bad(format!("undecodable snapshot: {e}")))?),
         None => None,
+    };
+    let blank = wal.hard_state().is_none() && wal.is_empty() && snapshot.is_none();
+    let memory = match stored_memory {
+        Some(memory) => memory,
+        None if blank && origin == Origin::Existing => {
+            // Recorded before the node makes any promise, so a crash while
+            // it catches up cannot make it look whole.
+            let memory = Memory::Blank;
+            wal.save_memory(&postcard::to_allocvec(&memory).expect("memory serializes"))?;
+            memory
+        }
+        None => Memory::Intact,
     };
     let kv = match &snapshot {
         Some(s) => Kv::restore(s, kv_config).map_err(bad)?,
@@ -94,7 +123,59 @@ pub fn recover(dir: &Path, options: WalOptions, kv_config: KvConfig) -> Result<R
             prev.term, hard_state.term
         )));
     }
-    Ok(Recovery { wal, recovered: Recovered { hard_state, snapshot, entries }, kv, report })
+    Ok(Recovery { wal, recovered: Recovered { hard_state, snapshot, entries, memory }, kv, report })
+}
+
+/// What `repair` did.
+#[derive(Clone, Debug)]
+pub struct Repaired {
+    pub damage: DamageFound,
+    /// How far the log reached before the cut, as the policy is told.
+    pub reached: LogPosition,
+}
+
+/// Cuts a log that refuses to open at its first damage, on an operator's
+/// request. First it records durably how far the log reached (the last
+/// entry that still verifies after the damage), so that the policy knows
+/// what it may have acknowledged and lost (`Memory::Truncated`); then it
+/// cuts. A crash between the two leaves the damage and the record, and
+/// repairing again finishes the job. Returns `None` if nothing needed
+/// repair.
+pub fn repair(dir: &Path, options: &WalOptions) -> Result<Option<Repaired>, StorageError> {
+    let bad = |reason: String| StorageError::Inconsistent { dir: dir.display().to_string(), reason };
+    let Some(damage) = crate::wal::inspect(dir, options)? else {
+        return Ok(None);
+    };
+    let hard_state: HardState = match crate::wal::load_hard_state_in(dir)? {
+        Some(bytes) => postcard::from_bytes(&bytes).map_err(|e| bad(format!("undecodable hard state: {e}")))?,
+        None => HardState::default(),
+    };
+    let reached = match damage.last_valid.as_ref().map(|r| postcard::from_bytes::<Entry>(&r.payload)) {
+        Some(Ok(entry)) => entry.position(),
+        // Nothing decodable survived: the log reached at least the damaged
+        // record, whose term is at most the hard state's. Assuming that
+        // term may refuse a vote a perfect memory would grant, never the
+        // other way round.
+        _ => LogPosition { index: damage.index, term: hard_state.term },
+    };
+    let stored: Option<Memory> = match crate::wal::load_memory_in(dir)? {
+        Some(bytes) => Some(postcard::from_bytes(&bytes).map_err(|e| bad(format!("undecodable memory record: {e}")))?),
+        None => None,
+    };
+    let memory = stored.unwrap_or_default().merge(Memory::Truncated { reached });
+    crate::wal::store_memory_in(dir, &postcard::to_allocvec(&memory).expect("memory serializes"))?;
+    crate::wal::repair(dir, options, &damage)?;
+    warn!(
+        "repaired the log in {}: removed {} record(s) from index {} on ({}); until it catches up from its peers \
+         this node votes only for candidates at least as up to date as index {} of term {}, and never campaigns",
+        dir.display(),
+        damage.records_removed(),
+        damage.index,
+        damage,
+        reached.index,
+        reached.term
+    );
+    Ok(Some(Repaired { damage, reached }))
 }
 
 /// What the log thread reports back to the event loop.
@@ -161,6 +242,11 @@ impl Storage {
 
     pub fn truncate(&mut self, from: LogIndex) -> u64 {
         self.submit(Op::TruncateSuffix(from), WriteKind::Other)
+    }
+
+    pub fn save_memory(&mut self, memory: Memory) -> u64 {
+        let bytes = postcard::to_allocvec(&memory).expect("memory serializes");
+        self.submit(Op::SaveMemory(bytes), WriteKind::Other)
     }
 
     pub fn save_hard_state(&mut self, hard_state: HardState) -> u64 {

@@ -261,14 +261,38 @@ impl UserData for LuaCluster {
             cell.run.event(format!("crash node {id}"));
             Ok(())
         });
-        methods.add_async_method("restart", |_, this, id: NodeId| async move {
+        methods.add_async_method("restart", |_, this, (id, options): (NodeId, Option<Table>)| async move {
+            let repair_wal = match &options {
+                Some(o) => o.get::<Option<bool>>("repair_wal")?.unwrap_or(false),
+                None => false,
+            };
+            let cell = Arc::clone(&this.0);
+            let repaired = cell
+                .with(async |c| {
+                    ClusterCell::check_member(c, id)?;
+                    let repaired = if repair_wal { c.repair_wal(id).map_err(lua_error)? } else { None };
+                    c.restart(id).await.map_err(lua_error)?;
+                    Ok(repaired)
+                })
+                .await?;
+            match repaired {
+                Some(r) => cell.run.event(format!(
+                    "restart node {id} after repairing its log: {} record(s) removed from index {}",
+                    r.damage.records_removed(),
+                    r.damage.index
+                )),
+                None => cell.run.event(format!("restart node {id}")),
+            }
+            Ok(())
+        });
+        methods.add_async_method("wipe", |_, this, id: NodeId| async move {
             let cell = Arc::clone(&this.0);
             cell.with(async |c| {
                 ClusterCell::check_member(c, id)?;
-                c.restart(id).await.map_err(lua_error)
+                c.wipe(id).map_err(lua_error)
             })
             .await?;
-            cell.run.event(format!("restart node {id}"));
+            cell.run.event(format!("wipe the disk of node {id}"));
             Ok(())
         });
         methods.add_async_method("partition", |_, this, (a, b): (LuaValue, LuaValue)| async move {

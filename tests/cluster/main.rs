@@ -6,6 +6,7 @@ mod idempotency;
 mod in_process;
 mod process;
 mod snapshot_catch_up;
+mod wal_damage;
 
 use std::time::Duration;
 

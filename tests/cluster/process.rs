@@ -12,9 +12,9 @@ use replab_api::Role;
 const ELECTION_TIMEOUT_MAX_MS: u64 = 600;
 
 /// Kills the node process when the test ends, pass or fail.
-struct NodeProcess {
-    id: u64,
-    child: Child,
+pub struct NodeProcess {
+    pub id: u64,
+    pub child: Child,
 }
 
 impl Drop for NodeProcess {
@@ -29,7 +29,7 @@ fn free_ports(n: usize) -> Vec<u16> {
     listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
 }
 
-fn write_config(dir: &Path) -> (std::path::PathBuf, Vec<SocketAddr>) {
+pub fn write_config(dir: &Path) -> (std::path::PathBuf, Vec<SocketAddr>) {
     let ports = free_ports(6);
     let mut text = format!(
         "[cluster]\nid = \"process-test\"\ndata_dir = \"{}\"\n\n[raft]\nelection_timeout_min_ms = 300\n\
@@ -49,10 +49,17 @@ fn write_config(dir: &Path) -> (std::path::PathBuf, Vec<SocketAddr>) {
     (path, clients)
 }
 
-fn spawn(config: &Path, id: u64, dir: &Path) -> NodeProcess {
-    let log = std::fs::File::create(dir.join(format!("node-{id}.log"))).unwrap();
+pub fn spawn(config: &Path, id: u64, dir: &Path) -> NodeProcess {
+    spawn_with(config, id, dir, &[])
+}
+
+/// Starts `replab node` with extra arguments; its stderr goes to
+/// `node-<id>.log` in `dir` (appended to, across restarts).
+pub fn spawn_with(config: &Path, id: u64, dir: &Path, extra: &[&str]) -> NodeProcess {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("node-{id}.log"))).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_replab"))
         .args(["node", "--config", config.to_str().unwrap(), "--id", &id.to_string()])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -60,7 +67,7 @@ fn spawn(config: &Path, id: u64, dir: &Path) -> NodeProcess {
     NodeProcess { id, child }
 }
 
-fn client(settings: &Settings, nodes: Vec<SocketAddr>) -> Client {
+pub fn client(settings: &Settings, nodes: Vec<SocketAddr>) -> Client {
     Client::new(ClientOptions {
         nodes,
         cluster_id: settings.cluster.id.clone(),
@@ -73,7 +80,7 @@ fn client(settings: &Settings, nodes: Vec<SocketAddr>) -> Client {
 }
 
 /// (leader id, its term) once a majority of reachable nodes agree.
-async fn agreed_leader(c: &mut Client, nodes: &[SocketAddr]) -> Option<(u64, u64)> {
+pub async fn agreed_leader(c: &mut Client, nodes: &[SocketAddr]) -> Option<(u64, u64)> {
     let mut views = Vec::new();
     for node in nodes {
         if let Ok(s) = c.status(*node).await {

@@ -28,6 +28,7 @@ shipped! {
     quickstart => "quickstart.lua",
     leader_crash_and_restart => "leader-crash.lua",
     follower_restart_with_catch_up => "follower-restart.lua",
+    wiped_follower_catches_up_under_load => "wiped-follower.lua",
     partition_with_the_leader_in_the_minority => "partition-minority-leader.lua",
     old_leader_steps_down_on_heal => "old-leader-steps-down.lua",
     one_way_partition => "one-way-partition.lua",

@@ -107,6 +107,11 @@ pub enum Effect {
     CompactLog {
         up_to: LogIndex,
     },
+    /// The node has caught up with everything it may have lost (see
+    /// [`crate::Memory`]): the engine durably forgets the loss, so the next
+    /// restart recovers as `Memory::Intact`. Pushed only once the entries
+    /// that restored it are durable.
+    MemoryRestored,
     /// The node's role, term or known leader changed.
     RoleChanged {
         role: Role,

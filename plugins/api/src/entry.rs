@@ -46,3 +46,12 @@ pub struct LogPosition {
     pub index: LogIndex,
     pub term: Term,
 }
+
+impl LogPosition {
+    /// Raft's "at least as up to date" (§5.4.1): a log ending in a later
+    /// term wins; with equal last terms, the longer log. (The derived
+    /// `Ord` compares the index first and is not this order.)
+    pub fn at_least_as_up_to_date_as(&self, other: LogPosition) -> bool {
+        self.term > other.term || (self.term == other.term && self.index >= other.index)
+    }
+}

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use crate::entry::Entry;
 use crate::generation::HardState;
 use crate::ids::NodeId;
+use crate::memory::Memory;
 use crate::policy::ReplicationPolicy;
 use crate::snapshot::Snapshot;
 
@@ -39,6 +40,9 @@ pub struct Recovered {
     pub snapshot: Option<Snapshot>,
     /// The durable log entries after the snapshot, contiguous, in order.
     pub entries: Vec<Entry>,
+    /// Whether this node lost durable state it may have made promises
+    /// about (see [`Memory`]).
+    pub memory: Memory,
 }
 
 /// A configuration value that is out of range, named by its key inside

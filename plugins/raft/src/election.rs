@@ -64,7 +64,7 @@ impl Raft {
         let can_vote = self.hard_state.vote == Some(from)
             || (self.hard_state.vote.is_none() && self.leader.is_none())
             || (pre && request.term > term);
-        let grant = bug || (can_vote && self.log.is_up_to_date(request.last));
+        let grant = bug || (can_vote && self.log.is_up_to_date(request.last) && self.memory_allows_vote(request.last));
         let answer_term = if grant && (pre || bug) { request.term } else { term };
         if grant && !pre {
             self.set_hard_state(HardState { term, vote: Some(from) }, out);
@@ -97,7 +97,7 @@ impl Raft {
     /// A leader transfer: the old leader brought us up to date and asks us
     /// to campaign now.
     pub(crate) fn handle_timeout_now(&mut self, from: NodeId, out: &mut Effects) {
-        if !matches!(self.role, Role::Follower | Role::PreCandidate) {
+        if !matches!(self.role, Role::Follower | Role::PreCandidate) || !self.memory.is_intact() {
             return;
         }
         if !self.tracker.is_peer(from) {

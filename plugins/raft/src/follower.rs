@@ -27,7 +27,8 @@ impl Raft {
         }
         if !self.log.matches(prev) {
             let hint = self.log.find_conflict_by_term(prev.index.min(self.log.last_index()), prev.term);
-            self.respond_append(from, AppendOutcome::Rejected { rejected_index: prev.index, hint }, out);
+            let memory_lost = !self.memory.is_intact();
+            self.respond_append(from, AppendOutcome::Rejected { rejected_index: prev.index, hint, memory_lost }, out);
             return;
         }
         // Decoding checked that the indexes continue `prev` and stay far

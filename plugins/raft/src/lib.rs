@@ -8,6 +8,7 @@
 //!
 //! Module map, one concept each:
 //! * [`raft`]: the node's state, `step`, the term check and role changes
+//! * `amnesia`: a member that lost durable state (wiped, repaired) and its way back
 //! * `election`: PreVote, votes, campaigns
 //! * `replication`: the leader's side (proposals, appends, heartbeats, commit rule)
 //! * `follower`: accepting appends, heartbeats and snapshots
@@ -18,6 +19,7 @@
 //! * [`log`]: the in-memory log and its index arithmetic
 //! * [`message`]: the wire messages
 
+mod amnesia;
 mod commit;
 pub mod config;
 mod election;

@@ -86,8 +86,7 @@ impl RaftLog {
     /// Raft §5.4.1: a candidate's log is at least as up to date as ours if
     /// its last term is higher, or equal with an index at least as high.
     pub fn is_up_to_date(&self, candidate_last: LogPosition) -> bool {
-        let ours = self.last_position();
-        candidate_last.term > ours.term || (candidate_last.term == ours.term && candidate_last.index >= ours.index)
+        candidate_last.at_least_as_up_to_date_as(self.last_position())
     }
 
     /// Entries `from ..= to`, both inside the log.

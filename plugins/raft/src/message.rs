@@ -51,8 +51,11 @@ pub enum AppendOutcome {
     Accepted { match_index: LogIndex },
     /// The entry before the batch (`rejected_index`) did not match.
     /// `hint` is the follower's last entry at or below it whose term is at
-    /// most the leader's `prev.term` (fast backtracking).
-    Rejected { rejected_index: LogIndex, hint: LogPosition },
+    /// most the leader's `prev.term` (fast backtracking). `memory_lost`:
+    /// the follower lost durable state, so its log may be shorter than
+    /// what it acknowledged before; the leader must forget its match index
+    /// (see `amnesia.rs`).
+    Rejected { rejected_index: LogIndex, hint: LogPosition, memory_lost: bool },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +102,16 @@ pub enum Message<'a> {
     TimeoutNow {
         term: Term,
     },
+    /// From a node that started with no durable state: does the receiver
+    /// hold any (see `amnesia.rs`)? Answered whatever the terms.
+    MemoryQuery {
+        term: Term,
+    },
+    MemoryReport {
+        term: Term,
+        /// The sender's log or snapshot holds entries, or it lost some.
+        has_data: bool,
+    },
 }
 
 impl Message<'_> {
@@ -112,6 +125,7 @@ impl Message<'_> {
             Message::HeartbeatResponse(m) => m.term,
             Message::InstallSnapshot(m) => m.term,
             Message::TimeoutNow { term } => *term,
+            Message::MemoryQuery { term } | Message::MemoryReport { term, .. } => *term,
         }
     }
 
@@ -127,6 +141,8 @@ impl Message<'_> {
             Message::HeartbeatResponse(_) => "heartbeat response",
             Message::InstallSnapshot(_) => "install snapshot",
             Message::TimeoutNow { .. } => "timeout now",
+            Message::MemoryQuery { .. } => "memory query",
+            Message::MemoryReport { .. } => "memory report",
         }
     }
 
@@ -164,7 +180,11 @@ impl Message<'_> {
         sane("term", self.term())?;
         match self {
             Message::PreVote(m) | Message::Vote(m) => sane_position("last log position", &m.last),
-            Message::PreVoteResponse(_) | Message::VoteResponse(_) | Message::TimeoutNow { .. } => Ok(()),
+            Message::PreVoteResponse(_)
+            | Message::VoteResponse(_)
+            | Message::TimeoutNow { .. }
+            | Message::MemoryQuery { .. }
+            | Message::MemoryReport { .. } => Ok(()),
             Message::Append(m) => {
                 sane_position("prev", &m.prev)?;
                 sane("commit", m.commit)?;
@@ -187,7 +207,7 @@ impl Message<'_> {
             }
             Message::AppendResponse(m) => match &m.outcome {
                 AppendOutcome::Accepted { match_index } => sane("match index", *match_index),
-                AppendOutcome::Rejected { rejected_index, hint } => {
+                AppendOutcome::Rejected { rejected_index, hint, .. } => {
                     sane("rejected index", *rejected_index)?;
                     sane_position("hint", hint)
                 }
@@ -230,7 +250,11 @@ mod tests {
             }),
             Message::AppendResponse(AppendResponse {
                 term: 3,
-                outcome: AppendOutcome::Rejected { rejected_index: 3, hint: LogPosition { index: 2, term: 1 } },
+                outcome: AppendOutcome::Rejected {
+                    rejected_index: 3,
+                    hint: LogPosition { index: 2, term: 1 },
+                    memory_lost: true,
+                },
             }),
             Message::AppendResponse(AppendResponse { term: 3, outcome: AppendOutcome::Accepted { match_index: 9 } }),
             Message::Heartbeat(Heartbeat { term: 3, commit: 5, read_seq: 7 }),
@@ -243,6 +267,8 @@ mod tests {
                 },
             }),
             Message::TimeoutNow { term: 3 },
+            Message::MemoryQuery { term: 0 },
+            Message::MemoryReport { term: 4, has_data: true },
         ];
         for message in messages {
             let bytes = message.encode();

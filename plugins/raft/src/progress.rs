@@ -92,6 +92,17 @@ impl Progress {
         self.inflights.reset();
     }
 
+    /// The follower lost durable state: nothing it acknowledged is known
+    /// to be there. Probe again from just after its last entry (`hint`).
+    pub fn forget_match(&mut self, hint: LogIndex) {
+        self.match_index = 0;
+        self.next_index = hint.saturating_add(1).min(self.next_index).max(1);
+        self.state = ProgressState::Probe;
+        self.probe_sent = false;
+        self.pending_snapshot = 0;
+        self.inflights.reset();
+    }
+
     pub fn become_probe(&mut self) {
         // After a snapshot the follower most likely holds it, so probe right
         // after it rather than from the old match.

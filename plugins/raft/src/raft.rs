@@ -4,9 +4,11 @@
 //! `election`, `replication` (leader side), `follower` (append receipt),
 //! `commit`, `read_index`, `transfer`.
 
+use std::collections::BTreeSet;
+
 use bytes::Bytes;
 use replab_api::{
-    Effect, Effects, Entry, EntryKind, HardState, Input, Instant, LogIndex, NodeId, PluginRng, PolicyContext,
+    Effect, Effects, Entry, EntryKind, HardState, Input, Instant, LogIndex, Memory, NodeId, PluginRng, PolicyContext,
     PolicyStatus, Recovered, RejectReason, ReplicationPolicy, Role, StepError, Term,
 };
 
@@ -43,6 +45,10 @@ pub struct Raft {
     pub(crate) snapshot_requested: Option<LogIndex>,
     /// The role, term and leader last reported with `RoleChanged`.
     announced: (Role, Term, Option<NodeId>),
+    /// What this node may have forgotten (`amnesia.rs`).
+    pub(crate) memory: Memory,
+    /// Blank: the peers that answered that they hold no data.
+    pub(crate) peers_without_data: BTreeSet<NodeId>,
     pub(crate) stats: RaftStats,
 }
 
@@ -85,6 +91,8 @@ impl Raft {
             leader_contact: None,
             snapshot_requested: None,
             announced: (Role::Follower, hard_state.term, None),
+            memory: recovered.memory,
+            peers_without_data: BTreeSet::new(),
             stats: RaftStats::default(),
         }
     }
@@ -120,6 +128,11 @@ impl Raft {
 
     pub fn stats(&self) -> RaftStats {
         self.stats
+    }
+
+    /// What this node may have forgotten and not yet caught up with.
+    pub fn memory(&self) -> Memory {
+        self.memory
     }
 
     /// The leader's view of a follower's replication, `None` for unknown
@@ -272,6 +285,15 @@ impl Raft {
             return;
         }
         let deadline = self.election_deadline.expect("set on the first step");
+        if self.now >= deadline && !self.memory.is_intact() {
+            // A node that may have forgotten promises does not campaign;
+            // a blank one asks again whether anyone holds data.
+            if self.memory == Memory::Blank {
+                self.query_memory(out);
+            }
+            self.reset_election_timer();
+            return;
+        }
         if self.now >= deadline {
             let kind = if self.config.pre_vote { CampaignKind::PreVote } else { CampaignKind::Election };
             self.campaign(kind, out);
@@ -353,6 +375,9 @@ impl Raft {
                 let answer = Message::PreVoteResponse(VoteResponse { term, granted: false });
                 self.send(from, &answer, true, out);
             }
+            // A blank node asks at term 0; it needs the answer, and the
+            // answer's term brings it up to date.
+            Message::MemoryQuery { .. } => self.answer_memory_query(from, out),
             _ => {}
         }
     }
@@ -386,6 +411,8 @@ impl Raft {
                 }
             }
             Message::TimeoutNow { .. } => self.handle_timeout_now(from, out),
+            Message::MemoryQuery { .. } => self.answer_memory_query(from, out),
+            Message::MemoryReport { has_data, .. } => self.handle_memory_report(from, has_data, out),
         }
         Ok(())
     }
@@ -425,6 +452,9 @@ impl ReplicationPolicy for Raft {
         self.now = now;
         if self.election_deadline.is_none() {
             self.reset_election_timer();
+            if self.memory == Memory::Blank {
+                self.query_memory(out);
+            }
         }
         let result = match input {
             Input::Tick => {
@@ -450,6 +480,7 @@ impl ReplicationPolicy for Raft {
             Input::PeerLiveness { .. } => Ok(()),
             Input::TransferLeader { to } => self.transfer_leader(to, out),
         };
+        self.maybe_restore_memory(out);
         self.announce_role(out);
         result
     }

@@ -172,8 +172,17 @@ impl Raft {
         let progress = self.tracker.get_mut(from).expect("step checked the peer");
         progress.recent_active = true;
         match *outcome {
-            AppendOutcome::Rejected { rejected_index, hint } => {
+            AppendOutcome::Rejected { rejected_index, hint, memory_lost } => {
                 self.stats.append_rejections += 1;
+                if memory_lost {
+                    // What it acknowledged before may be gone: the match
+                    // index is no longer true, and rejections below it are
+                    // not stale. Probe again from its last entry.
+                    self.stats.progress_resets_after_memory_loss += 1;
+                    self.tracker.get_mut(from).expect("step checked the peer").forget_match(hint.index);
+                    self.maybe_send_append(from, true, out);
+                    return Ok(());
+                }
                 // Skip the follower's whole conflicting term in one step.
                 let probe = if hint.term > 0 {
                     self.log.find_conflict_by_term(hint.index, hint.term).index

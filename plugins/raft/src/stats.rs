@@ -27,4 +27,10 @@ pub struct RaftStats {
     pub transfers_started: u64,
     pub transfers_aborted: u64,
     pub decode_errors: u64,
+    /// A blank node learned that every other member holds no data either.
+    pub memory_restored_by_empty_cluster: u64,
+    /// A node that lost state caught up with its leader (or its old log).
+    pub memory_restored_by_catch_up: u64,
+    /// As leader: a follower said it lost state, so its progress restarted.
+    pub progress_resets_after_memory_loss: u64,
 }

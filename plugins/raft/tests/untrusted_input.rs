@@ -97,9 +97,16 @@ fn nonsense_message() -> impl Strategy<Value = Message<'static>> {
             term,
             outcome: AppendOutcome::Accepted { match_index },
         })),
-        (small_or_huge(), small_or_huge(), position()).prop_map(|(term, rejected_index, hint)| {
-            Message::AppendResponse(AppendResponse { term, outcome: AppendOutcome::Rejected { rejected_index, hint } })
-        }),
+        (small_or_huge(), small_or_huge(), position(), any::<bool>()).prop_map(
+            |(term, rejected_index, hint, memory_lost)| {
+                Message::AppendResponse(AppendResponse {
+                    term,
+                    outcome: AppendOutcome::Rejected { rejected_index, hint, memory_lost },
+                })
+            }
+        ),
+        (small_or_huge(), any::<bool>()).prop_map(|(term, has_data)| Message::MemoryReport { term, has_data }),
+        small_or_huge().prop_map(|term| Message::MemoryQuery { term }),
         (small_or_huge(), small_or_huge(), any::<u64>())
             .prop_map(|(term, commit, read_seq)| Message::Heartbeat(Heartbeat { term, commit, read_seq })),
         (small_or_huge(), any::<u64>())

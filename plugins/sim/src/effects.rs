@@ -147,6 +147,11 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
                 let result = node.disk.durable.compact(up_to).and_then(|_| node.view.compact(up_to));
                 result.map_err(|e| self.contract(id, format!("CompactLog: {e}")))?;
             }
+            Effect::MemoryRestored => {
+                let node = &mut self.nodes[i];
+                node.view.memory = replab_api::Memory::Intact;
+                node.disk.write(Op::Memory(replab_api::Memory::Intact));
+            }
             Effect::RoleChanged { role, term, leader } => {
                 let node = &mut self.nodes[i];
                 node.role = Some(role);
@@ -175,6 +180,7 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
             Effect::ProposalRejected { .. } => c.proposals_rejected += 1,
             Effect::ReadReady { .. } => c.reads_ready += 1,
             Effect::ReadRejected { .. } => c.reads_rejected += 1,
+            Effect::MemoryRestored => c.memory_restored += 1,
             Effect::Send { .. } | Effect::Proposed { .. } => {}
         }
     }

@@ -37,6 +37,7 @@ pub struct EffectCounts {
     pub proposals_rejected: u64,
     pub reads_ready: u64,
     pub reads_rejected: u64,
+    pub memory_restored: u64,
 }
 
 impl EffectCounts {
@@ -50,6 +51,7 @@ impl EffectCounts {
         self.snapshots_installed += other.snapshots_installed;
         self.compactions += other.compactions;
         self.role_changes += other.role_changes;
+        self.memory_restored += other.memory_restored;
         self.proposals_rejected += other.proposals_rejected;
         self.reads_ready += other.reads_ready;
         self.reads_rejected += other.reads_rejected;
@@ -240,6 +242,17 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
         node.disk.crash();
         node.incarnation += 1;
         node.crashes += 1;
+    }
+
+    /// Wipes a crashed node's disk, as an operator replacing a failed drive
+    /// would: its next restart finds no durable state and, since nothing
+    /// tells that apart from a first start, recovers as `Memory::Blank`.
+    pub fn wipe(&mut self, id: NodeId) {
+        assert!(!self.is_alive(id), "crash node {id} before wiping its disk");
+        let i = self.index(id);
+        let mut blank = LogStore::default();
+        blank.memory = replab_api::Memory::Blank;
+        self.nodes[i].disk.durable = blank;
     }
 
     /// Restarts a crashed node from its durable store, then checks that no

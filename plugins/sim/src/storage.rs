@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use replab_api::{Entry, HardState, LogIndex, LogPosition, NodeId, Recovered, Snapshot, Term};
+use replab_api::{Entry, HardState, LogIndex, LogPosition, Memory, NodeId, Recovered, Snapshot, Term};
 
 /// One write a policy asked for.
 #[derive(Clone, Debug)]
@@ -25,12 +25,16 @@ pub enum Op {
     /// write order so that it never lands before the log writes that
     /// preceded it.
     StoreSnapshot(Snapshot),
+    /// The node's record of what it may have lost (`Memory`).
+    Memory(Memory),
 }
 
 /// A log with its hard state and latest snapshot.
 #[derive(Clone, Debug, Default)]
 pub struct LogStore {
     pub hard_state: HardState,
+    /// What the node lost and has not yet caught up with.
+    pub memory: Memory,
     snapshot: Option<Snapshot>,
     /// Position just before `entries[0]`.
     offset: LogPosition,
@@ -42,6 +46,7 @@ impl LogStore {
         let offset = recovered.snapshot.as_ref().map(|s| s.meta.last_included).unwrap_or_default();
         let mut store = LogStore {
             hard_state: recovered.hard_state,
+            memory: recovered.memory,
             snapshot: recovered.snapshot.clone(),
             offset,
             entries: Vec::new(),
@@ -57,6 +62,7 @@ impl LogStore {
             hard_state: self.hard_state,
             snapshot: self.snapshot.clone(),
             entries: self.entries.iter().filter(|e| e.index > after).cloned().collect(),
+            memory: self.memory,
         }
     }
 
@@ -111,6 +117,10 @@ impl LogStore {
         match op {
             Op::HardState(hs) => {
                 self.hard_state = *hs;
+                Ok(())
+            }
+            Op::Memory(memory) => {
+                self.memory = *memory;
                 Ok(())
             }
             Op::Truncate(from) => self.truncate(*from),

@@ -78,7 +78,12 @@ pub fn log_with_terms(terms: &[Term]) -> Vec<Entry> {
 }
 
 pub fn recovered(term: Term, vote: Option<NodeId>, terms: &[Term]) -> Recovered {
-    Recovered { hard_state: HardState { term, vote }, snapshot: None, entries: log_with_terms(terms) }
+    Recovered {
+        hard_state: HardState { term, vote },
+        snapshot: None,
+        entries: log_with_terms(terms),
+        ..Recovered::default()
+    }
 }
 
 pub fn terms_of(entries: &[Entry]) -> Vec<Term> {
