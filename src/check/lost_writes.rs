@@ -2,11 +2,20 @@
 //!
 //! Definition: an acknowledged write w (an Ok put, delete, swapped cas or
 //! incr) is lost iff the key's final value (read after heal and quiesce)
-//! is not what w wrote, and no other write w' to the key could have been
-//! linearized after w. w' could come after w unless it completed before w
-//! was invoked; w' counts if it is Ok or Unknown (an Unknown write may
-//! take effect at any time, so it may have overwritten w). Failed
+//! is not what w wrote, and no write that could have produced the final
+//! value could have been linearized after w. A producer could come after
+//! w unless it completed before w was invoked; a producer is any Ok or
+//! Unknown write whose value is the final one (an Unknown write may take
+//! effect at any time; an Unknown incr, whose result nobody saw, could
+//! produce any integer). If no write could have produced the final value
+//! (the key ends absent with no delete, or with a value nobody wrote),
+//! every acknowledged write that differs from it is lost. Failed
 //! operations never count. Equal times count as concurrent.
+//!
+//! Deciding from the final value's possible writers, not from "any other
+//! write", matters exactly when losses happen: a failover leaves Unknown
+//! writes behind, and an Unknown write of some *other* value cannot
+//! explain why the key ended with a value written before w began.
 //!
 //! This is deliberately narrower than linearizability: it needs only the
 //! final state, it runs in O(n) per key, and what it reports is a loss
@@ -31,24 +40,25 @@ pub struct LostWrite {
     pub op: Operation,
     /// The key's value at the end.
     pub final_value: Option<Value>,
-    /// The last write to the key to complete before `op` was invoked, if
-    /// any: the kind of write that could not have replaced it.
-    pub previous_write: Option<Operation>,
+    /// The write that could have produced the final value and was
+    /// linearized latest (it still completed before `op` began); `None` if
+    /// no write could have produced the final value.
+    pub final_writer: Option<Operation>,
 }
 
 impl fmt::Display for LostWrite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} was acknowledged but is lost: {} ends as {}, and no other write to it could come after this one",
+            "{} was acknowledged but is lost: {} ends as {}",
             self.op,
             self.op.key(),
             show(self.final_value.as_ref())
         )?;
-        if let Some(previous) = &self.previous_write {
-            write!(f, " (the latest other write, {previous}, completed before it began)")?;
+        match &self.final_writer {
+            Some(writer) => write!(f, ", written by {writer}, which completed before it began"),
+            None => write!(f, ", which no write in the history could have produced"),
         }
-        Ok(())
     }
 }
 
@@ -105,21 +115,16 @@ pub fn check_lost_writes(history: &History, final_values: &BTreeMap<Value, Value
     for (key, indexes) in history.by_key() {
         let writes: Vec<&Operation> =
             indexes.iter().map(|&i| &history.ops[i]).filter(|op| op.may_have_written()).collect();
-        // The two latest completions suffice: for any write, the latest
-        // completion among the others is the first of these that is not
-        // the write itself.
-        let mut latest: [Option<(u64, usize)>; 2] = [None, None];
-        for (position, op) in writes.iter().enumerate() {
-            let candidate = (op.effective_complete_us(), position);
-            if latest[0].is_none_or(|top| candidate > top) {
-                latest[1] = latest[0];
-                latest[0] = Some(candidate);
-            } else if latest[1].is_none_or(|second| candidate > second) {
-                latest[1] = Some(candidate);
-            }
-        }
         let final_value = final_values.get(key);
-        for (position, op) in writes.iter().enumerate() {
+        // Among the writes that could have produced the final value, the
+        // one that may have taken effect latest: it excuses every write
+        // invoked before it completed.
+        let latest_writer = writes
+            .iter()
+            .filter(|op| could_have_produced(op, final_value))
+            .max_by_key(|op| (op.effective_complete_us(), op.id))
+            .copied();
+        for op in &writes {
             let Some(written) = op.acknowledged_write() else {
                 continue;
             };
@@ -127,19 +132,27 @@ pub fn check_lost_writes(history: &History, final_values: &BTreeMap<Value, Value
             if written.as_ref() == final_value {
                 continue;
             }
-            let latest_other = latest.iter().flatten().find(|(_, p)| *p != position);
-            let overwritable = latest_other.is_some_and(|(complete_us, _)| *complete_us >= op.invoke_us);
-            if overwritable {
+            if latest_writer.is_some_and(|writer| writer.effective_complete_us() >= op.invoke_us) {
                 continue;
             }
             report.lost.push(LostWrite {
                 op: (*op).clone(),
                 final_value: final_value.cloned(),
-                previous_write: latest_other.map(|(_, p)| writes[*p].clone()),
+                final_writer: latest_writer.cloned(),
             });
         }
     }
     report.lost.sort_by_key(|lost| (lost.op.invoke_us, lost.op.id));
     report.elapsed = started.elapsed();
     report
+}
+
+/// Whether `op`, if it took effect, could have left `final_value`.
+fn could_have_produced(op: &Operation, final_value: Option<&Value>) -> bool {
+    match op.possible_write() {
+        Some(written) => written.as_ref() == final_value,
+        // An Unknown incr: its result was never seen, so it could have
+        // produced any integer.
+        None => op.may_have_written() && final_value.is_some_and(|v| v.canonical_i64().is_some()),
+    }
 }

@@ -75,7 +75,7 @@ pub struct CompareOptions {
 
 /// Exit codes as for `replab run`: 0 every check of every variant passed,
 /// 1 some check failed (the table says where), 2 a usage, config or Lua
-/// error.
+/// error, 3 no check failed but some could not decide.
 pub fn compare(options: CompareOptions) -> u8 {
     if options.variants.len() < 2 {
         eprintln!("error: compare needs at least two --variant options, got {}", options.variants.len());
@@ -121,7 +121,14 @@ pub fn compare(options: CompareOptions) -> u8 {
             return 2;
         }
     }
-    if reports.iter().any(|(_, r)| r.exit_code == 1) { 1 } else { 0 }
+    let codes: Vec<u8> = reports.iter().map(|(_, r)| r.exit_code).collect();
+    if codes.contains(&super::exit::FAIL) {
+        super::exit::FAIL
+    } else if codes.contains(&super::exit::UNDECIDED) {
+        super::exit::UNDECIDED
+    } else {
+        super::exit::PASS
+    }
 }
 
 /// The variants side by side, as a Markdown table.
@@ -137,14 +144,19 @@ pub fn table(reports: &[(String, RunReport)]) -> String {
         let _ = writeln!(s, "| {label} | {} |", cells.join(" | "));
     };
     row(&mut s, "checks", &|r| {
-        let failed: Vec<&str> =
-            r.checks.iter().filter(|c| c.status != CheckStatus::Pass).map(|c| c.name.as_str()).collect();
-        let passed = r.checks.len() - failed.len();
-        if failed.is_empty() {
-            format!("{passed}/{} pass", r.checks.len())
-        } else {
-            format!("{passed}/{} pass; not: {}", r.checks.len(), failed.join(", "))
+        let named = |status: CheckStatus| -> Vec<&str> {
+            r.checks.iter().filter(|c| c.status == status).map(|c| c.name.as_str()).collect()
+        };
+        let (failed, undecided) = (named(CheckStatus::Fail), named(CheckStatus::Unknown));
+        let passed = r.checks.len() - failed.len() - undecided.len();
+        let mut cell = format!("{passed}/{} pass", r.checks.len());
+        if !failed.is_empty() {
+            cell.push_str(&format!("; failed: {}", failed.join(", ")));
         }
+        if !undecided.is_empty() {
+            cell.push_str(&format!("; undecided: {}", undecided.join(", ")));
+        }
+        cell
     });
     row(&mut s, "operations ok / failed / unknown", &|r| {
         format!("{} / {} / {}", r.operations.ok, r.operations.fail, r.operations.unknown)

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::check::CheckStatus;
+use crate::check::{CheckReport, CheckStatus};
 use crate::client::protocol::NodeStats;
 use crate::config::{self, ConfigInput};
 use results::RunReport;
@@ -108,19 +108,39 @@ async fn execute(run: &Arc<RunState>, script: &str, source: &str) -> (Option<Str
     (error, stats)
 }
 
+/// The exit codes of `replab run`, `compare` and `check`.
+pub mod exit {
+    /// Every check passed.
+    pub const PASS: u8 = 0;
+    /// A check failed: the run found a violation (the witness says which).
+    pub const FAIL: u8 = 1;
+    /// A Lua, usage or configuration error: the run did not complete.
+    pub const ERROR: u8 = 2;
+    /// No check failed, but at least one could not decide (its time budget
+    /// ran out, or the final state could not be read). Not a pass: nothing
+    /// was shown about what that check covers.
+    pub const UNDECIDED: u8 = 3;
+}
+
+/// An error wins over a failure, a failure over an undecided check.
+pub fn exit_code(error: bool, checks: &[CheckReport]) -> u8 {
+    if error {
+        exit::ERROR
+    } else if checks.iter().any(|c| c.status == CheckStatus::Fail) {
+        exit::FAIL
+    } else if checks.iter().any(|c| c.status == CheckStatus::Unknown) {
+        exit::UNDECIDED
+    } else {
+        exit::PASS
+    }
+}
+
 fn build_report(run: &Arc<RunState>, error: Option<String>, stats: NodeStats) -> RunReport {
     let history = run.recorder.finish();
     let operations = results::op_counts(&history);
     let (throughput, latency) = results::performance(&history);
     let checks = run.checks();
-    let failed = checks.iter().any(|c| c.status == CheckStatus::Fail);
-    let exit_code = if error.is_some() {
-        2
-    } else if failed {
-        1
-    } else {
-        0
-    };
+    let exit_code = exit_code(error.is_some(), &checks);
     RunReport {
         script: run.script.clone(),
         seed: run.seed,

@@ -143,10 +143,15 @@ impl RunReport {
         if let Some(e) = &self.error {
             let _ = writeln!(s, "error        {e}");
         }
+        let undecided: Vec<&str> =
+            self.checks.iter().filter(|c| c.status == CheckStatus::Unknown).map(|c| c.name.as_str()).collect();
         let verdict = match self.exit_code {
-            0 => "every check passed",
-            1 => "a check FAILED (witness above)",
-            _ => "the script did not run to completion",
+            super::exit::PASS => "every check passed".to_string(),
+            super::exit::FAIL => "a check FAILED (witness above)".to_string(),
+            super::exit::UNDECIDED => {
+                format!("no check failed, but {} could not decide: {}", undecided.len(), undecided.join(", "))
+            }
+            _ => "the script did not run to completion".to_string(),
         };
         let _ = writeln!(s, "result       {verdict} (exit code {})", self.exit_code);
         s

@@ -42,7 +42,7 @@ fn last_acknowledged_write_missing_at_the_end_is_lost() {
     let witness = report.witness();
     assert!(witness.contains(&format!("put k=b (op {lost}")), "{witness}");
     assert!(witness.contains("k ends as a"), "{witness}");
-    assert!(witness.contains("put k=a (op 0"), "names the latest other write: {witness}");
+    assert!(witness.contains("written by put k=a (op 0"), "names the final value's writer: {witness}");
     let check = report.to_check_report();
     assert_eq!(check.status, CheckStatus::Fail);
     assert!(check.summary.contains("1 of 3 acknowledged writes lost"), "{}", check.summary);
@@ -75,9 +75,39 @@ fn concurrent_writes_may_overwrite_each_other() {
         let report = check_lost_writes(&b.history(), &finals(&[("k", end)]));
         assert!(report.lost.is_empty(), "{end}: {}", report.witness());
     }
-    // But a value neither wrote loses both.
+    // But a value neither wrote loses both: nothing explains it.
     let report = check_lost_writes(&b.history(), &finals(&[("k", "z")]));
-    assert_eq!(report.lost.len(), 0, "each could have been overwritten by the other");
+    assert_eq!(report.lost.len(), 2, "{}", report.witness());
+    assert!(report.witness().contains("which no write in the history could have produced"), "{}", report.witness());
+}
+
+/// Issue 10, defect 4: an unknown write of another value elsewhere in the
+/// key's history used to blind the check.
+#[test]
+fn an_unknown_write_of_another_value_does_not_excuse_a_loss() {
+    let mut b = Builder::new();
+    b.put(1, "k", "a", 0, 10);
+    let lost = b.put(2, "k", "b", 20, 30);
+    b.unknown(3, put_kind("k", "d"), 5, None);
+    let report = check_lost_writes(&b.history(), &finals(&[("k", "a")]));
+    assert_eq!(report.lost.iter().map(|l| l.op.id).collect::<Vec<_>>(), vec![lost], "{}", report.witness());
+    // An unknown write of the final value itself, which may have taken
+    // effect after b, does excuse it.
+    b.unknown(4, put_kind("k", "a"), 25, None);
+    let report = check_lost_writes(&b.history(), &finals(&[("k", "a")]));
+    assert!(report.lost.is_empty(), "{}", report.witness());
+}
+
+/// Every acknowledged write after the final value's writer completed is
+/// lost, not only the last one.
+#[test]
+fn every_write_after_the_final_values_writer_is_lost() {
+    let mut b = Builder::new();
+    b.put(1, "k", "a", 0, 5);
+    let second = b.put(1, "k", "b", 10, 15);
+    let third = b.put(2, "k", "c", 20, 25);
+    let report = check_lost_writes(&b.history(), &finals(&[("k", "a")]));
+    assert_eq!(report.lost.iter().map(|l| l.op.id).collect::<Vec<_>>(), vec![second, third]);
 }
 
 #[test]

@@ -76,3 +76,44 @@ fn the_same_seed_replays_the_same_fault_schedule() {
     assert_eq!(a, b, "same seed, same partitions");
     assert_ne!(a, other, "another seed, other partitions");
 }
+
+/// Issue 10, defect 3: a check that cannot decide is not a pass.
+const UNDECIDED: &str = "local c = cluster.start { nodes = 3 }\n\
+    local leader = c:await_leader { timeout = 5 }\n\
+    c:client():put('k', 'v')\n\
+    for _, id in ipairs(c:others(leader)) do c:crash(id) end\n\
+    -- the majority is down: the final values cannot be read\n\
+    check.no_lost_writes(history(), c)\n\
+    check.that('arithmetic', 1 + 1 == 2, '')\n";
+
+#[test]
+fn an_undecided_check_exits_3_and_names_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = script(&dir, "undecided.lua", UNDECIDED);
+    let r = run(&path, &[]);
+    assert_eq!(r.code, Some(3), "{}", r.explain());
+    assert_eq!(r.check_status("no_lost_writes").as_deref(), Some("unknown"));
+    assert!(r.stdout.contains("could not decide: no_lost_writes"), "{}", r.explain());
+    assert!(!r.stdout.contains("every check passed"), "{}", r.explain());
+    assert_eq!(r.results.unwrap()["exit_code"], 3);
+}
+
+#[test]
+fn a_failed_check_outranks_an_undecided_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{UNDECIDED}check.that('one is two', 1 == 2, '')\n");
+    let path = script(&dir, "undecided-and-failed.lua", &text);
+    let r = run(&path, &[]);
+    assert_eq!(r.code, Some(1), "{}", r.explain());
+}
+
+#[test]
+fn compare_counts_an_undecided_check_as_undecided() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = script(&dir, "undecided.lua", UNDECIDED);
+    let out = tempfile::tempdir().unwrap();
+    let output = replab("compare", &path, out.path(), &["--variant", "a:", "--variant", "b:raft.pre_vote=false"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("undecided: no_lost_writes"), "{stdout}");
+}
