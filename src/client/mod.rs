@@ -82,6 +82,14 @@ pub struct Client {
     next_request: u64,
 }
 
+/// The answer `leader_request` settled on.
+struct Answered {
+    body: ResponseBody,
+    /// An earlier attempt got no definite answer (a timeout, a lost
+    /// connection): it may have taken effect.
+    after_uncertain_attempt: bool,
+}
+
 /// The answer to one attempt.
 enum Attempt {
     Answer(ResponseBody),
@@ -113,7 +121,7 @@ impl Client {
 
     /// Opens a session (done by the first write if not before).
     pub async fn register(&mut self) -> Result<ClientId, ClientError> {
-        let body = self.leader_request(RequestBody::Register, true).await?;
+        let body = self.leader_request(RequestBody::Register, true).await?.body;
         match body {
             ResponseBody::Registered { client } => {
                 self.session = Some(client);
@@ -163,7 +171,18 @@ impl Client {
     pub async fn write_with_seq(&mut self, seq: Seq, op: WriteOp) -> Result<Written, ClientError> {
         let client = self.session.ok_or_else(|| ClientError::Failed("no session: register first".into()))?;
         let body = RequestBody::Write { client, seq, ack_below: seq, op };
-        match self.leader_request(body, true).await? {
+        let answered = self.leader_request(body, true).await?;
+        match answered.body {
+            // The session could not answer for an earlier attempt (it
+            // expired, or was forgotten), and that attempt may have been
+            // applied: the refusal says nothing about it.
+            ResponseBody::Written { result: WriteResult::Failed(e), .. }
+                if answered.after_uncertain_attempt && e.is_session_refusal() =>
+            {
+                Err(ClientError::Unknown(format!(
+                    "the retry was refused ({e}), but an earlier attempt may have been applied"
+                )))
+            }
             ResponseBody::Written { result: WriteResult::Failed(e), .. } => Err(ClientError::Refused(e)),
             ResponseBody::Written { result, duplicate } => Ok(Written { result, duplicate, seq }),
             other => Err(ClientError::Failed(format!("unexpected answer to a write: {other:?}"))),
@@ -173,7 +192,7 @@ impl Client {
     /// A linearizable read through the leader.
     pub async fn get(&mut self, key: impl Into<Bytes>) -> Result<ReadValue, ClientError> {
         let body = RequestBody::Read { key: key.into(), consistency: Consistency::Linearizable };
-        read_value(self.leader_request(body, false).await?)
+        read_value(self.leader_request(body, false).await?.body)
     }
 
     /// A read served by `node`'s own replica at once: possibly stale.
@@ -196,9 +215,10 @@ impl Client {
     /// Sends `body` to the leader, following redirects and retrying other
     /// nodes, until an answer other than a redirect or a retryable error.
     /// `write`: a timeout leaves the outcome unknown (a read just failed).
-    async fn leader_request(&mut self, body: RequestBody, write: bool) -> Result<ResponseBody, ClientError> {
+    async fn leader_request(&mut self, body: RequestBody, write: bool) -> Result<Answered, ClientError> {
         let deadline = Instant::now() + self.opts.op_timeout;
         let mut last_problem = String::from("no node answered");
+        let mut uncertain = false;
         let mut pause = Duration::from_millis(5);
         while Instant::now() < deadline {
             let node = self.pick_node();
@@ -218,6 +238,9 @@ impl Client {
                     ErrorKind::BadRequest => return Err(ClientError::Failed(message)),
                     ErrorKind::Timeout | ErrorKind::NotApplied | ErrorKind::Busy | ErrorKind::Unavailable => {
                         last_problem = format!("{node}: {kind}: {message}");
+                        // A node that timed out had proposed it; the others
+                        // say it was not (or no longer) in the log.
+                        uncertain |= kind == ErrorKind::Timeout;
                         if kind != ErrorKind::Timeout {
                             tokio::time::sleep(pause).await;
                             pause = (pause * 2).min(Duration::from_millis(100));
@@ -228,8 +251,9 @@ impl Client {
                         }
                     }
                 },
-                Attempt::Answer(answer) => return Ok(answer),
+                Attempt::Answer(answer) => return Ok(Answered { body: answer, after_uncertain_attempt: uncertain }),
                 Attempt::NoAnswer(why) => {
+                    uncertain = true;
                     last_problem = why;
                     self.leader = None;
                     self.rotation += 1;

@@ -103,6 +103,22 @@ pub enum KvError {
     BadCommand(String),
 }
 
+impl KvError {
+    /// A refusal by the session table rather than by the operation: it
+    /// says nothing about whether an earlier attempt of the same request
+    /// was applied (the session that would have remembered is gone or
+    /// cannot answer).
+    pub fn is_session_refusal(&self) -> bool {
+        matches!(
+            self,
+            KvError::UnknownSession { .. }
+                | KvError::SessionExpired { .. }
+                | KvError::AlreadyAcknowledged { .. }
+                | KvError::TooManyUnacknowledged { .. }
+        )
+    }
+}
+
 /// What applying one entry produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Applied {

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use replab::client::protocol::{Request, RequestBody};
+use replab::client::{Client, ClientError, ClientOptions};
 use replab::kv::{WriteOp, WriteResult};
 use replab::net::{ClientConnection, Credentials, NetConfig, Role};
 
@@ -59,4 +60,52 @@ async fn send_without_waiting(c: &replab::cluster::Cluster, node: SocketAddr, se
     tokio::spawn(async move {
         let _ = conn.recv().await;
     });
+}
+
+/// Issue 10, defect 5: the first attempt of a write commits, but its reply
+/// is lost; the client's retry arrives after the session's expiry and is
+/// refused. The write was applied, so the client must say "unknown", never
+/// "failed".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_retry_of_a_write_that_may_have_applied_is_unknown_not_failed() {
+    let c = cluster(3, &["kv.session_expiry_ms=1000"]).await;
+    let old = leader(&c).await;
+    // The client retries every 1.5 s, longer than the session's expiry.
+    let settings = c.settings().clone();
+    let mut client = Client::new(ClientOptions {
+        nodes: c.client_addrs(),
+        cluster_id: settings.cluster.id.clone(),
+        secret: settings.cluster.secret.clone(),
+        net: settings.net.clone(),
+        op_timeout: Duration::from_secs(10),
+        attempt_timeout: Duration::from_millis(1_500),
+        name: 99,
+    });
+    client.put("warm", "up").await.unwrap();
+
+    // No follower can acknowledge anything: the first attempt is
+    // proposed but cannot commit, and its reply never comes.
+    let followers: Vec<u64> = c.ids().into_iter().filter(|id| *id != old).collect();
+    for f in &followers {
+        c.faults().cut(*f, old);
+    }
+    let put = tokio::spawn(async move {
+        let result = client.put("k", "v1").await;
+        (client, result)
+    });
+    // After the first retry was proposed, the links heal: the first
+    // attempt's entry commits and applies, then the retry's, whose
+    // timestamp is 1.5 s later: the session expired in between.
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    c.faults().heal();
+    let (mut client, result) = put.await.unwrap();
+    eprintln!("the write ended as {result:?}");
+    let read = client.get("k").await.expect("read after heal");
+    assert_eq!(read.value.as_deref(), Some(&b"v1"[..]), "the first attempt was applied");
+    match result {
+        Err(ClientError::Unknown(why)) => assert!(why.contains("may have been applied"), "{why}"),
+        Ok(written) => assert!(written.duplicate, "answered from the session: {written:?}"),
+        Err(other) => panic!("an applied write was reported as {other:?}"),
+    }
+    c.shutdown().await;
 }
