@@ -26,6 +26,8 @@ pub struct ChaosOptions {
     pub liveness_bound_us: u64,
     /// `{seed}` is replaced by the seed; printed with violations.
     pub replay_command: String,
+    /// See [`SimOptions::check_electable_without_committed`].
+    pub check_electable_without_committed: bool,
 }
 
 impl Default for ChaosOptions {
@@ -38,6 +40,7 @@ impl Default for ChaosOptions {
             liveness_commands: 3,
             liveness_bound_us: 10_000_000,
             replay_command: "REPLAB_SIM_SEED={seed} (rerun the failing test)".to_string(),
+            check_electable_without_committed: true,
         }
     }
 }
@@ -113,6 +116,7 @@ pub fn run_keeping_world<P: ReplicationPolicy>(
     sim_options.link = random_link(&mut rng);
     sim_options.disk = random_disk(&mut rng);
     sim_options.replay_command = options.replay_command.clone();
+    sim_options.check_electable_without_committed = options.check_electable_without_committed;
     let mut sim = Sim::new(sim_options, build);
     let result = drive(&mut sim, &mut rng, options);
     (sim, result)

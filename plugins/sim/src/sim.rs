@@ -152,6 +152,7 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
             failed: None,
             options,
         };
+        sim.checker.check_electable = sim.options.check_electable_without_committed;
         for id in 1..=sim.options.nodes as NodeId {
             let initial = sim.options.initial_state.iter().find(|(n, _)| *n == id).map(|(_, r)| r.clone());
             let durable = LogStore::from_recovered(&initial.unwrap_or_default());
