@@ -457,6 +457,11 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
             .map(|n| n.id)
     }
 
+    /// [`Sim::leader`] with the term it believes it leads.
+    pub fn leader_and_term(&self) -> Option<(NodeId, Term)> {
+        self.leader().map(|id| (id, self.nodes[self.index(id)].term))
+    }
+
     pub fn role(&self, id: NodeId) -> Option<Role> {
         self.nodes[self.index(id)].role
     }
