@@ -21,6 +21,12 @@ pub enum Bug {
     /// Any node answers a read at once with its local commit index, without
     /// the leader confirming its leadership with a quorum.
     ReadWithoutReadIndex,
+    /// The leader commits any index a durable quorum stores, whatever the
+    /// term of its entry: the commit rule without the current-term
+    /// condition (Raft §5.4.2). An older-term entry counted on a majority
+    /// can then be overwritten by a leader that never had it (the paper's
+    /// Figure 8).
+    CommitPreviousTerm,
 }
 
 /// Tunables of one Raft node. Defaults suit a LAN with millisecond RTTs.
@@ -141,6 +147,13 @@ mod tests {
         assert_eq!((config.election_timeout_min_ms, config.election_timeout_max_ms), (500, 900));
         assert_eq!(config.heartbeat_interval_ms, 50);
         assert_eq!(config.bug, Bug::None);
+    }
+
+    #[test]
+    fn bug_switches_are_named_in_snake_case() {
+        use serde::de::value::{Error, StrDeserializer};
+        let bug = Bug::deserialize(StrDeserializer::<Error>::new("commit_previous_term")).unwrap();
+        assert_eq!(bug, Bug::CommitPreviousTerm);
     }
 
     #[test]

@@ -80,7 +80,12 @@ impl Raft {
         } else {
             self.tracker.committed_index(self.log.durable)
         };
-        if index <= self.log.committed || self.log.term_at(index) != Some(self.hard_state.term) {
+        if index <= self.log.committed {
+            return false;
+        }
+        // Only an entry of the current term is committed by counting
+        // replicas (Bug::CommitPreviousTerm drops this condition).
+        if self.config.bug != Bug::CommitPreviousTerm && self.log.term_at(index) != Some(self.hard_state.term) {
             return false;
         }
         self.commit_to(index, out);

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use replab_api::{NodeId, Role, Term};
-use replab_raft::{Message, RaftConfig};
-use replab_sim::{ProposalStatus, Sim, SimOptions};
+use replab_raft::{Bug, Message, RaftConfig};
+use replab_sim::{Invariant, ProposalStatus, Sim, SimOptions, Violation};
 use support::*;
 
 /// Followers that must not start elections in a constructed scenario. A
@@ -33,8 +33,18 @@ fn one_entry_per_append() -> RaftConfig {
 /// replicated the term-2 entries to S2 and S3 (a majority of five) but not
 /// its own no-op. S5, down, holds an entry of term 3 at index 2.
 fn figure_8() -> Sim<replab_raft::Raft> {
+    let (sim, result) = figure_8_with(Bug::None, true);
+    result.unwrap_or_else(|v| panic!("{v}"));
+    sim
+}
+
+/// [`figure_8`] with `bug` switched on in S1, and the
+/// `ElectableWithoutCommitted` check on or off; also returns what running
+/// into state (c) gave.
+fn figure_8_with(bug: Bug, check_electable: bool) -> (Sim<replab_raft::Raft>, Result<(), Violation>) {
     let mut options = SimOptions::new(8, 5);
     options.link = fast_lan();
+    options.check_electable_without_committed = check_electable;
     options.initial_state = vec![
         (1, recovered(2, Some(1), &[1, 2, 2])),
         (2, recovered(2, Some(1), &[1, 2])),
@@ -43,8 +53,8 @@ fn figure_8() -> Sim<replab_raft::Raft> {
         (5, recovered(3, Some(5), &[1, 3])),
     ];
     options.initially_down = vec![5];
-    let mut sim = cluster_with(options, |id| match id {
-        1 => one_entry_per_append(),
+    let mut sim = cluster_with(options, move |id| match id {
+        1 => RaftConfig { bug, ..one_entry_per_append() },
         5 => RaftConfig::default(),
         _ => passive(),
     });
@@ -67,8 +77,8 @@ fn figure_8() -> Sim<replab_raft::Raft> {
     });
     let leader = elect(&mut sim);
     assert_eq!(leader, 1, "only S1 campaigns");
-    sim.run_for(2 * SECOND).unwrap();
-    sim
+    let result = sim.run_for(2 * SECOND);
+    (sim, result)
 }
 
 /// Acceptance 2: an entry of an older term stored on a majority is not
@@ -115,6 +125,30 @@ fn figure_8_older_term_entry_on_a_majority_is_not_committed_until_the_current_te
         assert!(sim.status(id).unwrap().commit_index >= 3);
     }
     assert_eq!(sim.log(2).term_at(3), Some(term + 1), "the term-2 entry at index 3 is gone");
+}
+
+/// The same state with the current-term condition removed from S1's
+/// commit rule (`Bug::CommitPreviousTerm`): S1 commits (3, term 2) by
+/// counting its three replicas. The checker flags that commit at once: S5
+/// lacks it, yet its last entry (term 3) outranks the replicas' (term 2),
+/// so S2, S3 and S4 would vote for it. With that check off, state (d)
+/// follows: S5 is elected without the committed entry.
+#[test]
+fn figure_8_commit_of_an_older_term_entry_by_counting_replicas_is_caught() {
+    let (_, result) = figure_8_with(Bug::CommitPreviousTerm, true);
+    let violation = result.expect_err("the unsafe commit is flagged");
+    assert_eq!(violation.invariant, Invariant::ElectableWithoutCommitted, "{violation}");
+    assert_eq!(violation.node, Some(5), "{violation}");
+
+    let (mut sim, result) = figure_8_with(Bug::CommitPreviousTerm, false);
+    result.unwrap_or_else(|v| panic!("{v}"));
+    assert_eq!(sim.status(1).unwrap().commit_index, 3, "S1 counted the term-2 replicas");
+    sim.crash(1);
+    sim.clear_filter();
+    sim.restart(5).unwrap();
+    let violation = sim.wait_for_leader(10 * SECOND).expect_err("S5 wins without (3, term 2)");
+    assert_eq!(violation.invariant, Invariant::LeaderCompleteness, "{violation}");
+    assert_eq!(violation.node, Some(5), "{violation}");
 }
 
 /// Acceptance 3: a leader that replicated an entry only to a minority and

@@ -1,10 +1,11 @@
 //! Randomized fault runs: one seed draws a network profile, a disk profile
 //! and a schedule of crashes, restarts, partitions, link changes, stalled
-//! disks and leader transfers, with clients proposing and reading all
-//! along. Every step is checked; at the end everything is healed and the
-//! cluster must make progress again (the liveness phase).
+//! disks and leader transfers, in half the seeds also windows of leader
+//! churn, with clients proposing and reading all along. Every step is
+//! checked; at the end everything is healed and the cluster must make
+//! progress again (the liveness phase).
 
-use replab_api::{NodeId, PluginRng, PolicyContext, Recovered, ReplicationPolicy};
+use replab_api::{NodeId, PluginRng, PolicyContext, Recovered, ReplicationPolicy, Role};
 
 use crate::liveness::LivenessReport;
 use crate::network::NetworkStats;
@@ -26,6 +27,8 @@ pub struct ChaosOptions {
     pub liveness_bound_us: u64,
     /// `{seed}` is replaced by the seed; printed with violations.
     pub replay_command: String,
+    /// See [`SimOptions::check_electable_without_committed`].
+    pub check_electable_without_committed: bool,
 }
 
 impl Default for ChaosOptions {
@@ -38,6 +41,7 @@ impl Default for ChaosOptions {
             liveness_commands: 3,
             liveness_bound_us: 10_000_000,
             replay_command: "REPLAB_SIM_SEED={seed} (rerun the failing test)".to_string(),
+            check_electable_without_committed: true,
         }
     }
 }
@@ -113,14 +117,129 @@ pub fn run_keeping_world<P: ReplicationPolicy>(
     sim_options.link = random_link(&mut rng);
     sim_options.disk = random_disk(&mut rng);
     sim_options.replay_command = options.replay_command.clone();
+    sim_options.check_electable_without_committed = options.check_electable_without_committed;
     let mut sim = Sim::new(sim_options, build);
-    let result = drive(&mut sim, &mut rng, options);
+    let mut churn = Churn::draw(PluginRng::from_seed_u64(mix_seed(seed, 4)), options.duration_us);
+    let result = drive(&mut sim, &mut rng, &mut churn, options);
     (sim, result)
+}
+
+/// Leader churn windows. While one is open, every newly elected leader is
+/// isolated soon after it wins, and the isolation of the one before is
+/// healed. "Soon" is drawn per leader: at once (its first appends reach
+/// no follower), after up to 3 ms (they reach some), or right after its
+/// first commit as leader (what it sends next is lost). Terms pile up
+/// whose entries sit on a minority, next to older-term entries that a
+/// later leader replicates to a majority: the shape of the Raft paper's
+/// Figure 8. Independent random faults almost never produce it, because a
+/// new leader's no-op reaches the others within a round trip, long before
+/// the next fault.
+struct Churn {
+    rng: PluginRng,
+    /// The open window ends here, or the next one opens here.
+    open_until: Option<u64>,
+    next_open: u64,
+    /// The highest leader term already seen in this window.
+    seen_term: u64,
+    /// The leader to isolate next, and when.
+    pending: Option<Isolation>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Isolation {
+    /// At this time.
+    At(u64, NodeId),
+    /// As soon as its commit index passes `above`: its first commit as
+    /// leader.
+    AfterCommit(NodeId, u64),
+}
+
+impl Churn {
+    /// Half the seeds churn: a first window opens in the first half of the
+    /// run, and windows of 0.5-3 s follow each other 1-5 s apart.
+    fn draw(mut rng: PluginRng, duration_us: u64) -> Churn {
+        let next_open = if rng.chance(0.5) { rng.range_inclusive(0, duration_us / 2) } else { u64::MAX };
+        Churn { rng, open_until: None, next_open, seen_term: 0, pending: None }
+    }
+
+    /// The next time the churn schedule must act.
+    fn next_event(&self) -> u64 {
+        let boundary = self.open_until.unwrap_or(self.next_open);
+        match self.pending {
+            Some(Isolation::At(at, _)) => at.min(boundary),
+            _ => boundary,
+        }
+    }
+
+    /// Runs `sim` up to `t`, stopping early when a new leader shows up in
+    /// an open window (an isolation is then scheduled) or when a leader
+    /// waiting for its first commit made it (it is isolated).
+    fn run_until<P: ReplicationPolicy>(&mut self, sim: &mut Sim<P>, t: u64) -> Result<(), Violation> {
+        if self.open_until.is_none() {
+            return sim.run_until(t);
+        }
+        match self.pending {
+            Some(Isolation::At(..)) => sim.run_until(t),
+            Some(Isolation::AfterCommit(leader, above)) => {
+                let leading = |s: &Sim<P>| s.role(leader) == Some(Role::Leader);
+                sim.run_until_cond(t, |s| s.commit_index(leader) > above || !leading(s))?;
+                if !leading(sim) {
+                    self.pending = None;
+                } else if sim.commit_index(leader) > above {
+                    self.pending = None;
+                    sim.network_mut().heal();
+                    sim.network_mut().isolate(leader);
+                }
+                Ok(())
+            }
+            None => {
+                let seen = self.seen_term;
+                sim.run_until_cond(t, |s| s.leader_and_term().is_some_and(|(_, term)| term > seen))?;
+                if let Some((leader, term)) = sim.leader_and_term().filter(|&(_, term)| term > seen) {
+                    self.seen_term = term;
+                    let now = sim.now_us();
+                    self.pending = Some(match self.rng.range_inclusive(0, 2) {
+                        0 => Isolation::At(now, leader),
+                        1 => Isolation::At(now + self.rng.range_inclusive(1, 3_000), leader),
+                        _ => Isolation::AfterCommit(leader, sim.commit_index(leader)),
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Opens or closes a window, or isolates the pending leader, if due.
+    fn act<P: ReplicationPolicy>(&mut self, sim: &mut Sim<P>) {
+        let now = sim.now_us();
+        if let Some(Isolation::At(at, leader)) = self.pending
+            && at <= now
+        {
+            self.pending = None;
+            sim.network_mut().heal();
+            sim.network_mut().isolate(leader);
+        }
+        match self.open_until {
+            Some(until) if until <= now => {
+                self.open_until = None;
+                self.pending = None;
+                sim.network_mut().heal();
+                self.next_open = now.saturating_add(self.rng.range_inclusive(1_000_000, 5_000_000));
+            }
+            None if self.next_open <= now => {
+                self.open_until = Some(now + self.rng.range_inclusive(500_000, 3_000_000));
+                // The sitting leader goes first.
+                self.seen_term = 0;
+            }
+            _ => {}
+        }
+    }
 }
 
 fn drive<P: ReplicationPolicy>(
     sim: &mut Sim<P>,
     rng: &mut PluginRng,
+    churn: &mut Churn,
     options: &ChaosOptions,
 ) -> Result<ChaosReport, Violation> {
     let fault_gap_max_us = rng.range_inclusive(100_000, 1_000_000);
@@ -130,8 +249,13 @@ fn drive<P: ReplicationPolicy>(
     let mut faults = 0;
     let end = options.duration_us;
     while sim.now_us() < end {
-        let t = next_fault.min(next_client).min(end);
-        sim.run_until(t)?;
+        let t = next_fault.min(next_client).min(churn.next_event()).min(end);
+        churn.run_until(sim, t)?;
+        if sim.now_us() < t {
+            // Stopped early: a new leader to isolate.
+            continue;
+        }
+        churn.act(sim);
         if t == next_fault {
             faults += 1;
             inject_fault(sim, rng, options)?;

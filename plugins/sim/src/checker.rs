@@ -15,6 +15,9 @@ use crate::violation::{Invariant, Violation};
 /// What the checker needs to know about one node.
 pub struct NodeView<'a> {
     pub id: NodeId,
+    /// Whether the node is up (a crashed node's view is gone; only its
+    /// durable store counts).
+    pub up: bool,
     /// `Some(term)` if the node is up and believes it leads `term`.
     pub leading: Option<Term>,
     /// The log as the policy sees it (written, maybe not synced).
@@ -61,6 +64,8 @@ pub struct Checker {
     committed: Vec<Term>,
     /// `fingerprints[i - 1]`: state-machine digest after applying index i.
     fingerprints: Vec<Option<u64>>,
+    /// Check [`Invariant::ElectableWithoutCommitted`] (on by default).
+    pub check_electable: bool,
 }
 
 impl Checker {
@@ -74,6 +79,7 @@ impl Checker {
             entries: HashMap::default(),
             committed: Vec::new(),
             fingerprints: Vec::new(),
+            check_electable: true,
         }
     }
 
@@ -248,6 +254,61 @@ impl Checker {
                         leader.leading
                     )
                 })?;
+            }
+            if self.check_electable {
+                self.check_no_electable_node_lacks(index, term, nodes)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// When `(index, term)` is first committed, no node that lacks it may
+    /// still be able to win an election. Raft's vote rule (§5.4.1): a voter
+    /// grants its vote only to a candidate whose last log position is at
+    /// least as up to date as its own (higher last term, or the same last
+    /// term and an index at least as high). A node lacking the entry whose
+    /// log is at least as up to date as the durable logs of enough others
+    /// to make a majority (itself included) could be elected, and would
+    /// overwrite the entry. Correct Raft never allows it: a majority stores
+    /// the entry durably, and every log without it is less up to date than
+    /// theirs. Committing an older-term entry by counting replicas (the
+    /// paper's Figure 8) does: the replicas' last term is the old one, and
+    /// a node holding a newer term's entry at that index outranks them.
+    /// This sees the unsafe commit when it happens, whether or not the
+    /// schedule then elects that node.
+    fn check_no_electable_node_lacks(
+        &self,
+        index: LogIndex,
+        term: Term,
+        nodes: &[NodeView<'_>],
+    ) -> Result<(), Violation> {
+        let up_to_date = |p: replab_api::LogPosition| (p.term, p.index);
+        for candidate in nodes {
+            let holds = candidate.durable.covers(index, term) || (candidate.up && candidate.log.covers(index, term));
+            if holds {
+                continue;
+            }
+            // The most up-to-date log the candidate could campaign with.
+            let mut best = up_to_date(candidate.durable.last_position());
+            if candidate.up {
+                best = best.max(up_to_date(candidate.log.last_position()));
+            }
+            let voters: Vec<NodeId> = nodes
+                .iter()
+                .filter(|v| v.id == candidate.id || up_to_date(v.durable.last_position()) <= best)
+                .map(|v| v.id)
+                .collect();
+            if voters.len() >= self.majority() {
+                return Err(self.fail(
+                    Invariant::ElectableWithoutCommitted,
+                    Some(candidate.id),
+                    format!(
+                        "lacks newly committed ({index}, term {term}), yet its log (last term {}, index {}) is at \
+                         least as up to date as the durable logs of nodes {voters:?}, a majority: it could be \
+                         elected and overwrite the entry",
+                        best.0, best.1
+                    ),
+                ));
             }
         }
         Ok(())

@@ -60,6 +60,7 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
                         .iter()
                         .map(|n| NodeView {
                             id: n.id,
+                            up: n.policy.is_some(),
                             leading: (n.policy.is_some() && n.role == Some(Role::Leader)).then_some(n.term),
                             log: &n.view,
                             durable: &n.disk.durable,

@@ -66,6 +66,10 @@ pub struct SimOptions {
     pub disk: DiskConfig,
     /// Run the invariant checks after every step (off only for benchmarks).
     pub check_invariants: bool,
+    /// Among them, [`crate::Invariant::ElectableWithoutCommitted`], which
+    /// assumes Raft's vote rule. Off, an unsafe commit is caught only once
+    /// a schedule actually elects a leader without the entry.
+    pub check_electable_without_committed: bool,
     /// Keep every effect in [`crate::Sim::effect_log`], for tests that
     /// inspect what a node did.
     pub record_effects: bool,
@@ -87,6 +91,7 @@ impl SimOptions {
             link: LinkConfig::BENIGN,
             disk: DiskConfig::default(),
             check_invariants: true,
+            check_electable_without_committed: true,
             record_effects: false,
             initial_state: Vec::new(),
             initially_down: Vec::new(),

@@ -154,6 +154,7 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
             failed: None,
             options,
         };
+        sim.checker.check_electable = sim.options.check_electable_without_committed;
         for id in 1..=sim.options.nodes as NodeId {
             let initial = sim.options.initial_state.iter().find(|(n, _)| *n == id).map(|(_, r)| r.clone());
             let durable = LogStore::from_recovered(&initial.unwrap_or_default());
@@ -467,6 +468,11 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
             .filter(|n| n.policy.is_some() && n.role == Some(Role::Leader))
             .max_by_key(|n| n.term)
             .map(|n| n.id)
+    }
+
+    /// [`Sim::leader`] with the term it believes it leads.
+    pub fn leader_and_term(&self) -> Option<(NodeId, Term)> {
+        self.leader().map(|id| (id, self.nodes[self.index(id)].term))
     }
 
     pub fn role(&self, id: NodeId) -> Option<Role> {

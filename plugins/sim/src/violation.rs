@@ -13,6 +13,10 @@ pub enum Invariant {
     LogMatching,
     /// Every committed entry is in the log of every later-term leader.
     LeaderCompleteness,
+    /// When an entry is first committed, no node lacking it could still
+    /// win an election under Raft's vote rule (its log is less up to date
+    /// than a majority's durable logs).
+    ElectableWithoutCommitted,
     /// Every node applies the same entry at each index, in order, each
     /// once per incarnation, and only committed ones.
     StateMachineSafety,

@@ -42,8 +42,12 @@ pub fn chaos_options() -> ChaosOptions {
 }
 
 pub fn run_seed(seed: u64, bug: Bug) -> Result<ChaosReport, Violation> {
+    run_seed_with(seed, bug, &chaos_options())
+}
+
+pub fn run_seed_with(seed: u64, bug: Bug, options: &ChaosOptions) -> Result<ChaosReport, Violation> {
     let config = config_for_seed(seed, bug);
-    chaos::run(seed, &chaos_options(), move |ctx, recovered| Raft::new(ctx, config.clone(), recovered))
+    chaos::run(seed, options, move |ctx, recovered| Raft::new(ctx, config.clone(), recovered))
 }
 
 /// A cluster of `nodes` Raft nodes, all with `config`.
