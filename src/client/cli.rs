@@ -33,6 +33,7 @@ pub async fn run(settings: &Settings, nodes: Vec<SocketAddr>, op: Operation) -> 
         op_timeout: Duration::from_millis(node_cfg.request_timeout_ms),
         attempt_timeout: Duration::from_millis((node_cfg.request_timeout_ms / 2).clamp(200, 2_000)),
         name: u64::from(std::process::id()),
+        pinned: false,
     });
     let text = |e: ClientError| e.to_string();
     match op {

@@ -36,6 +36,10 @@ pub struct ClientOptions {
     pub attempt_timeout: Duration,
     /// Identity shown to nodes in the handshake.
     pub name: u64,
+    /// Talk to `nodes[0]` only: never follow a redirect, never try another
+    /// node. A write on the minority side of a partition then stays there,
+    /// and the client sees what that side does with it.
+    pub pinned: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -172,6 +176,13 @@ impl Client {
         let client = self.session.ok_or_else(|| ClientError::Failed("no session: register first".into()))?;
         let body = RequestBody::Write { client, seq, ack_below: seq, op };
         let answered = self.leader_request(body, true).await?;
+        if let ResponseBody::Written { result: WriteResult::Failed(e), .. } = &answered.body
+            && matches!(e, KvError::SessionExpired { .. } | KvError::UnknownSession { .. })
+        {
+            // The session is gone for good: the next write opens a new one
+            // rather than failing the same way forever.
+            self.session = None;
+        }
         match answered.body {
             // The session could not answer for an earlier attempt (it
             // expired, or was forgotten), and that attempt may have been
@@ -204,6 +215,20 @@ impl Client {
         }
     }
 
+    /// A linearizable read at `node` only: it fails if `node` is not the
+    /// leader, rather than following the redirect.
+    pub async fn get_at(&mut self, node: SocketAddr, key: impl Into<Bytes>) -> Result<ReadValue, ClientError> {
+        let body = RequestBody::Read { key: key.into(), consistency: Consistency::Linearizable };
+        match self.attempt(node, body).await {
+            Attempt::Answer(ResponseBody::Redirect { leader, .. }) => {
+                Err(ClientError::Failed(format!("{node} is not the leader (hint: {leader:?})")))
+            }
+            Attempt::Answer(answer) => read_value(answer),
+            // A read changes nothing: not answered is simply not done.
+            Attempt::NoAnswer(why) => Err(ClientError::Failed(why)),
+        }
+    }
+
     pub async fn status(&mut self, node: SocketAddr) -> Result<NodeStatus, ClientError> {
         match self.attempt(node, RequestBody::Status).await {
             Attempt::Answer(ResponseBody::Status(status)) => Ok(*status),
@@ -223,6 +248,15 @@ impl Client {
         while Instant::now() < deadline {
             let node = self.pick_node();
             match self.attempt(node, body.clone()).await {
+                Attempt::Answer(ResponseBody::Redirect { leader, .. }) if self.opts.pinned => {
+                    // Nothing was proposed there; the client may not go elsewhere.
+                    let why = format!("{node} is not the leader (hint: {leader:?}) and the client is pinned to it");
+                    return Err(if uncertain {
+                        ClientError::Unknown(format!("{why}; an earlier attempt may have been applied"))
+                    } else {
+                        ClientError::Failed(why)
+                    });
+                }
                 Attempt::Answer(ResponseBody::Redirect { leader_addr, leader }) => {
                     last_problem = format!("{node} is not the leader (hint: {leader:?})");
                     self.leader = leader_addr.and_then(|a| a.parse().ok());

@@ -5,6 +5,8 @@
 //! so a connection can have many requests in flight. Writes carry the
 //! session's (client id, sequence number): the idempotency key.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -123,6 +125,9 @@ pub struct NodeStatus {
     pub stats: NodeStats,
     /// The failure detector's view of every peer.
     pub liveness: Vec<PeerView>,
+    /// What the policy counts about itself, by name (`transfers_started`,
+    /// ...); see `ReplicationPolicy::counters`.
+    pub policy_counters: BTreeMap<String, u64>,
 }
 
 /// Counters a node keeps about itself.
@@ -150,6 +155,10 @@ pub struct NodeStats {
     pub snapshots_installed: u64,
     pub messages_sent: u64,
     pub message_bytes_sent: u64,
+    /// fdatasyncs of the log (group commit: one covers many entries).
+    pub fdatasyncs: u64,
+    /// Records (log entries) written to the log.
+    pub log_records: u64,
 }
 
 impl Request {

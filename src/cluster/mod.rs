@@ -23,6 +23,7 @@ use crate::client::protocol::NodeStatus;
 use crate::client::{Client, ClientOptions};
 use crate::config::Settings;
 use crate::net::FaultTable;
+use crate::node::clock::WallClock;
 use crate::node::storage::{Origin, Repaired, repair};
 use crate::node::{self, MemberAddrs, NodeHandle, NodeSpec};
 
@@ -66,6 +67,9 @@ struct Slot {
     addrs: MemberAddrs,
     dir: PathBuf,
     handle: Option<NodeHandle>,
+    /// The node's wall clock: it belongs to the machine, so a skew set on
+    /// it outlives crashes and restarts.
+    clock: WallClock,
 }
 
 pub struct Cluster {
@@ -108,7 +112,7 @@ impl Cluster {
             Cluster { settings, root, faults, slots: BTreeMap::new(), members: members.clone(), clients_made: 0 };
         for (id, peer, client) in listeners {
             let dir = cluster.root.path().join(format!("node-{id}"));
-            cluster.slots.insert(id, Slot { addrs: members[&id], dir, handle: None });
+            cluster.slots.insert(id, Slot { addrs: members[&id], dir, handle: None, clock: WallClock::default() });
             cluster.launch(id, peer, client, Origin::NewCluster)?;
         }
         Ok(cluster)
@@ -131,6 +135,7 @@ impl Cluster {
             faults: Arc::clone(&self.faults),
             peer_listener,
             client_listener,
+            clock: slot.clock.clone(),
         };
         let handle = node::start(spec)?;
         self.slots.get_mut(&id).expect("checked").handle = Some(handle);
@@ -228,13 +233,50 @@ impl Cluster {
         self.slots.get(&id).map(|s| s.dir.as_path())
     }
 
-    /// Every node's status; `None` for nodes that are down.
+    /// Kills node `id` as a power loss would: besides its memory, whatever
+    /// it wrote but had not yet fdatasynced is lost.
+    pub async fn power_loss(&mut self, id: NodeId) -> Result<(), ClusterError> {
+        let slot = self.slots.get_mut(&id).ok_or(ClusterError::NoSuchNode(id))?;
+        let handle = slot.handle.take().ok_or(ClusterError::NotRunning(id))?;
+        handle.power_loss().await;
+        Ok(())
+    }
+
+    /// Freezes node `id` (see `NodeHandle::pause`).
+    pub fn pause(&mut self, id: NodeId) -> Result<(), ClusterError> {
+        self.running_node(id)?.pause();
+        Ok(())
+    }
+
+    pub fn resume(&mut self, id: NodeId) -> Result<(), ClusterError> {
+        self.running_node(id)?.resume();
+        Ok(())
+    }
+
+    pub fn is_paused(&self, id: NodeId) -> bool {
+        self.node(id).is_some_and(NodeHandle::is_paused)
+    }
+
+    /// Shifts node `id`'s wall clock by `ms` from the real time (it stays
+    /// shifted across restarts, as a machine's clock would).
+    pub fn clock_skew(&mut self, id: NodeId, ms: i64) -> Result<(), ClusterError> {
+        self.slots.get(&id).ok_or(ClusterError::NoSuchNode(id))?.clock.set_skew_ms(ms);
+        Ok(())
+    }
+
+    fn running_node(&self, id: NodeId) -> Result<&NodeHandle, ClusterError> {
+        let slot = self.slots.get(&id).ok_or(ClusterError::NoSuchNode(id))?;
+        slot.handle.as_ref().ok_or(ClusterError::NotRunning(id))
+    }
+
+    /// Every node's status; `None` for nodes that are down or paused (a
+    /// paused node answers nothing).
     pub async fn statuses(&self) -> BTreeMap<NodeId, Option<NodeStatus>> {
         let mut out = BTreeMap::new();
         for (id, slot) in &self.slots {
             let status = match &slot.handle {
-                Some(h) => h.status().await,
-                None => None,
+                Some(h) if !h.is_paused() => h.status().await,
+                _ => None,
             };
             out.insert(*id, status);
         }
@@ -283,16 +325,29 @@ impl Cluster {
 
     /// A client for this cluster (each gets its own name).
     pub fn client(&mut self) -> Client {
+        let nodes = self.client_addrs();
+        self.client_of(nodes, false)
+    }
+
+    /// A client bound to node `id`: it never follows a redirect nor tries
+    /// another node, so what it sees is what that node does.
+    pub fn pinned_client(&mut self, id: NodeId) -> Result<Client, ClusterError> {
+        let addr = self.client_addr(id).ok_or(ClusterError::NoSuchNode(id))?;
+        Ok(self.client_of(vec![addr], true))
+    }
+
+    fn client_of(&mut self, nodes: Vec<SocketAddr>, pinned: bool) -> Client {
         self.clients_made += 1;
         let node = &self.settings.node;
         Client::new(ClientOptions {
-            nodes: self.client_addrs(),
+            nodes,
             cluster_id: self.settings.cluster.id.clone(),
             secret: self.settings.cluster.secret.clone(),
             net: self.settings.net.clone(),
             op_timeout: Duration::from_millis(node.request_timeout_ms.max(1_000)),
             attempt_timeout: Duration::from_millis((node.request_timeout_ms / 2).clamp(200, 2_000)),
             name: 1_000_000 + self.clients_made,
+            pinned,
         })
     }
 

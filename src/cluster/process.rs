@@ -74,7 +74,9 @@ pub async fn run_node(settings: Settings, id: NodeId, repair_wal: bool) -> Resul
     let faults = Arc::new(FaultTable::new(settings.cluster.seed));
     // A process cannot tell a first start from a wiped disk.
     let origin = storage::Origin::Existing;
-    let spec = NodeSpec { id, members, dir: dir.clone(), origin, settings, faults, peer_listener, client_listener };
+    let clock = node::clock::WallClock::default();
+    let spec =
+        NodeSpec { id, members, dir: dir.clone(), origin, settings, faults, peer_listener, client_listener, clock };
     let handle = node::start(spec).map_err(|e| match e {
         node::NodeError::Storage { source: storage::StorageError::Wal(wal @ WalError::Corrupt { .. }), .. } => format!(
             "node {id}: {wal}\nThe log refuses to open. To cut it at the damage and let this node catch up from its \

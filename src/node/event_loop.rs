@@ -2,10 +2,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -15,6 +16,7 @@ use replab_api::{
     Role, StepError,
 };
 
+use super::clock::WallClock;
 use super::requests::{Batch, PendingRead, PendingWrite, ReplyTo, Waiting, value_response};
 use super::storage::{Storage, StorageDone, WriteKind};
 use super::{Command, Exit};
@@ -37,6 +39,11 @@ pub struct Parts {
     pub calls: mpsc::Receiver<ClientCall>,
     pub commands: mpsc::Receiver<Command>,
     pub client_addrs: BTreeMap<NodeId, String>,
+    pub clock: WallClock,
+    /// `true` while the node is paused (`c:pause`): it handles nothing.
+    pub paused: watch::Receiver<bool>,
+    /// Set with the crash token when the crash is a power loss.
+    pub power_loss: Arc<AtomicBool>,
 }
 
 pub struct NodeLoop {
@@ -75,6 +82,16 @@ pub struct NodeLoop {
     pub(super) stats: NodeStats,
     /// Set when the node must stop (a fatal disk error).
     pub(super) fatal: Option<String>,
+    clock: WallClock,
+    paused: watch::Receiver<bool>,
+    power_loss: Arc<AtomicBool>,
+}
+
+/// How a pause ended.
+enum PauseEnd {
+    Resumed,
+    Stop,
+    Crash,
 }
 
 impl NodeLoop {
@@ -106,6 +123,34 @@ impl NodeLoop {
             leader: None,
             stats: NodeStats::default(),
             fatal: None,
+            clock: p.clock,
+            paused: p.paused,
+            power_loss: p.power_loss,
+        }
+    }
+
+    /// A crash answers no one and syncs nothing; a power loss also loses
+    /// what was written but not yet synced.
+    async fn crash(&mut self) -> Exit {
+        self.storage.abandon(self.power_loss.load(Ordering::Acquire));
+        self.network.shutdown().await;
+        Exit::Stopped
+    }
+
+    /// A paused node (a long GC pause, a frozen VM) handles nothing: no
+    /// messages, no client requests, no ticks, no disk completions. Time
+    /// goes on for the others; when it resumes, its clock has jumped.
+    async fn pause(&mut self, stop: &CancellationToken, crash: &CancellationToken) -> PauseEnd {
+        loop {
+            if !*self.paused.borrow_and_update() {
+                return PauseEnd::Resumed;
+            }
+            tokio::select! {
+                biased;
+                _ = crash.cancelled() => return PauseEnd::Crash,
+                _ = stop.cancelled() => return PauseEnd::Stop,
+                changed = self.paused.changed() => if changed.is_err() { return PauseEnd::Resumed },
+            }
         }
     }
 
@@ -118,13 +163,13 @@ impl NodeLoop {
             let batch_due = self.batch.opened().map(|opened| opened + linger);
             tokio::select! {
                 biased;
-                _ = crash.cancelled() => {
-                    // A crash answers no one and syncs nothing.
-                    self.storage.abandon();
-                    self.network.shutdown().await;
-                    return Exit::Stopped;
-                }
+                _ = crash.cancelled() => return self.crash().await,
                 _ = stop.cancelled() => break,
+                Ok(()) = self.paused.changed() => match self.pause(&stop, &crash).await {
+                    PauseEnd::Resumed => {}
+                    PauseEnd::Stop => break,
+                    PauseEnd::Crash => return self.crash().await,
+                },
                 Some(done) = self.storage_done.recv() => self.on_storage_done(done),
                 Some(batch) = self.incoming.recv() => {
                     for message in batch {
@@ -154,7 +199,7 @@ impl NodeLoop {
             if let Some(why) = self.fatal.take() {
                 error!(node = self.id, "stopping: {why}");
                 self.waiting.fail_all(ErrorKind::Unavailable, "the node stopped after a fatal error");
-                self.storage.abandon();
+                self.storage.abandon(false);
                 self.network.shutdown().await;
                 return Exit::Failed(why);
             }
@@ -254,13 +299,16 @@ impl NodeLoop {
     }
 
     pub(super) fn status(&self) -> NodeStatus {
+        let wal = self.storage.wal_stats();
+        let stats = NodeStats { fdatasyncs: wal.fdatasyncs, log_records: wal.records, ..self.stats };
         NodeStatus {
             policy: self.policy.status(),
             keys: self.kv.len() as u64,
             sessions: self.kv.sessions() as u64,
             digest: self.kv.digest(),
-            stats: self.stats,
+            stats,
             liveness: self.detector.view(self.now()),
+            policy_counters: self.policy.counters().into_iter().map(|(name, n)| (name.to_string(), n)).collect(),
         }
     }
 
@@ -309,7 +357,7 @@ impl NodeLoop {
                 self.step(Input::Read { id });
             }
             RequestBody::Register => {
-                let command = kv::encode(wall_clock_ms(), kv::Command::Register);
+                let command = kv::encode(self.clock.now_ms(), kv::Command::Register);
                 self.batch.push(PendingWrite { to, deadline, command }, Instant::now());
             }
             RequestBody::Write { client, seq, ack_below, op } => {
@@ -320,7 +368,7 @@ impl NodeLoop {
                 if value_bytes > limits.max_value_bytes {
                     return self.too_large(&to, "value", value_bytes, limits.max_value_bytes);
                 }
-                let command = kv::encode(wall_clock_ms(), kv::Command::Request { client, seq, ack_below, op });
+                let command = kv::encode(self.clock.now_ms(), kv::Command::Request { client, seq, ack_below, op });
                 self.batch.push(PendingWrite { to, deadline, command }, Instant::now());
             }
         }
@@ -356,10 +404,6 @@ impl NodeLoop {
         self.waiting.proposal_sent(id, writes);
         self.step(Input::Propose { id, commands });
     }
-}
-
-fn wall_clock_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 async fn sleep_until_opt(due: Option<Instant>) {

@@ -9,6 +9,7 @@
 //! through the transport (held back until durable when they promise
 //! durability), applies to the store, answers to clients.
 
+pub mod clock;
 mod effects;
 mod event_loop;
 mod requests;
@@ -18,9 +19,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
@@ -30,6 +32,7 @@ use replab_api::{NodeId, PolicyContext};
 use crate::client::protocol::NodeStatus;
 use crate::config::Settings;
 use crate::net::{ClientListener, Credentials, FaultTable, LinkStats, Network, NetworkSetup, Role};
+use clock::WallClock;
 
 /// The addresses of one member.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +55,8 @@ pub struct NodeSpec {
     /// and keep them across restarts.
     pub peer_listener: TcpListener,
     pub client_listener: TcpListener,
+    /// The node's wall clock (shared with its owner, who may skew it).
+    pub clock: WallClock,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +88,9 @@ pub struct NodeHandle {
     commands: mpsc::Sender<Command>,
     stop: CancellationToken,
     crash: CancellationToken,
+    /// Set before `crash` fires when the crash is a power loss.
+    power_loss: Arc<AtomicBool>,
+    paused: watch::Sender<bool>,
     task: JoinHandle<Exit>,
     network_stats: Arc<dyn Fn() -> BTreeMap<NodeId, LinkStats> + Send + Sync>,
 }
@@ -127,6 +135,28 @@ impl NodeHandle {
         self.crash.cancel();
         self.task.await.unwrap_or_else(|e| Exit::Failed(format!("node task panicked: {e}")))
     }
+
+    /// A power loss: as `crash`, and whatever the node wrote but had not
+    /// yet fdatasynced is gone too, as after the machine lost power.
+    pub async fn power_loss(self) -> Exit {
+        self.power_loss.store(true, Ordering::Release);
+        self.crash().await
+    }
+
+    /// Freezes the node: it handles nothing (no messages, requests, ticks
+    /// or disk completions) until `resume`, while time goes on for the
+    /// others. Its connections stay open; what peers send waits unread.
+    pub fn pause(&self) {
+        self.paused.send_replace(true);
+    }
+
+    pub fn resume(&self) {
+        self.paused.send_replace(false);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        *self.paused.borrow()
+    }
 }
 
 /// Recovers the node from its directory and starts its loop, transport
@@ -168,7 +198,7 @@ pub fn start(spec: NodeSpec) -> Result<NodeHandle, NodeError> {
     // read the wall clock), but always above the last start's, which is
     // kept in the node's directory, so a clock stepped back cannot make a
     // restarted node look older than its previous life.
-    let now_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+    let now_us = spec.clock.now_us();
     let generation = recovery.wal.next_generation(now_us).map_err(|e| NodeError::Storage { id, source: e.into() })?;
     let detector = crate::registry::build_detector(&settings, id, &members, seed.rotate_left(17), generation)
         .map_err(|e| NodeError::Config { id, message: e.to_string() })?;
@@ -205,6 +235,8 @@ pub fn start(spec: NodeSpec) -> Result<NodeHandle, NodeError> {
     client_tracker.spawn(client_port.run(spec.client_listener));
 
     let (commands_tx, commands) = mpsc::channel(64);
+    let (paused, paused_rx) = watch::channel(false);
+    let power_loss = Arc::new(AtomicBool::new(false));
     let stop = CancellationToken::new();
     let crash = CancellationToken::new();
     let client_addrs = spec.members.iter().map(|(id, a)| (*id, a.client.to_string())).collect();
@@ -223,6 +255,9 @@ pub fn start(spec: NodeSpec) -> Result<NodeHandle, NodeError> {
         calls,
         commands,
         client_addrs,
+        clock: spec.clock,
+        paused: paused_rx,
+        power_loss: Arc::clone(&power_loss),
     });
     let (stop_token, crash_token) = (stop.clone(), crash.clone());
     let task = tokio::spawn(async move {
@@ -237,6 +272,8 @@ pub fn start(spec: NodeSpec) -> Result<NodeHandle, NodeError> {
         commands: commands_tx,
         stop,
         crash,
+        power_loss,
+        paused,
         task,
         network_stats: Arc::new(move || stats_network.stats()),
     })

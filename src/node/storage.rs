@@ -276,10 +276,22 @@ impl Storage {
         }
     }
 
-    /// Drops what is queued, as a killed process would.
-    pub fn abandon(&mut self) {
+    /// Drops what is queued, as a killed process would. `lose_unsynced`:
+    /// as a power loss would, also drop what was written but not synced.
+    pub fn abandon(&mut self, lose_unsynced: bool) {
         if let Some(handle) = self.handle.take() {
-            handle.abandon();
+            if lose_unsynced {
+                if let Err(e) = handle.abandon_losing_unsynced() {
+                    warn!("the simulated power loss could not cut the log's unsynced tail: {e}");
+                }
+            } else {
+                handle.abandon();
+            }
         }
+    }
+
+    /// The log thread's counters (fdatasyncs, records appended).
+    pub fn wal_stats(&self) -> crate::wal::WalStatsSnapshot {
+        self.handle.as_ref().map(WalHandle::stats).unwrap_or_default()
     }
 }

@@ -14,9 +14,10 @@
 //! acknowledgement until then.
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -76,6 +77,9 @@ struct SharedStats {
     fdatasyncs: AtomicU64,
     /// Highest index known durable; published before replies go out.
     durable_index: AtomicU64,
+    /// The open segment and how many of its bytes are synced: what a power
+    /// loss would leave of the log (every other file is synced).
+    synced_point: Mutex<(PathBuf, u64)>,
 }
 
 /// A copy of the log thread's counters.
@@ -100,6 +104,8 @@ impl WalHandle {
         let (tx, rx) = mpsc::channel();
         let stats = Arc::new(SharedStats::default());
         stats.durable_index.store(wal.durable_index(), Ordering::Release);
+        let (path, synced_len_bytes) = wal.synced_point();
+        *stats.synced_point.lock().expect("synced point lock") = (path.to_path_buf(), synced_len_bytes);
         let thread_stats = Arc::clone(&stats);
         let abandoned = Arc::new(AtomicBool::new(false));
         let committer = Committer {
@@ -179,6 +185,18 @@ impl WalHandle {
     pub fn abandon(mut self) {
         self.abandoned.store(true, Ordering::Release);
         self.shutdown();
+    }
+
+    /// Abandons the log as a power loss would: besides what `abandon`
+    /// drops, whatever was written but not yet fdatasynced is gone. Only
+    /// the open segment can hold such bytes (segments are synced when
+    /// sealed, truncations and the small files at once), so it is cut back
+    /// to its synced length once the thread has stopped.
+    pub fn abandon_losing_unsynced(mut self) -> std::io::Result<()> {
+        self.abandoned.store(true, Ordering::Release);
+        self.shutdown();
+        let (path, synced_len_bytes) = self.stats.synced_point.lock().expect("synced point lock").clone();
+        std::fs::OpenOptions::new().write(true).open(&path)?.set_len(synced_len_bytes)
     }
 
     fn shutdown(&mut self) {
@@ -295,6 +313,8 @@ impl Committer {
             Op::InstallSnapshot { payload, index } => self.install_snapshot(&payload, index),
             Op::Flush => Ok(Done::Flushed),
         };
+        // Truncations and resets change the open segment or sync it.
+        self.publish_synced_point();
         match result {
             Ok(done) => self.waiting.push((done, reply)),
             Err(e) => reply(Err(e)),
@@ -364,6 +384,19 @@ impl Committer {
                 }
             }
         }
+        // An append may have rolled to a new segment.
+        self.publish_synced_point();
+    }
+
+    /// Records what a power loss would leave, before anyone is told a
+    /// write is durable. Copies the path only when the segment changed.
+    fn publish_synced_point(&self) {
+        let (path, synced_len_bytes) = self.wal.synced_point();
+        let mut point = self.stats.synced_point.lock().expect("synced point lock");
+        if point.0 != path {
+            point.0 = path.to_path_buf();
+        }
+        point.1 = synced_len_bytes;
     }
 
     fn sync_and_reply(&mut self, policy: FsyncPolicy) {
@@ -371,6 +404,7 @@ impl Committer {
             FsyncPolicy::Never => Ok(()),
             _ => self.wal.sync(),
         };
+        self.publish_synced_point();
         self.stats.fdatasyncs.store(self.wal.stats().fdatasyncs, Ordering::Release);
         match synced {
             Ok(()) => {

@@ -556,6 +556,13 @@ impl Wal {
         atomic_file::SNAPSHOT.load(&self.dir)
     }
 
+    /// The open segment's file and how many of its bytes are synced: what a
+    /// power loss would leave of the log.
+    pub fn synced_point(&self) -> (&Path, u64) {
+        let open = self.open_segment();
+        (&open.path, open.synced_len_bytes)
+    }
+
     /// Test support: the open segment's file and how many of its bytes are
     /// synced, so a test can simulate a crash that loses unsynced writes.
     #[doc(hidden)]

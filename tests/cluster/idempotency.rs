@@ -80,6 +80,7 @@ async fn a_refused_retry_of_a_write_that_may_have_applied_is_unknown_not_failed(
         op_timeout: Duration::from_secs(10),
         attempt_timeout: Duration::from_millis(1_500),
         name: 99,
+        pinned: false,
     });
     client.put("warm", "up").await.unwrap();
 

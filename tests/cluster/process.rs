@@ -76,6 +76,7 @@ pub fn client(settings: &Settings, nodes: Vec<SocketAddr>) -> Client {
         op_timeout: Duration::from_secs(10),
         attempt_timeout: Duration::from_millis(500),
         name: 77,
+        pinned: false,
     })
 }
 

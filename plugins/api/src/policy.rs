@@ -123,4 +123,12 @@ pub trait ReplicationPolicy: Send {
     fn step(&mut self, now: Instant, input: Input, out: &mut Effects) -> Result<(), StepError>;
 
     fn status(&self) -> PolicyStatus;
+
+    /// What the policy counts about itself, by name, for status pages and
+    /// reports (`c:stats().policy`): elections, transfers, repairs, ...
+    /// Names are snake_case and stable; values only grow within one
+    /// incarnation.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }

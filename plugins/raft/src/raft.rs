@@ -485,6 +485,10 @@ impl ReplicationPolicy for Raft {
         result
     }
 
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        self.stats.named()
+    }
+
     fn status(&self) -> PolicyStatus {
         PolicyStatus {
             id: self.id,

@@ -34,3 +34,31 @@ pub struct RaftStats {
     /// As leader: a follower said it lost state, so its progress restarted.
     pub progress_resets_after_memory_loss: u64,
 }
+
+impl RaftStats {
+    /// Every counter by its field name, for `ReplicationPolicy::counters`.
+    pub fn named(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("pre_votes_started", self.pre_votes_started),
+            ("elections_started", self.elections_started),
+            ("times_elected", self.times_elected),
+            ("leader_changes", self.leader_changes),
+            ("messages_sent", self.messages_sent),
+            ("bytes_sent", self.bytes_sent),
+            ("appends_sent", self.appends_sent),
+            ("heartbeats_sent", self.heartbeats_sent),
+            ("append_rejections", self.append_rejections),
+            ("truncations", self.truncations),
+            ("snapshots_sent", self.snapshots_sent),
+            ("snapshots_installed", self.snapshots_installed),
+            ("reads_confirmed", self.reads_confirmed),
+            ("check_quorum_step_downs", self.check_quorum_step_downs),
+            ("transfers_started", self.transfers_started),
+            ("transfers_aborted", self.transfers_aborted),
+            ("decode_errors", self.decode_errors),
+            ("memory_restored_by_empty_cluster", self.memory_restored_by_empty_cluster),
+            ("memory_restored_by_catch_up", self.memory_restored_by_catch_up),
+            ("progress_resets_after_memory_loss", self.progress_resets_after_memory_loss),
+        ]
+    }
+}
