@@ -28,4 +28,4 @@ log("operations:", counts.ok, "ok,", counts.fail, "failed,", counts.unknown, "un
 check.linearizable(h)                -- fails the run with a witness if not
 check.no_lost_writes(h, c)           -- every acknowledged write is still there
 check.convergence(c)                 -- all replicas hold the same data
-report.note("leader changes", c:stats().leader_changes)
+report.note("elections won", c:stats().elections)

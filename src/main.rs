@@ -46,13 +46,40 @@ impl ConfigArgs {
     }
 }
 
+/// Bounds on a scenario run.
+#[derive(Args, Clone, Debug)]
+struct LimitArgs {
+    /// Stop the run, with exit code 2, after this many seconds of wall time.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
+    timeout: f64,
+    /// The most memory the Lua script may use, in MiB (exceeding it ends the run with exit code 2).
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    lua_memory_mb: usize,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Result<replab::scenario::Limits, String> {
+        if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 7.0 * 86_400.0) {
+            return Err(format!("--timeout {} must be a number of seconds within 0 .. 604800", self.timeout));
+        }
+        if !(1..=1 << 20).contains(&self.lua_memory_mb) {
+            return Err(format!("--lua-memory-mb {} must be within 1 ..= 1048576", self.lua_memory_mb));
+        }
+        Ok(replab::scenario::Limits {
+            timeout: std::time::Duration::from_secs_f64(self.timeout),
+            lua_memory_bytes: self.lua_memory_mb << 20,
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a Lua scenario on an in-process cluster and check what happened.
     #[command(after_help = "Examples:\n  replab run scripts/quickstart.lua\n  \
 replab run scripts/leader-crash.lua --seed 7 --out results/\n  \
 replab run scripts/partition-minority-leader.lua --set raft.pre_vote=false\n\n\
-Exit codes: 0 every check passed, 1 a check failed, 2 a usage, config or Lua error.")]
+Exit codes: 0 every check passed, 1 a check failed, 2 a usage, config or Lua error (or --timeout, or the\n\
+Lua memory limit), 3 no check failed but one could not decide.")]
     Run {
         /// The Lua scenario.
         script: PathBuf,
@@ -64,6 +91,8 @@ Exit codes: 0 every check passed, 1 a check failed, 2 a usage, config or Lua err
         /// Write history.jsonl and results.json into this directory.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Run one scenario under several configurations and compare them side by side.
     #[command(
@@ -72,7 +101,8 @@ replab compare scripts/quickstart.lua --variant gossip@config/gossip.toml --vari
 replab compare scripts/partition-minority-leader.lua --variant prevote: --variant no-prevote:raft.pre_vote=false --out results/\n\n\
 A variant is NAME:KEY=VALUE[,KEY=VALUE...] (over the base --config and --set) or NAME@FILE (instead of\n\
 the base --config). Every variant runs with the same seed.\n\n\
-Exit codes: 0 every check of every variant passed, 1 a check failed, 2 a usage, config or Lua error."
+Exit codes: 0 every check of every variant passed, 1 a check failed, 2 a usage, config or Lua error,\n\
+3 no check failed but one could not decide."
     )]
     Compare {
         /// The Lua scenario.
@@ -88,6 +118,24 @@ Exit codes: 0 every check of every variant passed, 1 a check failed, 2 a usage, 
         /// Write each variant's outputs into DIR/NAME/ and the table into DIR/compare.json.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Check a recorded history again, offline: the run's checks, with the same verdicts and exit codes.
+    #[command(
+        after_help = "Examples:\n  replab run scripts/quickstart.lua --out out/ && replab check out/history.jsonl\n  \
+replab check out/history.jsonl --timeout 60\n\n\
+With a checks.json beside the history (written by replab run --out), every check of the run is decided\n\
+again from what the run saved. Without one, the history is checked for linearizability.\n\n\
+Exit codes: 0 every check passed, 1 a check failed, 2 an unreadable or malformed input, 3 no check failed\n\
+but one could not decide."
+    )]
+    Check {
+        /// A history.jsonl (from replab run --out, or elsewhere in the same format).
+        history: PathBuf,
+        /// Time budget of the linearizability search, in seconds (default: what the run used, or 10).
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<f64>,
     },
     /// Run one member of a multi-process cluster until SIGTERM or Ctrl-C.
     #[command(after_help = "Example (three terminals):\n  replab node --config config/cluster-3.toml --id 1\n  \
@@ -262,19 +310,28 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Config { config } => show_config(&config),
         Command::Bench { which } => bench(which),
-        Command::Run { script, config, seed, out } => {
-            let options = replab::scenario::RunOptions { script, config: config.input(), seed, out };
+        Command::Run { script, config, seed, out, limits } => {
+            let limits = match limits.limits() {
+                Ok(l) => l,
+                Err(e) => return usage_error(e),
+            };
+            let options = replab::scenario::RunOptions { script, config: config.input(), seed, out, limits };
             ExitCode::from(replab::scenario::run(options).0)
         }
-        Command::Compare { script, config, variants, seed, out } => {
+        Command::Compare { script, config, variants, seed, out, limits } => {
+            let limits = match limits.limits() {
+                Ok(l) => l,
+                Err(e) => return usage_error(e),
+            };
             use replab::scenario::compare::{CompareOptions, Variant, compare};
             let variants: Result<Vec<Variant>, String> = variants.iter().map(|v| Variant::parse(v)).collect();
             let variants = match variants {
                 Ok(v) => v,
                 Err(e) => return usage_error(e),
             };
-            ExitCode::from(compare(CompareOptions { script, base: config.input(), variants, seed, out }))
+            ExitCode::from(compare(CompareOptions { script, base: config.input(), variants, seed, out, limits }))
         }
+        Command::Check { history, timeout } => ExitCode::from(replab::scenario::recheck(&history, timeout)),
         Command::Node { config, id, repair_wal } => {
             let settings = match config::load(&config.input()) {
                 Ok(s) => s,

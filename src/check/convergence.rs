@@ -88,6 +88,7 @@ impl ConvergenceReport {
             status: if self.converged { CheckStatus::Pass } else { CheckStatus::Fail },
             summary: self.summary(),
             witness: self.witness(),
+            violations: Some(self.differing_keys_total as u64),
             elapsed: self.elapsed,
         }
     }

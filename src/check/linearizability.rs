@@ -126,6 +126,7 @@ impl LinearizabilityReport {
             status,
             summary: self.summary(),
             witness,
+            violations: None,
             elapsed: self.elapsed,
         }
     }

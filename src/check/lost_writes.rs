@@ -102,6 +102,7 @@ impl LostWritesReport {
             status: if self.lost.is_empty() { CheckStatus::Pass } else { CheckStatus::Fail },
             summary: self.summary(),
             witness: self.witness(),
+            violations: Some(self.lost.len() as u64),
             elapsed: self.elapsed,
         }
     }

@@ -10,6 +10,7 @@
 //! - `stale_reads`: reads of values definitely overwritten before they
 //!   began.
 //! - `report`: `CheckReport`, the common shape for Lua and results.json.
+//! - `replay`: a run's checks decided again from what it saved (`replab check`).
 //! - `simulate`: linearizable-by-construction histories for tests and
 //!   `replab bench check`.
 //!
@@ -20,6 +21,7 @@ pub mod history;
 pub mod linearizability;
 pub mod lost_writes;
 pub mod recorder;
+pub mod replay;
 pub mod report;
 pub mod simulate;
 pub mod stale_reads;

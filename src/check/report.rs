@@ -5,9 +5,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     Pass,
@@ -26,7 +26,7 @@ impl fmt::Display for CheckStatus {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckReport {
     /// `linearizable`, `no_lost_writes`, `convergence`, `stale_reads`.
     pub name: String,
@@ -35,7 +35,11 @@ pub struct CheckReport {
     pub summary: String,
     /// The evidence, multi-line; empty on a pass.
     pub witness: String,
-    #[serde(rename = "elapsed_s", serialize_with = "serialize_secs")]
+    /// How many items break the property (lost writes, stale reads,
+    /// diverging keys), for checkers that count them.
+    #[serde(default)]
+    pub violations: Option<u64>,
+    #[serde(rename = "elapsed_s", serialize_with = "serialize_secs", deserialize_with = "deserialize_secs")]
     pub elapsed: Duration,
 }
 
@@ -59,4 +63,9 @@ impl fmt::Display for CheckReport {
 /// Durations go to JSON as seconds (`elapsed_s`), the unit in the name.
 pub(crate) fn serialize_secs<S: Serializer>(elapsed: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64(elapsed.as_secs_f64())
+}
+
+fn deserialize_secs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let secs = f64::deserialize(deserializer)?;
+    Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
 }

@@ -89,6 +89,7 @@ impl StaleReadsReport {
             status: if self.stale_reads == 0 { CheckStatus::Pass } else { CheckStatus::Fail },
             summary: self.summary(),
             witness: self.witness(),
+            violations: Some(self.stale_reads as u64),
             elapsed: self.elapsed,
         }
     }

@@ -14,11 +14,31 @@ use mlua::{Lua, Table, UserDataRef, Value as LuaValue};
 use super::lua_cluster::{LuaCluster, lua_error};
 use super::run_state::RunState;
 use super::workload::LuaHistory;
+use crate::check::replay::{Checker, DEFAULT_TIMEOUT_S, SavedCheck, stale_reads_verdict};
 use crate::check::{
-    self, CheckReport, CheckStatus, LinearizabilityOptions, ReplicaState, Value, check_convergence, check_lost_writes,
-    check_stale_reads,
+    self, CheckReport, CheckStatus, History, LinearizabilityOptions, ReplicaState, Value, check_convergence,
+    check_lost_writes, check_stale_reads,
 };
 use crate::client::ClientError;
+
+/// Records the verdict, and what `replab check` needs to reach it again.
+fn record_saved(run: &RunState, saved: SavedCheck, history: Option<Arc<History>>) -> bool {
+    let report = saved.recorded.clone();
+    run.save_check(saved, history);
+    record(run, report)
+}
+
+fn saved(checker: Checker, recorded: CheckReport) -> SavedCheck {
+    SavedCheck {
+        checker,
+        history: None,
+        timeout_s: None,
+        max_stale: None,
+        final_values: None,
+        replicas: None,
+        recorded,
+    }
+}
 
 fn record(run: &RunState, report: CheckReport) -> bool {
     let line = format!("check {}: {} — {}", report.name, report.status, report.summary);
@@ -61,14 +81,19 @@ pub fn install(lua: &Lua, run: &Arc<RunState>) -> mlua::Result<()> {
             let run = Arc::clone(&r);
             let history = Arc::clone(&h.0);
             async move {
-                let budget = option_secs(&options, "timeout", 10.0)?;
+                let budget = option_secs(&options, "timeout", DEFAULT_TIMEOUT_S)?;
                 // The search is CPU-bound: keep it off the runtime's threads.
+                let checked = Arc::clone(&history);
                 let report = tokio::task::spawn_blocking(move || {
-                    check::check_linearizable_with(&history, &LinearizabilityOptions::with_time_budget(budget))
+                    check::check_linearizable_with(&checked, &LinearizabilityOptions::with_time_budget(budget))
                 })
                 .await
                 .map_err(|e| lua_error(format!("the checker failed: {e}")))?;
-                Ok(record(&run, report.to_check_report()))
+                let saved = SavedCheck {
+                    timeout_s: Some(budget.as_secs_f64()),
+                    ..saved(Checker::Linearizable, report.to_check_report())
+                };
+                Ok(record_saved(&run, saved, Some(history)))
             }
         })?,
     )?;
@@ -82,17 +107,23 @@ pub fn install(lua: &Lua, run: &Arc<RunState>) -> mlua::Result<()> {
             let cluster = c.clone();
             async move {
                 let keys: Vec<Value> = history.by_key().keys().map(|k| (*k).clone()).collect();
-                let report = match final_values(&cluster, &keys).await {
-                    Ok(values) => check_lost_writes(&history, &values).to_check_report(),
-                    Err(why) => CheckReport {
-                        name: "no_lost_writes".into(),
-                        status: CheckStatus::Unknown,
-                        summary: format!("could not read the final values: {why}"),
-                        witness: String::new(),
-                        elapsed: Duration::ZERO,
-                    },
+                let (report, values) = match final_values(&cluster, &keys).await {
+                    Ok(values) => (check_lost_writes(&history, &values).to_check_report(), Some(values)),
+                    Err(why) => (
+                        CheckReport {
+                            name: "no_lost_writes".into(),
+                            status: CheckStatus::Unknown,
+                            summary: format!("could not read the final values: {why}"),
+                            witness: String::new(),
+                            violations: None,
+                            elapsed: Duration::ZERO,
+                        },
+                        None,
+                    ),
                 };
-                Ok(record(&run, report))
+                let final_values = values.map(|v| v.into_iter().collect());
+                let saved = SavedCheck { final_values, ..saved(Checker::NoLostWrites, report) };
+                Ok(record_saved(&run, saved, Some(history)))
             }
         })?,
     )?;
@@ -106,17 +137,24 @@ pub fn install(lua: &Lua, run: &Arc<RunState>) -> mlua::Result<()> {
             async move {
                 let timeout = option_secs(&options, "timeout", 10.0)?;
                 let replicas = quiesced_replicas(&cluster, timeout).await;
-                let report = match replicas {
-                    Ok(replicas) => check_convergence(&replicas).to_check_report(),
-                    Err(why) => CheckReport {
-                        name: "convergence".into(),
-                        status: CheckStatus::Fail,
-                        summary: why,
-                        witness: String::new(),
-                        elapsed: timeout,
-                    },
+                let (report, replicas) = match replicas {
+                    Ok(replicas) => (check_convergence(&replicas).to_check_report(), Some(replicas)),
+                    Err(why) => (
+                        CheckReport {
+                            name: "convergence".into(),
+                            status: CheckStatus::Fail,
+                            summary: why,
+                            witness: String::new(),
+                            violations: None,
+                            elapsed: timeout,
+                        },
+                        None,
+                    ),
                 };
-                Ok(record(&run, report))
+                let replicas =
+                    replicas.map(|r| r.into_iter().map(|(id, data)| (id, data.into_iter().collect())).collect());
+                let saved = SavedCheck { replicas, ..saved(Checker::Convergence, report) };
+                Ok(record_saved(&run, saved, None))
             }
         })?,
     )?;
@@ -130,11 +168,10 @@ pub fn install(lua: &Lua, run: &Arc<RunState>) -> mlua::Result<()> {
                 None => 0,
             };
             let stale = check_stale_reads(&h.0);
-            let mut report = stale.to_check_report();
             // Counting is the point; the script says how many it tolerates.
-            report.status = if (stale.stale_reads as u64) <= max { CheckStatus::Pass } else { CheckStatus::Fail };
-            report.summary = format!("{} (allowed: {max})", report.summary);
-            record(&r, report);
+            let report = stale_reads_verdict(&stale, max);
+            let saved = SavedCheck { max_stale: Some(max), ..saved(Checker::StaleReads, report) };
+            record_saved(&r, saved, Some(Arc::clone(&h.0)));
             Ok(stale.stale_reads)
         })?,
     )?;
@@ -147,9 +184,10 @@ pub fn install(lua: &Lua, run: &Arc<RunState>) -> mlua::Result<()> {
                 status: if condition { CheckStatus::Pass } else { CheckStatus::Fail },
                 summary: detail.unwrap_or_else(|| if condition { "holds".into() } else { "does not hold".into() }),
                 witness: String::new(),
+                violations: None,
                 elapsed: Duration::ZERO,
             };
-            Ok(record(&r, report))
+            Ok(record_saved(&r, saved(Checker::That, report), None))
         })?,
     )?;
     lua.globals().set("check", check)?;

@@ -71,6 +71,8 @@ pub struct CompareOptions {
     /// Each variant's outputs go to `out/NAME/`, the table to
     /// `out/compare.json`.
     pub out: Option<PathBuf>,
+    /// For each variant's run.
+    pub limits: super::Limits,
 }
 
 /// Exit codes as for `replab run`: 0 every check of every variant passed,
@@ -102,6 +104,7 @@ pub fn compare(options: CompareOptions) -> u8 {
             config: v.config(&options.base),
             seed: options.seed,
             out: options.out.as_ref().map(|out| out.join(&v.name)),
+            limits: options.limits,
         };
         match run(run_options) {
             (2, _) | (_, None) => {
@@ -158,6 +161,12 @@ pub fn table(reports: &[(String, RunReport)]) -> String {
         }
         cell
     });
+    // What a check counted, or `-` where the script did not run it.
+    let counted = |r: &RunReport, check: &str| {
+        r.checks.iter().find(|c| c.name == check).and_then(|c| c.violations).map_or("-".to_string(), |n| n.to_string())
+    };
+    row(&mut s, "acknowledged writes lost", &|r| counted(r, "no_lost_writes"));
+    row(&mut s, "stale reads", &|r| counted(r, "stale_reads"));
     row(&mut s, "operations ok / failed / unknown", &|r| {
         format!("{} / {} / {}", r.operations.ok, r.operations.fail, r.operations.unknown)
     });

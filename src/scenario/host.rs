@@ -4,7 +4,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, UserData, UserDataMethods, Value as LuaValue};
+use mlua::{
+    Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, UserData, UserDataMethods, Value as LuaValue,
+    VmState,
+};
 use tokio::task::JoinHandle;
 
 use super::lua_cluster::{self, ClusterCell, lua_error};
@@ -19,11 +22,24 @@ pub struct Host {
     pub spawned: Spawned,
 }
 
-pub fn new(run: &Arc<RunState>) -> mlua::Result<Host> {
+pub fn new(run: &Arc<RunState>, limits: super::Limits) -> mlua::Result<Host> {
     // The standard libraries minus io and os.execute-like escapes: a
     // scenario talks to replab, not to the machine.
     let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::UTF8 | StdLib::COROUTINE;
     let lua = Lua::new_with(libs, LuaOptions::default())?;
+    lua.set_memory_limit(limits.lua_memory_bytes)?;
+    // A loop that never waits never returns control to tokio, so no timer
+    // can stop it; this hook, run every 100,000 instructions in every Lua
+    // thread (the script's and spawned ones), can.
+    let deadline = run.started + limits.timeout;
+    let timeout_s = limits.timeout.as_secs_f64();
+    lua.set_global_hook(HookTriggers::new().every_nth_instruction(100_000), move |_, _| {
+        if std::time::Instant::now() >= deadline {
+            Err(lua_error(format!("the run took longer than --timeout {timeout_s} s and was stopped")))
+        } else {
+            Ok(VmState::Continue)
+        }
+    })?;
     let globals = lua.globals();
     let clusters: Arc<Mutex<Vec<Arc<ClusterCell>>>> = Arc::new(Mutex::new(Vec::new()));
     let spawned: Spawned = Arc::new(Mutex::new(Vec::new()));
@@ -62,11 +78,18 @@ pub fn new(run: &Arc<RunState>) -> mlua::Result<Host> {
     let r = Arc::clone(run);
     globals.set("now", lua.create_function(move |_, ()| Ok(r.elapsed_s()))?)?;
 
-    // Every client operation of the run so far (workloads and c:client()).
+    // Every client operation of the run so far (workloads and c:client()),
+    // or, given a cluster, that cluster's only.
     let r = Arc::clone(run);
     globals.set(
         "history",
-        lua.create_function(move |_, ()| Ok(super::workload::LuaHistory(Arc::new(r.recorder.finish()))))?,
+        lua.create_function(move |_, cluster: Option<mlua::UserDataRef<lua_cluster::LuaCluster>>| {
+            let history = match cluster {
+                Some(c) => c.0.recorder.finish(),
+                None => r.recorder.finish(),
+            };
+            Ok(super::workload::LuaHistory(Arc::new(history)))
+        })?,
     )?;
 
     let r = Arc::clone(run);
@@ -144,6 +167,7 @@ fn display(v: &LuaValue) -> String {
         LuaValue::Integer(i) => i.to_string(),
         LuaValue::Number(n) => n.to_string(),
         LuaValue::String(s) => s.to_string_lossy(),
+        LuaValue::Error(e) => super::describe_error(e),
         other => format!("<{}>", other.type_name()),
     }
 }

@@ -9,7 +9,10 @@ pub mod compare;
 mod host;
 mod lua_client;
 mod lua_cluster;
+mod lua_faults;
+mod lua_stats;
 mod ops;
+mod recheck;
 pub mod results;
 mod run_state;
 mod workload;
@@ -21,6 +24,7 @@ use std::time::Duration;
 use crate::check::{CheckReport, CheckStatus};
 use crate::client::protocol::NodeStats;
 use crate::config::{self, ConfigInput};
+pub use recheck::recheck;
 use results::RunReport;
 use run_state::RunState;
 
@@ -31,11 +35,34 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Where history.jsonl and results.json go.
     pub out: Option<PathBuf>,
+    pub limits: Limits,
 }
 
-/// Exit codes: 0 every check passed, 1 a check failed, 2 a usage, config or
-/// Lua error.
+/// Bounds on what a script may take: a runaway loop or a memory bomb ends
+/// the run with an error (exit 2) instead of hanging or aborting it.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Wall-clock time for the whole run, checks included.
+    pub timeout: Duration,
+    /// Memory the Lua state may allocate.
+    pub lua_memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { timeout: Duration::from_secs(3_600), lua_memory_bytes: 1 << 30 }
+    }
+}
+
+/// Exit codes: see [`exit`].
 pub fn run(options: RunOptions) -> (u8, Option<RunReport>) {
+    if let Some(out) = &options.out
+        && let Err(e) = prepare_out(out)
+    {
+        // Found out now, not after a long run whose results have nowhere to go.
+        eprintln!("error: cannot write results to {}: {e}", out.display());
+        return (exit::ERROR, None);
+    }
     let mut input = options.config.clone();
     if let Some(seed) = options.seed {
         input.sets.push(format!("cluster.seed={seed}"));
@@ -64,48 +91,67 @@ pub fn run(options: RunOptions) -> (u8, Option<RunReport>) {
             return (2, None);
         }
     };
-    let (error, stats) = runtime.block_on(execute(&run, &script, &source));
-    let report = build_report(&run, error, stats);
+    let (error, stats) = runtime.block_on(execute(&run, &script, &source, options.limits));
+    let mut report = build_report(&run, error, stats);
     if let Some(out) = &options.out
         && let Err(e) = write_outputs(out, &run, &report)
     {
         eprintln!("error: cannot write results to {}: {e}", out.display());
+        report.exit_code = exit::ERROR;
     }
     print!("{}", report.summary());
     (report.exit_code, Some(report))
 }
 
+/// Creates the output directory and proves it writable.
+fn prepare_out(out: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(out)?;
+    let probe = out.join(".replab-write-test");
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(probe)
+}
+
 /// Runs the script, then waits for spawned tasks and stops every cluster.
-async fn execute(run: &Arc<RunState>, script: &str, source: &str) -> (Option<String>, NodeStats) {
-    let host = match host::new(run) {
+async fn execute(run: &Arc<RunState>, script: &str, source: &str, limits: Limits) -> (Option<String>, NodeStats) {
+    let host = match host::new(run, limits) {
         Ok(host) => host,
         Err(e) => return (Some(format!("cannot set up Lua: {e}")), NodeStats::default()),
     };
+    let deadline = tokio::time::Instant::from_std(run.started) + limits.timeout;
     let chunk = host.lua.load(source).set_name(format!("@{script}"));
-    let mut error = chunk.exec_async().await.err().map(|e| describe_error(&e));
-    // Spawned tasks get a bounded grace period to finish.
+    // The hook stops a script that computes without ever waiting; this
+    // stops one that waits too long.
+    let mut error = match tokio::time::timeout_at(deadline, chunk.exec_async()).await {
+        Ok(result) => result.err().map(|e| describe_error(&e)),
+        Err(_) => Some(timeout_message(limits)),
+    };
     let spawned: Vec<_> = std::mem::take(&mut *host.spawned.lock().expect("spawned lock"));
+    if error.is_some() {
+        // The run has failed: nothing a spawned task does can change that.
+        for handle in &spawned {
+            handle.abort();
+        }
+    }
+    // Otherwise spawned tasks get a bounded grace period to finish.
+    let grace = deadline.min(tokio::time::Instant::now() + Duration::from_secs(60));
     for handle in spawned {
-        if tokio::time::timeout(Duration::from_secs(60), handle).await.is_err() && error.is_none() {
-            error = Some("a spawned task was still running 60 s after the script ended".into());
+        if tokio::time::timeout_at(grace, handle).await.is_err() && error.is_none() {
+            error = Some(if grace == deadline {
+                timeout_message(limits)
+            } else {
+                "a spawned task was still running 60 s after the script ended".into()
+            });
         }
     }
     if error.is_none() {
         error = run.task_errors().into_iter().next();
     }
-    let mut stats = NodeStats::default();
+    let mut stats = lua_stats::Counters::default();
     let clusters: Vec<_> = std::mem::take(&mut *host.clusters.lock().expect("clusters lock"));
     for cell in clusters {
-        let s = cell.shutdown().await;
-        stats.became_leader += s.became_leader;
-        stats.candidacies += s.candidacies;
-        stats.leader_changes += s.leader_changes;
-        stats.messages_sent += s.messages_sent;
-        stats.message_bytes_sent += s.message_bytes_sent;
-        stats.snapshots_installed += s.snapshots_installed;
-        stats.duplicate_writes += s.duplicate_writes;
+        stats.add_counters(&cell.shutdown().await);
     }
-    (error, stats)
+    (error, stats.node)
 }
 
 /// The exit codes of `replab run`, `compare` and `check`.
@@ -159,14 +205,41 @@ fn build_report(run: &Arc<RunState>, error: Option<String>, stats: NodeStats) ->
 
 fn write_outputs(out: &Path, run: &RunState, report: &RunReport) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
-    run.recorder.finish().save_jsonl(&out.join("history.jsonl"))?;
+    let history = run.recorder.finish();
+    history.save_jsonl(&out.join("history.jsonl"))?;
+    // Each check with the history it judged: the run's, or (a workload's,
+    // a cluster's) a file of its own.
+    let mut saved = Vec::new();
+    for (i, (mut check, judged)) in run.saved_checks().into_iter().enumerate() {
+        if let Some(judged) = judged {
+            // A subset of the run's history with as many operations is all of it.
+            let name = if judged.len() == history.len() {
+                "history.jsonl".to_string()
+            } else {
+                let name = format!("check-{}.history.jsonl", i + 1);
+                judged.save_jsonl(&out.join(&name))?;
+                name
+            };
+            check.history = Some(name);
+        }
+        saved.push(check);
+    }
+    let json = serde_json::to_string_pretty(&saved).map_err(std::io::Error::other)?;
+    std::fs::write(out.join(crate::check::replay::CHECKS_FILE), json + "\n")?;
     let json = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
     std::fs::write(out.join("results.json"), json + "\n")
+}
+
+fn timeout_message(limits: Limits) -> String {
+    format!("the run took longer than --timeout {} s and was stopped", limits.timeout.as_secs_f64())
 }
 
 /// A Lua error as one line that names the script's file and line.
 pub fn describe_error(e: &mlua::Error) -> String {
     match e {
+        mlua::Error::MemoryError(_) => {
+            "the script used more memory than the Lua limit (--lua-memory-mb) and was stopped".to_string()
+        }
         mlua::Error::CallbackError { traceback, cause } => {
             // The error came from Rust: its message has no location, but
             // the traceback does (the script line that made the call).

@@ -9,16 +9,8 @@ use crate::check::{OpKind, Outcome, Recorder, Reply, Value};
 use crate::client::{Client, ClientError};
 use crate::kv::WriteResult;
 
-use super::run_state::RunState;
-
-/// Sends `kind` through `client` and records it under `client_id` in the
-/// run's history.
-pub async fn perform(run: &RunState, client: &mut Client, client_id: u64, kind: OpKind) -> Outcome {
-    perform_recorded(&[&run.recorder], client, client_id, kind).await
-}
-
-/// As `perform`, recording in every recorder given (the run's, and a
-/// workload's own).
+/// Sends `kind` through `client` and records it under `client_id` in every
+/// recorder given (the run's, the cluster's, a workload's own).
 pub async fn perform_recorded(recorders: &[&Recorder], client: &mut Client, client_id: u64, kind: OpKind) -> Outcome {
     let handles: Vec<_> = recorders.iter().map(|r| r.invoke(client_id, kind.clone())).collect();
     let (outcome, node) = execute(client, kind).await;
@@ -61,21 +53,31 @@ fn failure(e: ClientError) -> Outcome {
     }
 }
 
-/// A read served by one node's own replica (possibly stale), recorded as
-/// a read like any other: the checkers judge what it returned.
-pub async fn perform_stale_get(
-    run: &RunState,
+/// A read sent to one node only, recorded as a read like any other (the
+/// checkers judge what it returned). `stale`: served at once from that
+/// node's own replica, possibly behind; otherwise a linearizable read that
+/// fails if that node is not the leader (no redirect is followed).
+pub async fn perform_at(
+    recorders: &[&Recorder],
     client: &mut Client,
     client_id: u64,
     kind: OpKind,
     (node, addr): (u64, std::net::SocketAddr),
+    stale: bool,
 ) -> Outcome {
-    let OpKind::Get { key } = &kind else { unreachable!("stale reads are reads") };
-    let handle = run.recorder.invoke_on(client_id, kind.clone(), Some(node));
-    let outcome = match client.get_stale(addr, key.bytes().clone()).await {
+    let OpKind::Get { key } = &kind else { unreachable!("reads at one node are reads") };
+    let handles: Vec<_> = recorders.iter().map(|r| r.invoke_on(client_id, kind.clone(), Some(node))).collect();
+    let read = if stale {
+        client.get_stale(addr, key.bytes().clone()).await
+    } else {
+        client.get_at(addr, key.bytes().clone()).await
+    };
+    let outcome = match read {
         Ok(read) => Outcome::Ok(Reply::Get(read.value.map(Value::new))),
         Err(e) => failure(e),
     };
-    run.recorder.complete_on(handle, outcome.clone(), Some(node));
+    for (recorder, handle) in recorders.iter().zip(handles) {
+        recorder.complete_on(handle, outcome.clone(), Some(node));
+    }
     outcome
 }

@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use replab_api::PluginRng;
 
-use crate::check::{CheckReport, Recorder};
+use crate::check::replay::SavedCheck;
+use crate::check::{CheckReport, History, Recorder};
 use crate::config::ConfigInput;
 
 /// One thing that happened to the cluster, for the fault timeline.
@@ -30,6 +31,9 @@ pub struct RunState {
     pub recorder: Recorder,
     timeline: Mutex<Vec<TimelineEvent>>,
     checks: Mutex<Vec<CheckReport>>,
+    /// What `replab check` needs to decide each check again, with the
+    /// history it judged (written out by `--out`).
+    saved_checks: Mutex<Vec<(SavedCheck, Option<Arc<History>>)>>,
     notes: Mutex<BTreeMap<String, serde_json::Value>>,
     rng: Mutex<PluginRng>,
     /// Errors raised in spawned Lua tasks (they fail the run).
@@ -48,6 +52,7 @@ impl RunState {
             recorder: Recorder::with_origin(started),
             timeline: Mutex::new(Vec::new()),
             checks: Mutex::new(Vec::new()),
+            saved_checks: Mutex::new(Vec::new()),
             notes: Mutex::new(BTreeMap::new()),
             rng: Mutex::new(PluginRng::from_seed_u64(seed)),
             task_errors: Mutex::new(Vec::new()),
@@ -75,6 +80,14 @@ impl RunState {
 
     pub fn checks(&self) -> Vec<CheckReport> {
         self.checks.lock().expect("checks lock").clone()
+    }
+
+    pub fn save_check(&self, saved: SavedCheck, history: Option<Arc<History>>) {
+        self.saved_checks.lock().expect("saved checks lock").push((saved, history));
+    }
+
+    pub fn saved_checks(&self) -> Vec<(SavedCheck, Option<Arc<History>>)> {
+        self.saved_checks.lock().expect("saved checks lock").clone()
     }
 
     pub fn note(&self, name: String, value: serde_json::Value) {

@@ -136,21 +136,29 @@ fn parse_mix(value: &LuaValue) -> mlua::Result<Vec<(MixOp, f64)>> {
 
 enum State {
     Ready(Vec<Client>),
-    Running { stop: Arc<AtomicBool>, tasks: Vec<JoinHandle<()>>, started: Instant },
+    Running { stop: Arc<AtomicBool>, tasks: Vec<JoinHandle<()>> },
     Stopped,
 }
 
 pub struct LuaWorkload {
     spec: WorkloadSpec,
     state: tokio::sync::Mutex<State>,
+    /// This workload's own history (`w:stop()` returns it).
     recorder: Recorder,
+    /// The cluster's history, which this workload's operations join.
+    cluster_recorder: Recorder,
     run: Arc<RunState>,
 }
 
 impl LuaWorkload {
-    pub fn new(spec: WorkloadSpec, clients: Vec<Client>, run: Arc<RunState>) -> LuaWorkload {
+    pub fn new(
+        spec: WorkloadSpec,
+        clients: Vec<Client>,
+        cluster_recorder: Recorder,
+        run: Arc<RunState>,
+    ) -> LuaWorkload {
         let recorder = Recorder::with_origin(run.started);
-        LuaWorkload { spec, state: tokio::sync::Mutex::new(State::Ready(clients)), recorder, run }
+        LuaWorkload { spec, state: tokio::sync::Mutex::new(State::Ready(clients)), recorder, cluster_recorder, run }
     }
 
     async fn start(&self) -> mlua::Result<()> {
@@ -168,7 +176,7 @@ impl LuaWorkload {
                 client,
                 id: self.run.next_client_id(),
                 rng: PluginRng::from_seed_u64(self.run.derive_seed()),
-                recorders: (self.run.recorder.clone(), self.recorder.clone()),
+                recorders: [self.run.recorder.clone(), self.cluster_recorder.clone(), self.recorder.clone()],
                 stop: Arc::clone(&stop),
                 deadline: started + self.spec.duration,
                 max_ops: per_client_ops,
@@ -181,20 +189,23 @@ impl LuaWorkload {
             self.spec.keys,
             if self.spec.rate > 0.0 { format!("{} ops/s", self.spec.rate) } else { "unbounded".into() }
         ));
-        *state = State::Running { stop, tasks, started };
+        *state = State::Running { stop, tasks };
         Ok(())
     }
 
     /// Stops the clients (after their operation in flight) and returns the
-    /// workload's history. `wait_full`: let it run its whole duration first.
+    /// workload's history. `wait_full`: let it finish by itself first, at
+    /// the end of its duration or once it issued `max_ops` operations,
+    /// whichever comes first.
     async fn stop(&self, wait_full: bool) -> mlua::Result<LuaHistory> {
         let mut state = self.state.lock().await;
         match std::mem::replace(&mut *state, State::Stopped) {
-            State::Running { stop, tasks, started } => {
-                if wait_full {
-                    tokio::time::sleep_until(started + self.spec.duration).await;
+            State::Running { stop, tasks } => {
+                // Each client stops by itself at the deadline or at its
+                // share of max_ops; waiting for them is waiting for both.
+                if !wait_full {
+                    stop.store(true, Ordering::Release);
                 }
-                stop.store(true, Ordering::Release);
                 for task in tasks {
                     task.await.map_err(|e| lua_error(format!("a workload client failed: {e}")))?;
                 }
@@ -213,7 +224,7 @@ struct Worker {
     client: Client,
     id: u64,
     rng: PluginRng,
-    recorders: (Recorder, Recorder),
+    recorders: [Recorder; 3],
     stop: Arc<AtomicBool>,
     deadline: Instant,
     max_ops: u64,
@@ -254,8 +265,8 @@ impl Worker {
                 OpKind::Put { value, .. } | OpKind::Cas { new: value, .. } => Some(value.clone()),
                 _ => None,
             };
-            let outcome =
-                perform_recorded(&[&self.recorders.0, &self.recorders.1], &mut self.client, self.id, kind).await;
+            let [run, cluster, own] = &self.recorders;
+            let outcome = perform_recorded(&[run, cluster, own], &mut self.client, self.id, kind).await;
             // Remember what this client last saw, for its next cas.
             match outcome {
                 Outcome::Ok(Reply::Get(v)) => last_seen[slot] = v,
@@ -283,9 +294,56 @@ impl UserData for LuaWorkload {
 #[derive(Clone)]
 pub struct LuaHistory(pub Arc<History>);
 
+/// One operation as a Lua table (`h:ops()`; fields in docs/LUA_API.md).
+fn op_table(lua: &mlua::Lua, op: &crate::check::Operation) -> mlua::Result<Table> {
+    let bytes = |v: &Value| lua.create_string(v.as_bytes());
+    let t = lua.create_table()?;
+    t.set("id", op.id)?;
+    t.set("client", op.client)?;
+    t.set("kind", op.kind.name())?;
+    t.set("key", bytes(op.key())?)?;
+    match &op.kind {
+        OpKind::Put { value, .. } => t.set("value", bytes(value)?)?,
+        OpKind::Cas { expected, new, .. } => {
+            t.set("value", bytes(new)?)?;
+            if let Some(expected) = expected {
+                t.set("expected", bytes(expected)?)?;
+            }
+        }
+        OpKind::Incr { by, .. } => t.set("by", *by)?,
+        OpKind::Get { .. } | OpKind::Delete { .. } => {}
+    }
+    let (outcome, reason) = match &op.outcome {
+        Outcome::Ok(reply) => {
+            match reply {
+                Reply::Get(Some(v)) => t.set("result", bytes(v)?)?,
+                Reply::Cas(swapped) => t.set("result", *swapped)?,
+                Reply::Incr(n) => t.set("result", *n)?,
+                Reply::Get(None) | Reply::Done => {}
+            }
+            ("ok", None)
+        }
+        Outcome::Fail(why) => ("fail", Some(why)),
+        Outcome::Unknown(why) => ("unknown", Some(why)),
+    };
+    t.set("outcome", outcome)?;
+    t.set("reason", reason.cloned())?;
+    t.set("invoke", op.invoke_us as f64 / 1e6)?;
+    t.set("complete", op.complete_us.map(|us| us as f64 / 1e6))?;
+    t.set("node", op.node)?;
+    Ok(t)
+}
+
 impl UserData for LuaHistory {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method("len", |_, this, ()| Ok(this.0.len()));
+        methods.add_method("ops", |lua, this, ()| {
+            let list = lua.create_table_with_capacity(this.0.len(), 0)?;
+            for (i, op) in this.0.iter().enumerate() {
+                list.set(i + 1, op_table(lua, op)?)?;
+            }
+            Ok(list)
+        });
         methods.add_method("counts", |lua, this, ()| {
             let t = lua.create_table()?;
             let ops = this.0.iter();

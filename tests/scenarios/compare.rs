@@ -85,3 +85,27 @@ fn bad_variants_are_usage_errors_that_name_the_variant() {
     assert_eq!(c.code, Some(2));
     assert!(c.stderr.contains("two variants are named `a`"), "{}", c.explain());
 }
+
+impl Compared {
+    fn violations(&self, variant: &str, check: &str) -> Option<u64> {
+        let row = self.rows.as_ref()?.iter().find(|r| r["variant"] == variant)?;
+        let checks = row["results"]["checks"].as_array()?;
+        checks.iter().find(|c| c["name"] == check)?["violations"].as_u64()
+    }
+}
+
+/// Issue 11: a power loss of the whole cluster costs nothing under
+/// `fsync = always` and acknowledged writes under `never`.
+#[test]
+fn a_power_loss_loses_acknowledged_writes_under_fsync_never_and_none_under_always() {
+    let c = compare(
+        "scripts/power-loss.lua",
+        &["--variant", "always:wal.fsync=always", "--variant", "never:wal.fsync=never"],
+    );
+    assert_eq!(c.code, Some(1), "never fails its check: {}", c.explain());
+    assert_eq!(c.check_status("always", "no_lost_writes").as_deref(), Some("pass"), "{}", c.explain());
+    assert_eq!(c.violations("always", "no_lost_writes"), Some(0), "{}", c.explain());
+    assert_eq!(c.check_status("never", "no_lost_writes").as_deref(), Some("fail"), "{}", c.explain());
+    assert!(c.violations("never", "no_lost_writes").unwrap() > 0, "{}", c.explain());
+    assert!(c.stdout.contains("| acknowledged writes lost | 0 |"), "{}", c.explain());
+}

@@ -108,6 +108,23 @@ fn a_failed_check_outranks_an_undecided_one() {
 }
 
 #[test]
+fn replab_check_of_an_undecided_run_is_undecided_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = script(&dir, "undecided.lua", UNDECIDED);
+    let out = tempfile::tempdir().unwrap();
+    let output = replab("run", &path, out.path(), &[]);
+    assert_eq!(output.status.code(), Some(3));
+    let recheck = std::process::Command::new(env!("CARGO_BIN_EXE_replab"))
+        .arg("check")
+        .arg(out.path().join("history.jsonl"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&recheck.stdout);
+    assert_eq!(recheck.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("could not gather this check's input"), "{stdout}");
+}
+
+#[test]
 fn compare_counts_an_undecided_check_as_undecided() {
     let dir = tempfile::tempdir().unwrap();
     let path = script(&dir, "undecided.lua", UNDECIDED);

@@ -2,9 +2,11 @@
 //! catch deliberately broken configurations; errors exit with the right
 //! code and name the file and line.
 
+mod api;
 mod broken;
 mod compare;
 mod errors;
+mod recheck;
 mod shipped;
 
 use std::path::{Path, PathBuf};

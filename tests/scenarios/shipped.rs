@@ -38,6 +38,9 @@ shipped! {
     snapshot_catch_up_of_a_lagging_follower => "snapshot-catch-up.lua",
     lossy_duplicating_reordering_network => "lossy-network.lua",
     gossip_and_heartbeat_failure_detectors => "failure-detectors.lua",
+    power_loss_under_the_default_fsync_policy => "power-loss.lua",
+    zombie_leader_acknowledges_nothing_stale_and_steps_down => "zombie-leader.lua",
+    minority_pinned_client_gets_nothing_acknowledged => "minority-pinned-client.lua",
 }
 
 #[test]
