@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use replab_api::{HybridClock, NodeId, PluginRng};
 use replab_lww::LwwRegister;
-use replab_version_vector::MvRegister;
+use replab_version_vector::DvvRegister;
 
 const REPLICAS: usize = 3;
 
@@ -27,7 +27,7 @@ fn run(seed: u64) -> Outcome {
     let mut rng = PluginRng::from_seed_u64(seed);
     let mut lww = vec![LwwRegister::default(); REPLICAS];
     let mut clocks: Vec<HybridClock> = (1..=REPLICAS as NodeId).map(HybridClock::new).collect();
-    let mut mv = vec![MvRegister::default(); REPLICAS];
+    let mut mv = vec![DvvRegister::default(); REPLICAS];
     // Writes each replica's state reflects, and what each write had seen.
     let mut seen: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); REPLICAS];
     let mut saw: Vec<BTreeSet<usize>> = Vec::new();
@@ -51,7 +51,7 @@ fn run(seed: u64) -> Outcome {
             mv[at].merge(&m);
             seen[at].extend(s);
         }
-        mv_max_siblings = mv_max_siblings.max(mv[at].siblings().len());
+        mv_max_siblings = mv_max_siblings.max(mv[at].versions().count());
     }
     // Anti-entropy until every replica has everything.
     for _ in 0..2 {
@@ -67,7 +67,7 @@ fn run(seed: u64) -> Outcome {
     assert!(mv.windows(2).all(|w| w[0] == w[1]), "seed {seed}: version-vector replicas diverged");
     let id_of = |v: &Option<Bytes>| v.as_ref().map(|b| usize::from_le_bytes(b[..8].try_into().unwrap()));
     let lww_final: BTreeSet<usize> = id_of(&lww[0].value).into_iter().collect();
-    let mv_final: BTreeSet<usize> = mv[0].read().0.iter().filter_map(id_of).collect();
+    let mv_final: BTreeSet<usize> = mv[0].read().0.into_iter().filter_map(|v| id_of(&Some(v))).collect();
     let superseded: BTreeSet<usize> = saw.iter().flatten().copied().collect();
     let lost = |kept: &BTreeSet<usize>| (0..saw.len()).filter(|w| !kept.contains(w) && !superseded.contains(w)).count();
     Outcome { writes: saw.len(), lww_lost: lost(&lww_final), mv_lost: lost(&mv_final), mv_max_siblings }

@@ -10,6 +10,11 @@
 //! A plugin never sees a socket, a file, a thread, tokio or the wall clock.
 //! Its randomness comes from [`PluginRng`], seeded by the engine.
 //!
+//! Two policy shapes share the rules: log-based policies
+//! ([`ReplicationPolicy`]) order commands the engine applies; per-key
+//! policies ([`KeyedPolicy`]) own the data and answer with siblings and a
+//! causal context, using a [`ConflictResolver`].
+//!
 //! This crate also holds the vocabulary that plugins share: ids, the
 //! generation clock (term), log entries and hard state, the Lamport and
 //! hybrid logical clocks, and version vectors.
@@ -23,10 +28,12 @@ pub mod factory;
 pub mod generation;
 pub mod hybrid_clock;
 pub mod ids;
+pub mod keyed;
 pub mod lamport;
 pub mod liveness;
 pub mod memory;
 pub mod policy;
+pub mod resolver;
 pub mod rng;
 pub mod snapshot;
 pub mod time;
@@ -39,10 +46,15 @@ pub use factory::{ConfigError, PolicyContext, PolicyFactory, Recovered};
 pub use generation::{HardState, Term};
 pub use hybrid_clock::{HybridClock, HybridTimestamp};
 pub use ids::{ClientId, LogIndex, NodeId, ProposalId, ReadId, Seq};
+pub use keyed::{
+    Clocks, KeyState, KeyedEffect, KeyedEffects, KeyedFactory, KeyedInput, KeyedOp, KeyedPolicy, KeyedRecovered,
+    KeyedReply, RequestId,
+};
 pub use lamport::LamportClock;
 pub use liveness::Liveness;
 pub use memory::Memory;
 pub use policy::{Input, PolicyStatus, ReplicationPolicy, Role, StepError};
+pub use resolver::{ConflictResolver, LocalWrite};
 pub use rng::PluginRng;
 pub use snapshot::{Snapshot, SnapshotMeta};
 pub use time::Instant;

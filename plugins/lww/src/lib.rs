@@ -14,7 +14,37 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use replab_api::{HybridClock, HybridTimestamp};
+use replab_api::{ConflictResolver, HybridClock, HybridTimestamp, LocalWrite};
+
+/// The resolver `policy.conflict_resolver = "lww"` selects.
+///
+/// The context a read returns is the version's timestamp; a write ignores
+/// the context it is given: the later timestamp wins whatever the writer
+/// saw. That is the point of comparing it with `version-vector`.
+pub struct Lww;
+
+impl ConflictResolver for Lww {
+    const NAME: &'static str = "lww";
+    type Register = LwwRegister;
+
+    fn write(register: &mut LwwRegister, write: LocalWrite<'_>, clock: &mut HybridClock) -> Result<(), String> {
+        register.write(write.value.cloned(), clock, write.wall_ms);
+        Ok(())
+    }
+
+    fn merge(register: &mut LwwRegister, other: &LwwRegister) -> bool {
+        register.merge(other)
+    }
+
+    fn read(register: &LwwRegister) -> (Vec<Bytes>, Bytes) {
+        let context = postcard::to_allocvec(&register.stamp).expect("timestamps serialize");
+        (register.value.iter().cloned().collect(), Bytes::from(context))
+    }
+
+    fn newest_stamp(register: &LwwRegister) -> Option<HybridTimestamp> {
+        Some(register.stamp)
+    }
+}
 
 /// One key's state on one replica: the value (`None`: deleted, kept as a
 /// tombstone so an older write cannot resurrect it) and its timestamp.
