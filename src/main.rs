@@ -382,9 +382,9 @@ fn init_tracing() {
 fn show_config(args: &ConfigArgs) -> ExitCode {
     match config::load_with_sources(&args.input()) {
         Ok(loaded) => {
+            // Secrets come redacted, in the value and in the origin.
             for (key, (value, origin)) in &loaded.sources {
-                let shown = if key.ends_with("secret") { "\"<redacted>\"".to_string() } else { value.clone() };
-                println!("{key} = {shown}    # from {origin}");
+                println!("{key} = {value}    # from {origin}");
             }
             ExitCode::SUCCESS
         }

@@ -64,6 +64,49 @@ fn config_prints_every_key_with_its_origin_and_redacts_the_secret() {
 }
 
 #[test]
+fn config_never_prints_the_secret_whatever_its_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lab.toml");
+    std::fs::write(&file, "[cluster]\nsecret = \"hunter2-file\"\n").unwrap();
+    let runs = [
+        replab(&["config", "--set", "cluster.secret=hunter2-set"]),
+        replab(&["config", "--config", file.to_str().unwrap()]),
+        Command::new(env!("CARGO_BIN_EXE_replab"))
+            .args(["config"])
+            .env("REPLAB_CLUSTER__SECRET", "hunter2-env")
+            .output()
+            .unwrap(),
+    ];
+    for out in &runs {
+        assert_eq!(out.status.code(), Some(0), "{}", text(out));
+        let shown = text(out);
+        assert!(!shown.contains("hunter2"), "the secret is printed:\n{shown}");
+        assert!(shown.contains("cluster.secret = \"<redacted>\""), "{shown}");
+    }
+    assert!(text(&runs[0]).contains("# from --set cluster.secret=<redacted>"), "{}", text(&runs[0]));
+
+    // Nor in an error: a wrong type, a TOML error on the secret's line.
+    for broken in ["[cluster]\nsecret = 4242424242\n", "[cluster]\nsecret = \"hunter2-broken\n"] {
+        std::fs::write(&file, broken).unwrap();
+        let out = replab(&["config", "--config", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        let err = text(&out);
+        assert!(err.contains("lab.toml") && !err.contains("hunter2") && !err.contains("4242424242"), "{err}");
+    }
+}
+
+#[test]
+fn a_float_for_an_integer_key_exits_2_naming_the_key_value_and_origin() {
+    let out = replab(&["config", "--set", "node.tick_interval_ms=1.5"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = text(&out);
+    assert!(
+        err.contains("node.tick_interval_ms = 1.5 (from --set node.tick_interval_ms=1.5): expected an integer"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bad_config_value_exits_2_naming_the_key_and_origin() {
     let out = replab(&["config", "--set", "wal.fsync_interval_ms=0"]);
     assert_eq!(out.status.code(), Some(2));
