@@ -91,7 +91,9 @@ Exit codes: 0 every check of every variant passed, 1 a check failed, 2 a usage, 
     },
     /// Run one member of a multi-process cluster until SIGTERM or Ctrl-C.
     #[command(after_help = "Example (three terminals):\n  replab node --config config/cluster-3.toml --id 1\n  \
-replab node --config config/cluster-3.toml --id 2\n  replab node --config config/cluster-3.toml --id 3")]
+replab node --config config/cluster-3.toml --id 2\n  replab node --config config/cluster-3.toml --id 3\n\n\
+Exit codes: 0 stopped by SIGTERM or Ctrl-C; 1 failed while running (a disk error); 2 could not start (a\n\
+configuration error, a port in use, a data directory it cannot use, a log that refuses to open).")]
     Node {
         #[command(flatten)]
         config: ConfigArgs,
@@ -283,7 +285,13 @@ fn main() -> ExitCode {
             if let Err(e) = replab::cluster::process::members(&settings, id) {
                 return usage_error(e);
             }
-            finish(runtime().block_on(replab::cluster::process::run_node(settings, id, repair_wal)))
+            match runtime().block_on(replab::cluster::process::run_node(settings, id, repair_wal)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(e.exit_code())
+                }
+            }
         }
         Command::Client { config, cluster, op } => {
             let settings = match config::load(&config.input()) {

@@ -1,0 +1,90 @@
+//! Issue 11, process-mode hardening: each was tried against a 3-node
+//! `replab node` cluster.
+
+use std::path::Path;
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use crate::process::{NodeProcess, spawn, spawn_with, write_config};
+
+/// The exit status of `p` within `limit`, or `None` if it still runs (it is
+/// killed when `p` is dropped).
+fn exit_within(p: &mut NodeProcess, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = p.child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn log_of(dir: &Path, id: u64) -> String {
+    std::fs::read_to_string(dir.join(format!("node-{id}.log"))).unwrap_or_default()
+}
+
+#[test]
+fn a_port_in_use_exits_2_naming_the_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, clients) = write_config(dir.path());
+    let _taken = std::net::TcpListener::bind(clients[0]).unwrap();
+    let mut node = spawn(&config, 1, dir.path());
+    let status = exit_within(&mut node, Duration::from_secs(10)).expect("a node without its port must not run");
+    let err = log_of(dir.path(), 1);
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains(&clients[0].to_string()) && err.contains("client_addr"), "{err}");
+}
+
+#[test]
+fn an_unusable_data_directory_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(dir.path());
+    let not_a_dir = dir.path().join("data-is-a-file");
+    std::fs::write(&not_a_dir, b"not a directory").unwrap();
+    let set = format!("cluster.data_dir={}", not_a_dir.display());
+    let mut node = spawn_with(&config, 1, dir.path(), &["--set", &set]);
+    let status = exit_within(&mut node, Duration::from_secs(10)).expect("a node without a directory must not run");
+    let err = log_of(dir.path(), 1);
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("data-is-a-file"), "{err}");
+}
+
+/// A failure after the start stays exit code 1: the leader's directory is
+/// deleted under it, and its log cannot start a new segment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_failure_after_the_start_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, nodes) = write_config(dir.path());
+    let small = ["--set", "wal.segment_size_bytes=4096"];
+    let mut procs: Vec<NodeProcess> = (1..=3).map(|id| spawn_with(&config, id, dir.path(), &small)).collect();
+    let settings =
+        replab::config::load(&replab::config::ConfigInput { file: Some(config.clone()), ..Default::default() })
+            .unwrap();
+    let mut c = crate::process::client(&settings, nodes.clone());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (leader, _) = loop {
+        if let Some(found) = crate::process::agreed_leader(&mut c, &nodes).await {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "no leader; logs in {}", dir.path().display());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    std::fs::remove_dir_all(dir.path().join("data").join(format!("node-{leader}"))).unwrap();
+    let victim = procs.iter_mut().find(|p| p.id == leader).unwrap();
+    let value = "v".repeat(1_000);
+    let mut status = None;
+    for i in 0..40 {
+        let _ = tokio::time::timeout(Duration::from_secs(2), c.put(format!("k{i}"), value.clone())).await;
+        status = victim.child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+    }
+    let status = status.or_else(|| exit_within(victim, Duration::from_secs(5))).expect("the leader kept running");
+    let log = log_of(dir.path(), leader);
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains(&format!("node {leader} failed")), "{log}");
+}
