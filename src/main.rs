@@ -93,7 +93,8 @@ Exit codes: 0 every check of every variant passed, 1 a check failed, 2 a usage, 
     #[command(after_help = "Example (three terminals):\n  replab node --config config/cluster-3.toml --id 1\n  \
 replab node --config config/cluster-3.toml --id 2\n  replab node --config config/cluster-3.toml --id 3\n\n\
 Exit codes: 0 stopped by SIGTERM or Ctrl-C; 1 failed while running (a disk error); 2 could not start (a\n\
-configuration error, a port in use, a data directory it cannot use, a log that refuses to open).")]
+configuration error, a port in use, a data directory it cannot use or that another node holds, a log\n\
+that refuses to open).")]
     Node {
         #[command(flatten)]
         config: ConfigArgs,

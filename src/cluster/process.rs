@@ -16,6 +16,7 @@ use replab_api::NodeId;
 
 use crate::config::Settings;
 use crate::net::FaultTable;
+use crate::node::lock::DirLock;
 use crate::node::{self, Exit, MemberAddrs, NodeSpec, storage};
 use crate::wal::WalError;
 
@@ -106,6 +107,8 @@ async fn start_node(settings: Settings, id: NodeId, repair_wal: bool) -> Result<
         PathBuf::from(&settings.cluster.data_dir)
     };
     let dir = root.join(format!("node-{id}"));
+    // Before the repair, which writes to the directory too.
+    let lock = DirLock::acquire(&dir).map_err(|e| format!("node {id}: {e}"))?;
     if repair_wal {
         match storage::repair(&dir, &settings.wal.options()) {
             Ok(Some(repaired)) => eprintln!(
@@ -136,7 +139,7 @@ async fn start_node(settings: Settings, id: NodeId, repair_wal: bool) -> Result<
     // A process cannot tell a first start from a wiped disk.
     let origin = storage::Origin::Existing;
     let spec = NodeSpec { id, members, dir: dir.clone(), origin, settings, faults, peer_listener, client_listener };
-    let handle = node::start(spec).map_err(|e| match e {
+    let handle = node::start_locked(spec, lock).map_err(|e| match e {
         node::NodeError::Storage { source: storage::StorageError::Wal(wal @ WalError::Corrupt { .. }), .. } => format!(
             "node {id}: {wal}\nThe log refuses to open. To cut it at the damage and let this node catch up from its \
              peers, start it with --repair-wal (docs/WAL.md, \"Repair\")."

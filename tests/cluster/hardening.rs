@@ -5,7 +5,10 @@ use std::path::Path;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
+use replab::cluster::{Cluster, ClusterError};
+
 use crate::process::{NodeProcess, spawn, spawn_with, write_config};
+use crate::{init_logs, leader, settings};
 
 /// The exit status of `p` within `limit`, or `None` if it still runs (it is
 /// killed when `p` is dropped).
@@ -22,8 +25,83 @@ fn exit_within(p: &mut NodeProcess, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
+/// Waits until node `id`'s log (in `dir`) says it is listening.
+fn await_started(dir: &Path, id: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let log = dir.join(format!("node-{id}.log"));
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("peers on") {
+        assert!(Instant::now() < deadline, "node {id} did not start: {}", std::fs::read_to_string(&log).unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn log_of(dir: &Path, id: u64) -> String {
     std::fs::read_to_string(dir.join(format!("node-{id}.log"))).unwrap_or_default()
+}
+
+#[test]
+fn a_second_node_process_on_the_same_directory_exits_2_naming_it_and_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(dir.path());
+    let data = dir.path().join("data");
+    let mut first = spawn(&config, 1, dir.path());
+    await_started(dir.path(), 1);
+
+    // Same id and data directory, other ports: before, it ran beside the first.
+    let other = tempfile::tempdir().unwrap();
+    let (other_config, _) = write_config(other.path());
+    let set_data = format!("cluster.data_dir={}", data.display());
+    let mut second = spawn_with(&other_config, 1, other.path(), &["--set", &set_data]);
+    let status = exit_within(&mut second, Duration::from_secs(10)).expect("the second node must not run");
+    assert_eq!(status.code(), Some(2), "{}", log_of(other.path(), 1));
+    let err = log_of(other.path(), 1);
+    let pid = first.child.id();
+    assert!(err.contains(&data.join("node-1").display().to_string()), "names the directory: {err}");
+    assert!(err.contains(&format!("process {pid}")), "names the holder: {err}");
+    assert_eq!(std::fs::read_to_string(data.join("node-1").join("LOCK")).unwrap().trim(), pid.to_string());
+
+    // SIGKILL releases the lock: the node starts again on its directory.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let mut again = spawn_with(&other_config, 1, other.path(), &["--set", &set_data]);
+    assert!(exit_within(&mut again, Duration::from_secs(1)).is_none(), "{}", log_of(other.path(), 1));
+    await_started(other.path(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_process_node_on_a_directory_in_use_is_refused_and_a_crashed_node_restarts() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = format!("cluster.data_dir={}", dir.path().display());
+    let mut first = Cluster::start(settings(3, &[&data_dir])).await.expect("the cluster starts");
+    leader(&first).await;
+
+    let err = match Cluster::start(settings(3, &[&data_dir])).await {
+        Ok(_) => panic!("a second cluster started on directories in use"),
+        Err(e) => e,
+    };
+    assert!(matches!(err, ClusterError::Node(replab::node::NodeError::Lock { id: 1, .. })), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&dir.path().join("node-1").display().to_string()), "{text}");
+    assert!(text.contains(&format!("this process (pid {})", std::process::id())), "{text}");
+
+    // A crash drops the node's tasks, and the lock with them.
+    let mut client = first.client();
+    client.put("before", "crash").await.unwrap();
+    for id in [1, 2] {
+        first.crash(id).await.unwrap();
+        first.restart(id).await.expect("a crashed node restarts on its directory");
+    }
+    first.stop(3).await.unwrap();
+    first.restart(3).await.expect("a stopped node restarts on its directory");
+    leader(&first).await;
+    client.put("after", "restarts").await.unwrap();
+    first.shutdown().await;
+
+    // A clean stop releases every lock.
+    let second = Cluster::start(settings(3, &[&data_dir])).await.expect("the directories are free again");
+    leader(&second).await;
+    second.shutdown().await;
 }
 
 #[test]
