@@ -3,8 +3,11 @@
 
 use std::path::Path;
 use std::process::ExitStatus;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use replab::client::{Client, ClientError, ClientOptions};
 use replab::cluster::{Cluster, ClusterError};
 
 use crate::process::{NodeProcess, spawn, spawn_with, write_config};
@@ -165,4 +168,94 @@ async fn a_disk_failure_after_the_start_exits_1() {
     let log = log_of(dir.path(), leader);
     assert_eq!(status.code(), Some(1), "{log}");
     assert!(log.contains(&format!("node {leader} failed")), "{log}");
+}
+
+fn client_with(c: &Cluster, cluster_id: &str, secret: &str) -> Client {
+    let settings = c.settings();
+    Client::new(ClientOptions {
+        nodes: c.client_addrs(),
+        cluster_id: cluster_id.into(),
+        secret: secret.into(),
+        net: settings.net.clone(),
+        op_timeout: Duration::from_secs(5),
+        attempt_timeout: Duration::from_secs(1),
+        name: 4242,
+    })
+}
+
+/// Before, a refused client retried without a pause for the whole 5 s
+/// (23,569 handshakes) and then said `outcome unknown`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_refused_at_the_handshake_fails_at_once() {
+    let c = crate::cluster(3, &[]).await;
+    leader(&c).await;
+    let id = c.settings().cluster.id.clone();
+    for (cluster_id, secret, why) in [(id.as_str(), "wrong", "wrong cluster secret"), ("other", "x", "cluster id")] {
+        let mut client = client_with(&c, cluster_id, secret);
+        let started = Instant::now();
+        let err = client.put("k", "v").await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(1), "took {:?}: {err}", started.elapsed());
+        assert!(matches!(&err, ClientError::Failed(m) if m.contains(why)), "{err}");
+        assert!(matches!(client.get("k").await, Err(ClientError::Failed(_))));
+        assert!(matches!(client.status(c.client_addrs()[0]).await, Err(ClientError::Failed(_))));
+    }
+
+    // `replab client` says so and exits 1, as fast.
+    let cluster = c.client_addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",");
+    let out = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_replab"))
+            .args(["client", "--set", "cluster.secret=wrong", "--cluster", &cluster, "put", "k", "v"])
+            .output()
+            .unwrap();
+        (out, started.elapsed())
+    })
+    .await
+    .unwrap();
+    let (out, took) = out;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("error: failed:") && err.contains("wrong cluster secret"), "{err}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    c.shutdown().await;
+}
+
+/// A node that closes every connection at once: a client must pause
+/// between attempts, not spin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_backs_off_from_a_node_that_drops_every_connection() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let counter = {
+        let (accepted, stop) = (Arc::clone(&accepted), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                        drop(stream);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
+                }
+            }
+        })
+    };
+    let mut client = Client::new(ClientOptions {
+        nodes: vec![addr],
+        cluster_id: "lab".into(),
+        secret: "s".into(),
+        net: replab::net::NetConfig::default(),
+        op_timeout: Duration::from_secs(1),
+        attempt_timeout: Duration::from_millis(500),
+        name: 1,
+    });
+    let err = client.put("k", "v").await.unwrap_err();
+    stop.store(true, Ordering::Relaxed);
+    counter.join().unwrap();
+    let attempts = accepted.load(Ordering::Relaxed);
+    assert!(matches!(err, ClientError::Unknown(_)), "{err}");
+    assert!((2..=40).contains(&attempts), "{attempts} connections in 1 s");
 }
