@@ -111,7 +111,9 @@ that refuses to open).")]
     /// Talk to a running cluster: put, get, del, cas, incr, status.
     #[command(
         after_help = "Examples:\n  replab client --cluster 127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203 put color blue\n  \
-replab client --cluster 127.0.0.1:7201 get color\n  replab client --cluster 127.0.0.1:7201,127.0.0.1:7202 status"
+replab client --cluster 127.0.0.1:7201 get color\n  replab client --cluster 127.0.0.1:7201,127.0.0.1:7202 status\n\n\
+Exit codes: 0 done (status: at least one node answered); 1 the operation failed or its outcome is\n\
+unknown, or no node answered status; 2 a usage or configuration error."
     )]
     Client {
         #[command(flatten)]

@@ -132,6 +132,22 @@ fn missing_config_file_exits_2_naming_the_file() {
     assert!(text(&out).contains("/nonexistent/lab.toml"));
 }
 
+/// Loopback addresses where nothing listens.
+fn closed_addresses(n: usize) -> Vec<String> {
+    let listeners: Vec<_> = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    listeners.iter().map(|l| l.local_addr().unwrap().to_string()).collect()
+}
+
+#[test]
+fn client_status_exits_1_when_no_node_answers() {
+    let addrs = closed_addresses(2);
+    let out = replab(&["client", "--cluster", &addrs.join(","), "status"]);
+    let err = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no node answered"), "{err}");
+    assert!(addrs.iter().all(|a| err.contains(a.as_str())), "names every address: {err}");
+}
+
 #[test]
 fn wal_benchmark_runs_a_tiny_bounded_round() {
     let dir = tempfile::tempdir().unwrap();
