@@ -22,7 +22,8 @@ write-ahead log with fdatasync, TCP between nodes, and a replicated-log pipeline
 start clusters, inject faults and check the recorded history.\n\n\
 Configuration layers: config/default.toml < --config FILE < REPLAB_<SECTION>__<KEY> < --set key=value.",
     after_help = "Examples:\n  replab run scripts/quickstart.lua\n  replab node --config config/cluster-3.toml --id 1\n  \
-replab client --cluster 127.0.0.1:7201 get color\n  replab bench wal\n  replab config --set wal.fsync=always"
+replab client --config config/cluster-3.toml --cluster 127.0.0.1:7201 get color\n  replab bench wal\n  \
+replab config --set wal.fsync=always"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -109,12 +110,14 @@ that refuses to open).")]
         repair_wal: bool,
     },
     /// Talk to a running cluster: put, get, del, cas, incr, status.
-    #[command(
-        after_help = "Examples:\n  replab client --cluster 127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203 put color blue\n  \
-replab client --cluster 127.0.0.1:7201 get color\n  replab client --cluster 127.0.0.1:7201,127.0.0.1:7202 status\n\n\
+    #[command(after_help = "Examples:\n  \
+replab client --config config/cluster-3.toml --cluster 127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203 put color blue\n  \
+replab client --config config/cluster-3.toml --cluster 127.0.0.1:7201 get color\n  \
+replab client --config config/cluster-3.toml --cluster 127.0.0.1:7201,127.0.0.1:7202 status\n\n\
+The client needs the cluster's id and secret: give it the nodes' --config (and the same REPLAB_*\n\
+variables and --set). Without them every node refuses it at the handshake.\n\n\
 Exit codes: 0 done (status: at least one node answered); 1 the operation failed or its outcome is\n\
-unknown, or no node answered status; 2 a usage or configuration error."
-    )]
+unknown, or no node answered status; 2 a usage or configuration error.")]
     Client {
         #[command(flatten)]
         config: ConfigArgs,

@@ -53,6 +53,43 @@ fn every_command_has_help_with_an_example() {
     }
 }
 
+/// `replab client` needs the cluster id and secret, so every example of it
+/// (help, the sample cluster's config file, the README) passes --config.
+#[test]
+fn every_client_example_passes_the_config() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut sources = vec![
+        ("replab --help".to_string(), text(&replab(&["--help"]))),
+        ("replab client --help".to_string(), text(&replab(&["client", "--help"]))),
+    ];
+    for file in ["config/cluster-3.toml", "README.md"] {
+        sources.push((file.to_string(), std::fs::read_to_string(format!("{root}/{file}")).unwrap()));
+    }
+    for (source, content) in &sources {
+        // An example may continue on the next line (a trailing backslash).
+        let mut examples = 0;
+        let lines: Vec<&str> = content.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(at) = line.find("replab client ") else { continue };
+            // A command line starts the line (after `#` in TOML, or a path);
+            // prose and clap's usage line name the command otherwise.
+            let before = line[..at].trim_start_matches([' ', '#']);
+            if !(before.is_empty() || before.ends_with('/')) {
+                continue;
+            }
+            let mut example = line[at..].to_string();
+            let mut next = i + 1;
+            while example.trim_end().ends_with('\\') && next < lines.len() {
+                example.push_str(lines[next]);
+                next += 1;
+            }
+            assert!(example.contains("--config "), "{source}: `{example}` lacks --config");
+            examples += 1;
+        }
+        assert!(examples > 0, "{source} has no replab client example");
+    }
+}
+
 #[test]
 fn config_prints_every_key_with_its_origin_and_redacts_the_secret() {
     let out = replab(&["config", "--set", "wal.fsync=never"]);
