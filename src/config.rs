@@ -258,6 +258,8 @@ impl std::fmt::Display for Origin {
 pub enum ConfigError {
     #[error("cannot read config file {}: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
+    /// `message` names the line and column but does not quote the line,
+    /// which may hold the secret.
     #[error("config file {} is not valid TOML: {message}", path.display())]
     Parse { path: PathBuf, message: String },
     #[error("--set expects section.key=value, got `{0}`")]
@@ -290,7 +292,20 @@ impl ConfigInput {
 /// Flattened `section.key -> value` pairs of one layer.
 struct Layer {
     origin_of: Box<dyn Fn(&str) -> Origin>,
-    values: BTreeMap<String, String>,
+    values: BTreeMap<String, Given>,
+}
+
+/// Whether `key` holds a secret, whose value is never shown: not by
+/// `replab config`, not in an error, not in an origin (`--set key=...`).
+fn is_secret(key: &str) -> bool {
+    key.rsplit('.').next().is_some_and(|name| name.contains("secret"))
+}
+
+const REDACTED: &str = "\"<redacted>\"";
+
+/// The value of `key` as it may be shown.
+fn shown(key: &str, given: &Given) -> String {
+    if is_secret(key) { REDACTED.to_string() } else { given.shown() }
 }
 
 /// The merged settings and, for display, each key's value and origin.
@@ -305,7 +320,8 @@ pub fn load(input: &ConfigInput) -> Result<Settings, ConfigError> {
 
 pub fn load_with_sources(input: &ConfigInput) -> Result<Loaded, ConfigError> {
     let defaults: toml::Table = DEFAULT_TOML.parse().expect("the embedded default.toml is valid TOML");
-    let mut layers = vec![Layer { origin_of: Box::new(|_| Origin::Defaults), values: flatten(&defaults) }];
+    let schema = flatten(&defaults);
+    let mut layers = vec![Layer { origin_of: Box::new(|_| Origin::Defaults), values: typed(&schema) }];
     let mut builder =
         config::Config::builder().add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
 
@@ -313,15 +329,14 @@ pub fn load_with_sources(input: &ConfigInput) -> Result<Loaded, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: path.clone(), source: e })?;
         let table: toml::Table = text
             .parse()
-            .map_err(|e: toml::de::Error| ConfigError::Parse { path: path.clone(), message: e.to_string() })?;
+            .map_err(|e: toml::de::Error| ConfigError::Parse { path: path.clone(), message: parse_error(&text, &e) })?;
         let origin = Origin::File(path.clone());
-        layers.push(Layer { origin_of: Box::new(move |_| origin.clone()), values: flatten(&table) });
+        layers.push(Layer { origin_of: Box::new(move |_| origin.clone()), values: typed(&flatten(&table)) });
         builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
     }
 
     let mut env_values = BTreeMap::new();
     let mut env_vars = BTreeMap::new();
-    let mut env_map = config::Map::new();
     for (var, value) in &input.env {
         let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
             continue;
@@ -330,22 +345,14 @@ pub fn load_with_sources(input: &ConfigInput) -> Result<Loaded, ConfigError> {
             continue; // REPLAB_SIM_SEED and friends are not config
         }
         let key = rest.to_lowercase().replace(ENV_SEPARATOR, ".");
-        env_values.insert(key.clone(), value.clone());
+        env_values.insert(key.clone(), Given::Text(value.clone()));
         env_vars.insert(key, var.clone());
-        env_map.insert(var.clone(), value.clone());
     }
-    if !env_map.is_empty() {
+    if !env_values.is_empty() {
         layers.push(Layer {
             origin_of: Box::new(move |key| Origin::Env(env_vars.get(key).cloned().unwrap_or_default())),
             values: env_values,
         });
-        builder = builder.add_source(
-            config::Environment::with_prefix("REPLAB")
-                .prefix_separator("_")
-                .separator(ENV_SEPARATOR)
-                .try_parsing(true)
-                .source(Some(env_map)),
-        );
     }
 
     let mut set_values = BTreeMap::new();
@@ -358,11 +365,12 @@ pub fn load_with_sources(input: &ConfigInput) -> Result<Loaded, ConfigError> {
         if key.is_empty() {
             return Err(ConfigError::BadSet(arg.clone()));
         }
-        set_values.insert(key.to_string(), value.to_string());
-        set_args.insert(key.to_string(), arg.clone());
-        builder = builder
-            .set_override(key, parse_scalar(value))
-            .map_err(|e| ConfigError::Other(format!("--set {arg}: {e}")))?;
+        // One pair of quotes is allowed, as in --set 'cluster.id="lab"'.
+        let value = value.trim();
+        let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+        set_values.insert(key.to_string(), Given::Text(value.to_string()));
+        let shown_arg = if is_secret(key) { format!("{key}=<redacted>") } else { arg.clone() };
+        set_args.insert(key.to_string(), shown_arg);
     }
     if !set_values.is_empty() {
         layers.push(Layer {
@@ -372,6 +380,29 @@ pub fn load_with_sources(input: &ConfigInput) -> Result<Loaded, ConfigError> {
     }
 
     check_known_keys(&layers)?;
+    // Every value in its key's type (files are checked, text is read as
+    // that type); then the text layers go to the crate, later ones winning.
+    let mut overrides = BTreeMap::new();
+    for layer in &layers[1..] {
+        for (key, given) in &layer.values {
+            let Some(default) = schema.get(key) else { continue };
+            match types::read(key, default, given) {
+                Ok(value) if matches!(given, Given::Text(_)) => {
+                    overrides.insert(key.clone(), value);
+                }
+                Ok(_) => {}
+                Err(message) => {
+                    let (key, value, origin) = (key.clone(), shown(key, given), (layer.origin_of)(key));
+                    return Err(ConfigError::Invalid { key, value, origin, message });
+                }
+            }
+        }
+    }
+    for (key, value) in &overrides {
+        builder = builder
+            .set_override(key, types::to_config(value))
+            .map_err(|e| ConfigError::Other(format!("cannot set {key}: {e}")))?;
+    }
     // The layer that set `key`, or the closest enclosing key a layer set
     // (an array of tables such as `cluster.members` is one value).
     let origin = |key: &str| -> (String, Origin) {
@@ -379,8 +410,8 @@ pub fn load_with_sources(input: &ConfigInput) -> Result<Loaded, ConfigError> {
         loop {
             for layer in layers.iter().rev() {
                 if let Some(v) = layer.values.get(probe) {
-                    let shown = if probe == key { v.clone() } else { String::from("(missing)") };
-                    return (shown, (layer.origin_of)(probe));
+                    let value = if probe == key { shown(key, v) } else { String::from("(missing)") };
+                    return (value, (layer.origin_of)(probe));
                 }
             }
             match probe.rfind(['.', '[']) {
@@ -401,34 +432,38 @@ pub fn load_with_sources(input: &ConfigInput) -> Result<Loaded, ConfigError> {
     let effective = flatten(&toml::Table::try_from(&settings).expect("settings serialize to TOML"));
     let mut sources = BTreeMap::new();
     for (key, value) in effective {
+        let value = if is_secret(&key) { REDACTED.to_string() } else { value.to_string() };
         sources.insert(key.clone(), (value, origin(&key).1));
     }
     Ok(Loaded { settings, sources })
 }
 
-/// `--set` values are typed the way TOML would type them.
-fn parse_scalar(text: &str) -> config::Value {
-    let t = text.trim();
-    if let Ok(v) = t.parse::<i64>() {
-        return v.into();
+/// A TOML error without the quoted line the `toml` crate adds: that line
+/// may hold the secret.
+fn parse_error(text: &str, error: &toml::de::Error) -> String {
+    match error.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {}", error.message())
+        }
+        None => error.message().to_string(),
     }
-    if let Ok(v) = t.parse::<bool>() {
-        return v.into();
-    }
-    if let Ok(v) = t.parse::<f64>() {
-        return v.into();
-    }
-    t.trim_matches('"').to_string().into()
 }
 
-fn flatten(table: &toml::Table) -> BTreeMap<String, String> {
-    fn walk(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, String>) {
+fn typed(values: &BTreeMap<String, toml::Value>) -> BTreeMap<String, Given> {
+    values.iter().map(|(k, v)| (k.clone(), Given::Typed(v.clone()))).collect()
+}
+
+fn flatten(table: &toml::Table) -> BTreeMap<String, toml::Value> {
+    fn walk(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, toml::Value>) {
         for (k, v) in table {
             let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
             match v {
                 toml::Value::Table(t) => walk(&key, t, out),
                 other => {
-                    out.insert(key, other.to_string());
+                    out.insert(key, other.clone());
                 }
             }
         }
@@ -484,6 +519,9 @@ fn translate(err: config::ConfigError, origin: &dyn Fn(&str) -> (String, Origin)
         other => ConfigError::Other(other.to_string()),
     }
 }
+
+mod types;
+use types::Given;
 
 #[cfg(test)]
 mod tests;

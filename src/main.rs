@@ -22,7 +22,8 @@ write-ahead log with fdatasync, TCP between nodes, and a replicated-log pipeline
 start clusters, inject faults and check the recorded history.\n\n\
 Configuration layers: config/default.toml < --config FILE < REPLAB_<SECTION>__<KEY> < --set key=value.",
     after_help = "Examples:\n  replab run scripts/quickstart.lua\n  replab node --config config/cluster-3.toml --id 1\n  \
-replab client --cluster 127.0.0.1:7201 get color\n  replab bench wal\n  replab config --set wal.fsync=always"
+replab client --config config/cluster-3.toml --cluster 127.0.0.1:7201 get color\n  replab bench wal\n  \
+replab config --set wal.fsync=always"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -139,7 +140,10 @@ but one could not decide."
     },
     /// Run one member of a multi-process cluster until SIGTERM or Ctrl-C.
     #[command(after_help = "Example (three terminals):\n  replab node --config config/cluster-3.toml --id 1\n  \
-replab node --config config/cluster-3.toml --id 2\n  replab node --config config/cluster-3.toml --id 3")]
+replab node --config config/cluster-3.toml --id 2\n  replab node --config config/cluster-3.toml --id 3\n\n\
+Exit codes: 0 stopped by SIGTERM or Ctrl-C; 1 failed while running (a disk error); 2 could not start (a\n\
+configuration error, a port in use, a data directory it cannot use or that another node holds, a log\n\
+that refuses to open).")]
     Node {
         #[command(flatten)]
         config: ConfigArgs,
@@ -154,10 +158,14 @@ replab node --config config/cluster-3.toml --id 2\n  replab node --config config
         repair_wal: bool,
     },
     /// Talk to a running cluster: put, get, del, cas, incr, status.
-    #[command(
-        after_help = "Examples:\n  replab client --cluster 127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203 put color blue\n  \
-replab client --cluster 127.0.0.1:7201 get color\n  replab client --cluster 127.0.0.1:7201,127.0.0.1:7202 status"
-    )]
+    #[command(after_help = "Examples:\n  \
+replab client --config config/cluster-3.toml --cluster 127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203 put color blue\n  \
+replab client --config config/cluster-3.toml --cluster 127.0.0.1:7201 get color\n  \
+replab client --config config/cluster-3.toml --cluster 127.0.0.1:7201,127.0.0.1:7202 status\n\n\
+The client needs the cluster's id and secret: give it the nodes' --config (and the same REPLAB_*\n\
+variables and --set). Without them every node refuses it at the handshake.\n\n\
+Exit codes: 0 done (status: at least one node answered); 1 the operation failed or its outcome is\n\
+unknown, or no node answered status; 2 a usage or configuration error.")]
     Client {
         #[command(flatten)]
         config: ConfigArgs,
@@ -340,7 +348,13 @@ fn main() -> ExitCode {
             if let Err(e) = replab::cluster::process::members(&settings, id) {
                 return usage_error(e);
             }
-            finish(runtime().block_on(replab::cluster::process::run_node(settings, id, repair_wal)))
+            match runtime().block_on(replab::cluster::process::run_node(settings, id, repair_wal)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(e.exit_code())
+                }
+            }
         }
         Command::Client { config, cluster, op } => {
             let settings = match config::load(&config.input()) {
@@ -439,9 +453,9 @@ fn init_tracing() {
 fn show_config(args: &ConfigArgs) -> ExitCode {
     match config::load_with_sources(&args.input()) {
         Ok(loaded) => {
+            // Secrets come redacted, in the value and in the origin.
             for (key, (value, origin)) in &loaded.sources {
-                let shown = if key.ends_with("secret") { "\"<redacted>\"".to_string() } else { value.clone() };
-                println!("{key} = {shown}    # from {origin}");
+                println!("{key} = {value}    # from {origin}");
             }
             ExitCode::SUCCESS
         }

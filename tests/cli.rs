@@ -53,6 +53,43 @@ fn every_command_has_help_with_an_example() {
     }
 }
 
+/// `replab client` needs the cluster id and secret, so every example of it
+/// (help, the sample cluster's config file, the README) passes --config.
+#[test]
+fn every_client_example_passes_the_config() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut sources = vec![
+        ("replab --help".to_string(), text(&replab(&["--help"]))),
+        ("replab client --help".to_string(), text(&replab(&["client", "--help"]))),
+    ];
+    for file in ["config/cluster-3.toml", "README.md"] {
+        sources.push((file.to_string(), std::fs::read_to_string(format!("{root}/{file}")).unwrap()));
+    }
+    for (source, content) in &sources {
+        // An example may continue on the next line (a trailing backslash).
+        let mut examples = 0;
+        let lines: Vec<&str> = content.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(at) = line.find("replab client ") else { continue };
+            // A command line starts the line (after `#` in TOML, or a path);
+            // prose and clap's usage line name the command otherwise.
+            let before = line[..at].trim_start_matches([' ', '#']);
+            if !(before.is_empty() || before.ends_with('/')) {
+                continue;
+            }
+            let mut example = line[at..].to_string();
+            let mut next = i + 1;
+            while example.trim_end().ends_with('\\') && next < lines.len() {
+                example.push_str(lines[next]);
+                next += 1;
+            }
+            assert!(example.contains("--config "), "{source}: `{example}` lacks --config");
+            examples += 1;
+        }
+        assert!(examples > 0, "{source} has no replab client example");
+    }
+}
+
 #[test]
 fn config_prints_every_key_with_its_origin_and_redacts_the_secret() {
     let out = replab(&["config", "--set", "wal.fsync=never"]);
@@ -61,6 +98,49 @@ fn config_prints_every_key_with_its_origin_and_redacts_the_secret() {
     assert!(shown.contains("wal.fsync = \"never\"    # from --set wal.fsync=never"), "{shown}");
     assert!(shown.contains("wal.segment_size_bytes = 67108864    # from the defaults"), "{shown}");
     assert!(!shown.contains("replab-lab-secret"), "the secret is never printed");
+}
+
+#[test]
+fn config_never_prints_the_secret_whatever_its_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lab.toml");
+    std::fs::write(&file, "[cluster]\nsecret = \"hunter2-file\"\n").unwrap();
+    let runs = [
+        replab(&["config", "--set", "cluster.secret=hunter2-set"]),
+        replab(&["config", "--config", file.to_str().unwrap()]),
+        Command::new(env!("CARGO_BIN_EXE_replab"))
+            .args(["config"])
+            .env("REPLAB_CLUSTER__SECRET", "hunter2-env")
+            .output()
+            .unwrap(),
+    ];
+    for out in &runs {
+        assert_eq!(out.status.code(), Some(0), "{}", text(out));
+        let shown = text(out);
+        assert!(!shown.contains("hunter2"), "the secret is printed:\n{shown}");
+        assert!(shown.contains("cluster.secret = \"<redacted>\""), "{shown}");
+    }
+    assert!(text(&runs[0]).contains("# from --set cluster.secret=<redacted>"), "{}", text(&runs[0]));
+
+    // Nor in an error: a wrong type, a TOML error on the secret's line.
+    for broken in ["[cluster]\nsecret = 4242424242\n", "[cluster]\nsecret = \"hunter2-broken\n"] {
+        std::fs::write(&file, broken).unwrap();
+        let out = replab(&["config", "--config", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        let err = text(&out);
+        assert!(err.contains("lab.toml") && !err.contains("hunter2") && !err.contains("4242424242"), "{err}");
+    }
+}
+
+#[test]
+fn a_float_for_an_integer_key_exits_2_naming_the_key_value_and_origin() {
+    let out = replab(&["config", "--set", "node.tick_interval_ms=1.5"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = text(&out);
+    assert!(
+        err.contains("node.tick_interval_ms = 1.5 (from --set node.tick_interval_ms=1.5): expected an integer"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -87,6 +167,22 @@ fn missing_config_file_exits_2_naming_the_file() {
     let out = replab(&["config", "--config", "/nonexistent/lab.toml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("/nonexistent/lab.toml"));
+}
+
+/// Loopback addresses where nothing listens.
+fn closed_addresses(n: usize) -> Vec<String> {
+    let listeners: Vec<_> = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    listeners.iter().map(|l| l.local_addr().unwrap().to_string()).collect()
+}
+
+#[test]
+fn client_status_exits_1_when_no_node_answers() {
+    let addrs = closed_addresses(2);
+    let out = replab(&["client", "--cluster", &addrs.join(","), "status"]);
+    let err = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no node answered"), "{err}");
+    assert!(addrs.iter().all(|a| err.contains(a.as_str())), "names every address: {err}");
 }
 
 #[test]

@@ -22,7 +22,8 @@ pub enum Operation {
 }
 
 /// Runs `op`; `Ok(text)` is printed, `Err(text)` is printed to stderr with
-/// exit code 1.
+/// exit code 1 (the operation failed or its outcome is unknown; for
+/// `status`, no node answered).
 pub async fn run(settings: &Settings, nodes: Vec<SocketAddr>, op: Operation) -> Result<String, String> {
     let node_cfg = &settings.node;
     let mut client = Client::new(ClientOptions {
@@ -47,7 +48,7 @@ pub async fn run(settings: &Settings, nodes: Vec<SocketAddr>, op: Operation) -> 
         Operation::Get { key, stale: true } => {
             client.get_stale(nodes[0], key).await.map(|r| show_read(&r)).map_err(text)
         }
-        Operation::Status => Ok(status_table(&mut client, &nodes).await),
+        Operation::Status => status_table(&mut client, &nodes).await,
     }
 }
 
@@ -79,17 +80,31 @@ fn show_read(r: &super::ReadValue) -> String {
     format!("{value}\n# version {}, node {} had applied {}; {label}", r.version, r.node, r.applied_index)
 }
 
-async fn status_table(client: &mut Client, nodes: &[SocketAddr]) -> String {
+/// One line per node; an error if no node answered (a table of
+/// "unreachable" would exit 0, and a script would take the cluster for up).
+async fn status_table(client: &mut Client, nodes: &[SocketAddr]) -> Result<String, String> {
     let mut out = String::from(
         "node  address               role           term   commit  applied  last     leader  sees (failure detector)\n",
     );
+    let mut problems = Vec::new();
     for addr in nodes {
         match client.status(*addr).await {
             Ok(s) => out.push_str(&status_line(addr, &s)),
-            Err(e) => out.push_str(&format!("?     {addr:<21} unreachable: {e}\n")),
+            // A status changes nothing: "outcome unknown" would mislead.
+            Err(ClientError::Unknown(why) | ClientError::Failed(why)) => {
+                out.push_str(&format!("?     {addr:<21} unreachable: {why}\n"));
+                problems.push(why);
+            }
+            Err(e) => {
+                out.push_str(&format!("?     {addr:<21} unreachable: {e}\n"));
+                problems.push(format!("{addr}: {e}"));
+            }
         }
     }
-    out.trim_end().to_string()
+    if problems.len() == nodes.len() {
+        return Err(format!("no node answered:\n  {}", problems.join("\n  ")));
+    }
+    Ok(out.trim_end().to_string())
 }
 
 fn status_line(addr: &SocketAddr, s: &NodeStatus) -> String {

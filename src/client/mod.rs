@@ -20,7 +20,8 @@ use tokio::time::Instant;
 use replab_api::{ClientId, LogIndex, NodeId, Seq};
 
 use crate::kv::{KvError, WriteOp, WriteResult};
-use crate::net::{ClientConnection, Credentials, NetConfig, Role};
+use crate::net::handshake::HandshakeError;
+use crate::net::{ClientConnection, Credentials, NetConfig, NetError, Role};
 use protocol::{Consistency, ErrorKind, NodeStatus, Request, RequestBody, Response, ResponseBody};
 
 #[derive(Clone, Debug)]
@@ -99,6 +100,18 @@ enum Attempt {
     Answer(ResponseBody),
     /// No answer from that node: try another.
     NoAnswer(String),
+    /// The node refused our credentials at the handshake (cluster id,
+    /// secret, protocol version): the request never reached it, and asking
+    /// again cannot change the answer.
+    Refused(String),
+}
+
+/// Why an exchange with a node failed.
+enum ExchangeError {
+    /// The handshake refused us, or we refused the node.
+    Refused(String),
+    /// The connection failed or was lost: the request may have arrived.
+    Lost(String),
 }
 
 impl Client {
@@ -212,6 +225,7 @@ impl Client {
         match self.attempt(node, body).await {
             Attempt::Answer(answer) => read_value(answer),
             Attempt::NoAnswer(why) => Err(ClientError::Unknown(why)),
+            Attempt::Refused(why) => Err(ClientError::Failed(why)),
         }
     }
 
@@ -225,7 +239,7 @@ impl Client {
             }
             Attempt::Answer(answer) => read_value(answer),
             // A read changes nothing: not answered is simply not done.
-            Attempt::NoAnswer(why) => Err(ClientError::Failed(why)),
+            Attempt::NoAnswer(why) | Attempt::Refused(why) => Err(ClientError::Failed(why)),
         }
     }
 
@@ -234,19 +248,26 @@ impl Client {
             Attempt::Answer(ResponseBody::Status(status)) => Ok(*status),
             Attempt::Answer(other) => Err(ClientError::Failed(format!("unexpected answer to status: {other:?}"))),
             Attempt::NoAnswer(why) => Err(ClientError::Unknown(why)),
+            Attempt::Refused(why) => Err(ClientError::Failed(why)),
         }
     }
 
     /// Sends `body` to the leader, following redirects and retrying other
     /// nodes, until an answer other than a redirect or a retryable error.
     /// `write`: a timeout leaves the outcome unknown (a read just failed).
+    ///
+    /// Every retry after a failure waits, doubling from 5 to 100 ms: a node
+    /// that refuses connections at once must not be asked thousands of
+    /// times a second. A node that refuses our credentials is not asked
+    /// again; once every node has, the request certainly failed.
     async fn leader_request(&mut self, body: RequestBody, write: bool) -> Result<Answered, ClientError> {
         let deadline = Instant::now() + self.opts.op_timeout;
         let mut last_problem = String::from("no node answered");
         let mut uncertain = false;
         let mut pause = Duration::from_millis(5);
+        let mut refused: Vec<SocketAddr> = Vec::new();
         while Instant::now() < deadline {
-            let node = self.pick_node();
+            let node = self.pick_node(&refused);
             match self.attempt(node, body.clone()).await {
                 Attempt::Answer(ResponseBody::Redirect { leader, .. }) if self.opts.pinned => {
                     // Nothing was proposed there; the client may not go elsewhere.
@@ -260,7 +281,7 @@ impl Client {
                 Attempt::Answer(ResponseBody::Redirect { leader_addr, leader }) => {
                     last_problem = format!("{node} is not the leader (hint: {leader:?})");
                     self.leader = leader_addr.and_then(|a| a.parse().ok());
-                    if self.leader.is_none() || self.leader == Some(node) {
+                    if self.leader.is_none_or(|l| l == node || refused.contains(&l)) {
                         // No leader known yet (an election is running).
                         self.leader = None;
                         self.rotation += 1;
@@ -291,6 +312,26 @@ impl Client {
                     last_problem = why;
                     self.leader = None;
                     self.rotation += 1;
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                Attempt::Refused(why) => {
+                    if !refused.contains(&node) {
+                        refused.push(node);
+                    }
+                    self.leader = None;
+                    self.rotation += 1;
+                    if self.opts.nodes.iter().all(|n| refused.contains(n)) {
+                        let why = format!("{why} (the client needs the cluster's id and secret: --config)");
+                        // Refused requests were never delivered; only an
+                        // earlier attempt without an answer may have been.
+                        return Err(if write && uncertain {
+                            ClientError::Unknown(format!("{why}; an earlier attempt may have been applied"))
+                        } else {
+                            ClientError::Failed(why)
+                        });
+                    }
+                    last_problem = why;
                 }
             }
         }
@@ -298,8 +339,21 @@ impl Client {
         Err(if write { ClientError::Unknown(why) } else { ClientError::Failed(why) })
     }
 
-    fn pick_node(&mut self) -> SocketAddr {
-        self.leader.unwrap_or_else(|| self.opts.nodes[self.rotation % self.opts.nodes.len()])
+    /// The believed leader, or the next node in rotation; never one in
+    /// `refused` while another is left.
+    fn pick_node(&mut self, refused: &[SocketAddr]) -> SocketAddr {
+        if let Some(leader) = self.leader.filter(|l| !refused.contains(l)) {
+            return leader;
+        }
+        let count = self.opts.nodes.len();
+        for _ in 0..count {
+            let node = self.opts.nodes[self.rotation % count];
+            if !refused.contains(&node) {
+                return node;
+            }
+            self.rotation += 1;
+        }
+        self.opts.nodes[self.rotation % count]
     }
 
     /// One request to one node, with `attempt_timeout`.
@@ -310,7 +364,10 @@ impl Client {
         let result = tokio::time::timeout(timeout, self.exchange(node, Request { id, body })).await;
         match result {
             Ok(Ok(answer)) => Attempt::Answer(answer),
-            Ok(Err(why)) => {
+            Ok(Err(ExchangeError::Refused(why))) => {
+                Attempt::Refused(format!("the handshake with {node} was refused: {why}"))
+            }
+            Ok(Err(ExchangeError::Lost(why))) => {
                 self.conns.remove(&node);
                 Attempt::NoAnswer(format!("{node}: {why}"))
             }
@@ -326,18 +383,21 @@ impl Client {
     /// Sends `request` on the connection to `node` and waits for its
     /// answer. A cached connection may have died since its last use (the
     /// node restarted): then one fresh connection is tried before giving up.
-    async fn exchange(&mut self, node: SocketAddr, request: Request) -> Result<ResponseBody, String> {
+    async fn exchange(&mut self, node: SocketAddr, request: Request) -> Result<ResponseBody, ExchangeError> {
         let reused = self.conns.contains_key(&node);
         match self.exchange_once(node, &request).await {
-            Err(why) if reused => {
+            Err(ExchangeError::Lost(why)) if reused => {
                 self.conns.remove(&node);
-                self.exchange_once(node, &request).await.map_err(|again| format!("{why}; reconnected: {again}"))
+                self.exchange_once(node, &request).await.map_err(|again| match again {
+                    ExchangeError::Lost(again) => ExchangeError::Lost(format!("{why}; reconnected: {again}")),
+                    refused => refused,
+                })
             }
             result => result,
         }
     }
 
-    async fn exchange_once(&mut self, node: SocketAddr, request: &Request) -> Result<ResponseBody, String> {
+    async fn exchange_once(&mut self, node: SocketAddr, request: &Request) -> Result<ResponseBody, ExchangeError> {
         if !self.conns.contains_key(&node) {
             let creds = Credentials {
                 cluster_id: self.opts.cluster_id.clone(),
@@ -345,7 +405,12 @@ impl Client {
                 node_id: self.opts.name,
                 role: Role::Client,
             };
-            let conn = ClientConnection::connect(node, &creds, &self.opts.net).await.map_err(|e| e.to_string())?;
+            let conn = ClientConnection::connect(node, &creds, &self.opts.net).await.map_err(|e| match e {
+                NetError::Handshake(HandshakeError::Refused(why) | HandshakeError::RejectedByPeer(why)) => {
+                    ExchangeError::Refused(why)
+                }
+                other => ExchangeError::Lost(other.to_string()),
+            })?;
             self.conns.insert(node, conn);
         }
         let conn = self.conns.get_mut(&node).expect("just connected");
@@ -370,7 +435,7 @@ impl Client {
         if result.is_err() {
             self.conns.remove(&node);
         }
-        result
+        result.map_err(ExchangeError::Lost)
     }
 }
 

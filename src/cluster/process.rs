@@ -10,12 +10,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use replab_api::NodeId;
 
 use crate::config::Settings;
 use crate::net::FaultTable;
+use crate::node::lock::DirLock;
 use crate::node::{self, Exit, MemberAddrs, NodeSpec, storage};
 use crate::wal::WalError;
 
@@ -43,7 +44,62 @@ pub fn members(settings: &Settings, id: NodeId) -> Result<BTreeMap<NodeId, Membe
     Ok(members)
 }
 
-pub async fn run_node(settings: Settings, id: NodeId, repair_wal: bool) -> Result<(), String> {
+/// Why `run_node` returned an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunError {
+    /// The node did not start: its configuration, a port, its data
+    /// directory or its log. Exit code 2, like a configuration error: a
+    /// supervisor should not restart it until someone fixes that.
+    Start(String),
+    /// The node ran, then failed (a disk error). Exit code 1.
+    Failed(String),
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Start(_) => 2,
+            RunError::Failed(_) => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Start(why) | RunError::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Runs node `id` until SIGTERM or Ctrl-C.
+pub async fn run_node(settings: Settings, id: NodeId, repair_wal: bool) -> Result<(), RunError> {
+    let handle = start_node(settings, id, repair_wal).await.map_err(RunError::Start)?;
+    let (mut term, mut interrupt) = handle.signals;
+    let mut watchdog = tokio::time::interval(std::time::Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = watchdog.tick() => if !handle.node.is_running() { break },
+        }
+    }
+    match handle.node.shutdown().await {
+        Exit::Stopped => {
+            eprintln!("node {id}: stopped");
+            Ok(())
+        }
+        Exit::Failed(why) => Err(RunError::Failed(format!("node {id} failed: {why}"))),
+    }
+}
+
+struct Started {
+    node: node::NodeHandle,
+    signals: (Signal, Signal),
+}
+
+/// Everything before the node runs; an error here is [`RunError::Start`].
+async fn start_node(settings: Settings, id: NodeId, repair_wal: bool) -> Result<Started, String> {
     let members = members(&settings, id)?;
     let root = if settings.cluster.data_dir.is_empty() {
         PathBuf::from("replab-data")
@@ -51,6 +107,8 @@ pub async fn run_node(settings: Settings, id: NodeId, repair_wal: bool) -> Resul
         PathBuf::from(&settings.cluster.data_dir)
     };
     let dir = root.join(format!("node-{id}"));
+    // Before the repair, which writes to the directory too.
+    let lock = DirLock::acquire(&dir).map_err(|e| format!("node {id}: {e}"))?;
     if repair_wal {
         match storage::repair(&dir, &settings.wal.options()) {
             Ok(Some(repaired)) => eprintln!(
@@ -67,17 +125,23 @@ pub async fn run_node(settings: Settings, id: NodeId, repair_wal: bool) -> Resul
         }
     }
     let me = members[&id];
-    let peer_listener =
-        TcpListener::bind(me.peer).await.map_err(|e| format!("cannot listen for peers on {}: {e}", me.peer))?;
-    let client_listener =
-        TcpListener::bind(me.client).await.map_err(|e| format!("cannot listen for clients on {}: {e}", me.client))?;
+    let peer_listener = TcpListener::bind(me.peer)
+        .await
+        .map_err(|e| format!("node {id}: cannot listen for peers on {} (peer_addr): {e}", me.peer))?;
+    let client_listener = TcpListener::bind(me.client)
+        .await
+        .map_err(|e| format!("node {id}: cannot listen for clients on {} (client_addr): {e}", me.client))?;
+    let signals = (
+        signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?,
+        signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?,
+    );
     let faults = Arc::new(FaultTable::new(settings.cluster.seed));
     // A process cannot tell a first start from a wiped disk.
     let origin = storage::Origin::Existing;
     let clock = node::clock::WallClock::default();
     let spec =
         NodeSpec { id, members, dir: dir.clone(), origin, settings, faults, peer_listener, client_listener, clock };
-    let handle = node::start(spec).map_err(|e| match e {
+    let handle = node::start_locked(spec, lock).map_err(|e| match e {
         node::NodeError::Storage { source: storage::StorageError::Wal(wal @ WalError::Corrupt { .. }), .. } => format!(
             "node {id}: {wal}\nThe log refuses to open. To cut it at the damage and let this node catch up from its \
              peers, start it with --repair-wal (docs/WAL.md, \"Repair\")."
@@ -85,22 +149,5 @@ pub async fn run_node(settings: Settings, id: NodeId, repair_wal: bool) -> Resul
         e => e.to_string(),
     })?;
     eprintln!("node {id}: peers on {}, clients on {}, data in {}", me.peer, me.client, dir.display());
-
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    let mut watchdog = tokio::time::interval(std::time::Duration::from_millis(200));
-    loop {
-        tokio::select! {
-            _ = term.recv() => break,
-            _ = interrupt.recv() => break,
-            _ = watchdog.tick() => if !handle.is_running() { break },
-        }
-    }
-    match handle.shutdown().await {
-        Exit::Stopped => {
-            eprintln!("node {id}: stopped");
-            Ok(())
-        }
-        Exit::Failed(why) => Err(format!("node {id} failed: {why}")),
-    }
+    Ok(Started { node: handle, signals })
 }

@@ -160,3 +160,103 @@ fn every_shipped_config_file_loads() {
     }
     assert!(loaded >= 4, "default, cluster-3, gossip and heartbeat");
 }
+
+/// A value of the wrong type for each kind of key: issue 11 found floats
+/// rounded into integer keys and integers taken as strings.
+fn wrong_value_for(default: &toml::Value) -> Option<&'static str> {
+    match default {
+        toml::Value::Integer(_) => Some("1.5"),
+        toml::Value::String(_) => Some("12345"),
+        toml::Value::Float(_) => Some("\"high\""),
+        toml::Value::Boolean(_) => Some("1"),
+        _ => None,
+    }
+}
+
+#[test]
+fn every_key_refuses_a_value_of_another_type_naming_the_key_value_and_origin() {
+    let defaults: toml::Table = DEFAULT_TOML.parse().unwrap();
+    let mut checked = 0;
+    for (section, keys) in &defaults {
+        for (name, default) in keys.as_table().unwrap() {
+            let Some(wrong) = wrong_value_for(default) else { continue };
+            let key = format!("{section}.{name}");
+            let (_dir, inp) = with_file(&format!("[{section}]\n{name} = {wrong}\n"));
+            let err = load(&inp).expect_err(&format!("{key} = {wrong} was accepted")).to_string();
+            assert!(err.contains(&format!("{key} = ")) && err.contains("lab.toml"), "{err}");
+            assert!(err.contains("expected"), "{err}");
+            if key != "cluster.secret" {
+                assert!(err.contains(wrong), "the value is shown: {err}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "only {checked} keys checked");
+}
+
+#[test]
+fn a_float_for_an_integer_key_is_refused_from_every_layer() {
+    let (_dir, inp) = with_file("[node]\ntick_interval_ms = 1.5\n");
+    let err = load(&inp).unwrap_err().to_string();
+    assert!(err.contains("node.tick_interval_ms = 1.5 (from config file") && err.contains("an integer"), "{err}");
+    let (_dir, inp) = with_file("[node]\ntick_interval_ms = 2.0\n");
+    assert!(load(&inp).is_err(), "a float is not an integer, even a whole one");
+    let inp = ConfigInput { env: vec![("REPLAB_NODE__TICK_INTERVAL_MS".into(), "1.5".into())], ..input() };
+    let err = load(&inp).unwrap_err().to_string();
+    assert!(err.contains("node.tick_interval_ms = 1.5 (from environment variable REPLAB_NODE__TICK_INTERVAL_MS)"));
+    let inp = ConfigInput { sets: vec!["node.tick_interval_ms=1.5".into()], ..input() };
+    let err = load(&inp).unwrap_err().to_string();
+    assert!(err.contains("node.tick_interval_ms = 1.5 (from --set node.tick_interval_ms=1.5)"), "{err}");
+}
+
+#[test]
+fn an_integer_for_the_secret_is_refused_without_showing_it() {
+    let (_dir, inp) = with_file("[cluster]\nsecret = 12345\n");
+    let err = load(&inp).unwrap_err().to_string();
+    assert!(err.contains("cluster.secret") && err.contains("lab.toml") && err.contains("expected a string"), "{err}");
+    assert!(!err.contains("12345"), "the secret is never shown: {err}");
+}
+
+#[test]
+fn a_member_field_of_the_wrong_type_is_refused_naming_the_member() {
+    let (_dir, inp) =
+        with_file("[[cluster.members]]\nid = 1.5\npeer_addr = \"127.0.0.1:7101\"\nclient_addr = \"127.0.0.1:7201\"\n");
+    let err = load(&inp).unwrap_err().to_string();
+    assert!(err.contains("cluster.members") && err.contains("member #1") && err.contains("`id`"), "{err}");
+    assert!(err.contains("expected an integer"), "{err}");
+}
+
+#[test]
+fn environment_and_set_values_are_text_read_as_the_keys_type() {
+    let inp = ConfigInput {
+        env: vec![("REPLAB_CLUSTER__SECRET".into(), "007".into()), ("REPLAB_GOSSIP__DEAD_PHI".into(), "20".into())],
+        sets: vec!["cluster.id=12345".into(), "node.tick_interval_ms= 7".into(), "raft.pre_vote=false".into()],
+        ..input()
+    };
+    let s = load(&inp).unwrap();
+    assert_eq!(s.cluster.secret, "007", "a secret of digits keeps its leading zeros");
+    assert_eq!(s.cluster.id, "12345");
+    assert_eq!((s.node.tick_interval_ms, s.gossip.dead_phi, s.raft.pre_vote), (7, 20.0, false));
+    let inp = ConfigInput { sets: vec!["cluster.id=\"lab\"".into()], ..input() };
+    assert_eq!(load(&inp).unwrap().cluster.id, "lab");
+    let inp = ConfigInput { sets: vec!["raft.pre_vote=yes".into()], ..input() };
+    assert!(load(&inp).unwrap_err().to_string().contains("raft.pre_vote = yes"));
+}
+
+#[test]
+fn the_secret_never_appears_in_values_origins_or_errors() {
+    let inp = ConfigInput { sets: vec!["cluster.secret=hunter2".into()], ..input() };
+    let loaded = load_with_sources(&inp).unwrap();
+    assert_eq!(loaded.settings.cluster.secret, "hunter2");
+    let (value, origin) = &loaded.sources["cluster.secret"];
+    assert_eq!(value, "\"<redacted>\"");
+    assert_eq!(origin.to_string(), "--set cluster.secret=<redacted>");
+
+    let inp = ConfigInput { sets: vec!["cluster.secrett=hunter2".into()], ..input() };
+    let err = load(&inp).unwrap_err().to_string();
+    assert!(err.contains("cluster.secrett") && !err.contains("hunter2"), "{err}");
+    let (_dir, inp) = with_file("[cluster]\nid = \"lab\"\nsecret = \"hunter2\nseed = 1\n");
+    let err = load(&inp).unwrap_err().to_string();
+    assert!(err.contains("lab.toml") && err.contains("line 3"), "{err}");
+    assert!(!err.contains("hunter2"), "a TOML error does not quote the line: {err}");
+}

@@ -12,6 +12,7 @@
 pub mod clock;
 mod effects;
 mod event_loop;
+pub mod lock;
 mod requests;
 pub mod storage;
 
@@ -65,6 +66,8 @@ pub enum NodeError {
     Storage { id: NodeId, source: storage::StorageError },
     #[error("node {id}: {message}")]
     Config { id: NodeId, message: String },
+    #[error("node {id}: {source}")]
+    Lock { id: NodeId, source: lock::LockError },
 }
 
 /// Requests to a running node from its owner (cluster, CLI, tests).
@@ -159,9 +162,16 @@ impl NodeHandle {
     }
 }
 
-/// Recovers the node from its directory and starts its loop, transport
-/// and client port.
+/// Locks the node's directory, recovers the node from it and starts its
+/// loop, transport and client port.
 pub fn start(spec: NodeSpec) -> Result<NodeHandle, NodeError> {
+    let lock = lock::DirLock::acquire(&spec.dir).map_err(|source| NodeError::Lock { id: spec.id, source })?;
+    start_locked(spec, lock)
+}
+
+/// [`start`] with the lock of `spec.dir` already held (process mode takes
+/// it before it repairs the log). The node's task keeps it until it ends.
+pub fn start_locked(spec: NodeSpec, lock: lock::DirLock) -> Result<NodeHandle, NodeError> {
     let id = spec.id;
     let settings = spec.settings;
     let mut recovery = storage::recover(&spec.dir, settings.wal.options(), settings.kv.clone(), spec.origin)
@@ -265,6 +275,9 @@ pub fn start(spec: NodeSpec) -> Result<NodeHandle, NodeError> {
         client_cancel.cancel();
         client_tracker.close();
         client_tracker.wait().await;
+        // The log thread has stopped and every file is closed: another
+        // incarnation may open the directory (a crashed node's restart).
+        drop(lock);
         exit
     });
     Ok(NodeHandle {

@@ -2,6 +2,7 @@
 //! real fdatasync.
 
 mod bad_input;
+mod hardening;
 mod idempotency;
 mod in_process;
 mod process;
