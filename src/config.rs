@@ -13,10 +13,6 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use replab_gossip::GossipConfig;
-use replab_heartbeat::HeartbeatConfig;
-use replab_raft::RaftConfig;
-
 use crate::kv::KvConfig;
 use crate::net::NetConfig;
 use crate::wal::{FsyncPolicy, WalOptions};
@@ -27,8 +23,13 @@ pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 const ENV_PREFIX: &str = "REPLAB_";
 const ENV_SEPARATOR: &str = "__";
 
+/// The engine's own sections are typed here. A plugin's section (`[raft]`,
+/// `[gossip]`, `[leaderless]`, ...) is kept as given and read into the
+/// plugin's typed config by the registry (`Settings::plugin`), so adding a
+/// plugin takes a line in the registry and a section in default.toml, and
+/// no edit here. (Unknown keys are refused against default.toml before
+/// this struct is built, which is why it need not deny them.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Settings {
     pub cluster: ClusterSettings,
     pub policy: PolicySettings,
@@ -36,9 +37,8 @@ pub struct Settings {
     pub net: NetConfig,
     pub node: NodeSettings,
     pub kv: KvConfig,
-    pub raft: RaftConfig,
-    pub heartbeat: HeartbeatConfig,
-    pub gossip: GossipConfig,
+    #[serde(flatten)]
+    pub plugins: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -66,6 +66,9 @@ pub struct MemberSettings {
 pub struct PolicySettings {
     pub replication: String,
     pub failure_detector: String,
+    /// What replicas keep when writes to a key were concurrent
+    /// ("lww", "version-vector"); "none" for policies that order writes.
+    pub conflict_resolver: String,
 }
 
 /// The `[node]` section: the node runtime's batching, limits and timers.
@@ -157,6 +160,16 @@ fn check_range(problems: &mut Vec<Problem>, key: &str, value: u64, lo: u64, hi: 
 }
 
 impl Settings {
+    /// Plugin `section`'s configuration, read into its typed form. A
+    /// section absent from every layer reads as the plugin's defaults.
+    pub fn plugin<T: serde::de::DeserializeOwned>(&self, section: &str) -> Result<T, replab_api::ConfigError> {
+        let table = self.plugins.get(section).cloned().unwrap_or(toml::Value::Table(toml::Table::new()));
+        table.try_into().map_err(|e: toml::de::Error| replab_api::ConfigError {
+            key: section.to_string(),
+            message: e.message().to_string(),
+        })
+    }
+
     fn problems(&self) -> Vec<Problem> {
         let mut p = Vec::new();
         if self.cluster.id.is_empty() {

@@ -192,7 +192,13 @@ unknown, or no node answered status; 2 a usage or configuration error.")]
 #[derive(Subcommand)]
 enum ClientOp {
     /// Write a value.
-    Put { key: String, value: String },
+    Put {
+        key: String,
+        value: String,
+        /// The context a `get` printed (leaderless: the write replaces exactly the values it saw).
+        #[arg(long, value_name = "HEX")]
+        context: Option<String>,
+    },
     /// Read a value (linearizable through the leader unless --stale).
     Get {
         key: String,
@@ -201,7 +207,12 @@ enum ClientOp {
         stale: bool,
     },
     /// Delete a key.
-    Del { key: String },
+    Del {
+        key: String,
+        /// The context a `get` printed (leaderless: the delete removes exactly the values it saw).
+        #[arg(long, value_name = "HEX")]
+        context: Option<String>,
+    },
     /// Compare-and-set: write NEW if the value is EXPECTED (absent if --expected is not given).
     Cas {
         key: String,
@@ -363,9 +374,9 @@ fn main() -> ExitCode {
             };
             use replab::client::cli::Operation;
             let op = match op {
-                ClientOp::Put { key, value } => Operation::Put { key, value },
+                ClientOp::Put { key, value, context } => Operation::Put { key, value, context },
                 ClientOp::Get { key, stale } => Operation::Get { key, stale },
-                ClientOp::Del { key } => Operation::Del { key },
+                ClientOp::Del { key, context } => Operation::Del { key, context },
                 ClientOp::Cas { key, new, expected } => Operation::Cas { key, expected, new },
                 ClientOp::Incr { key, by } => Operation::Incr { key, by },
                 ClientOp::Status => Operation::Status,

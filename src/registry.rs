@@ -1,21 +1,42 @@
 //! Plugin names to factories: the one place that names concrete plugins.
 //!
-//! Config selects a policy by name (`policy.replication = "raft"`); the
-//! registry validates that plugin's typed section and builds instances.
-//! Adding a policy means a line here and a section in config/default.toml.
+//! Config selects plugins by name (`policy.replication = "raft"`,
+//! `policy.failure_detector = "gossip"`, `policy.conflict_resolver =
+//! "lww"`); the registry validates each selected plugin's typed section and
+//! builds instances. Adding a policy takes a line here and a section in
+//! config/default.toml.
 
-use replab_api::{ConfigError, FailureDetector, NodeId, PolicyContext, PolicyFactory, Recovered, ReplicationPolicy};
-use replab_gossip::GossipDetector;
-use replab_heartbeat::HeartbeatDetector;
+use replab_api::{
+    ConfigError, ConflictResolver, FailureDetector, KeyedFactory, KeyedPolicy, KeyedRecovered, NodeId, PolicyContext,
+    PolicyFactory, Recovered, ReplicationPolicy,
+};
+use replab_gossip::{GossipConfig, GossipDetector};
+use replab_heartbeat::{HeartbeatConfig, HeartbeatDetector};
+use replab_lww::Lww;
 use replab_raft::RaftFactory;
+use replab_version_vector::VersionVectors;
 
 use crate::config::Settings;
 
-/// The replication policies users can select.
-pub const REPLICATION_POLICIES: &[&str] = &[RaftFactory::NAME];
+/// The two shapes of policy (docs/ARCHITECTURE.md): a log the engine
+/// applies, or data the policy keeps per key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    Log,
+    Keyed,
+}
+
+/// The replication policies users can select, with their shape.
+pub const REPLICATION_POLICIES: &[(&str, Shape)] = &[(RaftFactory::NAME, Shape::Log)];
 
 /// The failure detectors users can select.
 pub const FAILURE_DETECTORS: &[&str] = &[GossipDetector::NAME, HeartbeatDetector::NAME];
+
+/// The conflict resolvers users can select.
+pub const CONFLICT_RESOLVERS: &[&str] = &[Lww::NAME, VersionVectors::NAME];
+
+/// `policy.conflict_resolver` for a policy that orders every write.
+pub const NO_RESOLVER: &str = "none";
 
 /// Members the cluster will have: the configured list in process mode,
 /// `cluster.nodes` in-process.
@@ -23,18 +44,96 @@ pub fn cluster_size(settings: &Settings) -> usize {
     if settings.cluster.members.is_empty() { settings.cluster.nodes as usize } else { settings.cluster.members.len() }
 }
 
-/// Checks that the selected policy exists and that its section is valid.
+/// The shape of the selected policy (validated settings).
+pub fn shape(settings: &Settings) -> Shape {
+    REPLICATION_POLICIES
+        .iter()
+        .find(|(name, _)| *name == settings.policy.replication)
+        .map_or(Shape::Log, |(_, shape)| *shape)
+}
+
+/// Checks that the selected plugins exist, that their sections are valid,
+/// and that nothing is configured for a plugin that is not selected.
 /// Errors name the full key (`raft.election_timeout_max_ms`).
 pub fn validate(settings: &Settings) -> Result<(), ConfigError> {
     let members = cluster_size(settings);
-    match settings.policy.replication.as_str() {
-        RaftFactory::NAME => RaftFactory::validate(&settings.raft, members).map_err(|e| prefixed("raft", e))?,
-        other => return Err(unknown_policy(other)),
+    let policy = settings.policy.replication.as_str();
+    let shape = match REPLICATION_POLICIES.iter().find(|(name, _)| *name == policy) {
+        Some((_, shape)) => *shape,
+        None => return Err(unknown_policy(policy)),
+    };
+    match policy {
+        RaftFactory::NAME => {
+            RaftFactory::validate(&settings.plugin(RaftFactory::NAME)?, members).map_err(|e| prefixed("raft", e))?;
+        }
+        _ => unreachable!("every listed policy is validated"),
+    }
+    let resolver = settings.policy.conflict_resolver.as_str();
+    match shape {
+        Shape::Log if resolver != NO_RESOLVER => {
+            return Err(ConfigError {
+                key: "policy.conflict_resolver".into(),
+                message: format!(
+                    "`{resolver}` means nothing under {policy}, which orders every write so that none is \
+                     concurrent; leave it \"{NO_RESOLVER}\""
+                ),
+            });
+        }
+        Shape::Keyed if !CONFLICT_RESOLVERS.contains(&resolver) => {
+            return Err(ConfigError {
+                key: "policy.conflict_resolver".into(),
+                message: format!(
+                    "`{resolver}` is not a conflict resolver; {policy} needs one of: {}",
+                    CONFLICT_RESOLVERS.join(", ")
+                ),
+            });
+        }
+        _ => {}
+    }
+    for (name, _) in REPLICATION_POLICIES.iter().filter(|(name, _)| *name != policy) {
+        refuse_if_set(settings, name, "policy.replication", policy)?;
     }
     match settings.policy.failure_detector.as_str() {
-        GossipDetector::NAME => settings.gossip.validate().map_err(|e| prefixed("gossip", e)),
-        HeartbeatDetector::NAME => settings.heartbeat.validate().map_err(|e| prefixed("heartbeat", e)),
+        GossipDetector::NAME => {
+            settings.plugin::<GossipConfig>("gossip")?.validate().map_err(|e| prefixed("gossip", e))
+        }
+        HeartbeatDetector::NAME => {
+            settings.plugin::<HeartbeatConfig>("heartbeat")?.validate().map_err(|e| prefixed("heartbeat", e))
+        }
         other => Err(unknown_detector(other)),
+    }
+}
+
+/// A section configured for a policy that is not selected is a mistake
+/// (the user believes it takes effect): refused, naming its first key.
+fn refuse_if_set(settings: &Settings, section: &str, selector: &str, selected: &str) -> Result<(), ConfigError> {
+    let defaults: toml::Table = crate::config::DEFAULT_TOML.parse().expect("the embedded default.toml is valid TOML");
+    let (Some(toml::Value::Table(given)), Some(toml::Value::Table(default))) =
+        (settings.plugins.get(section), defaults.get(section))
+    else {
+        return Ok(());
+    };
+    for (key, value) in given {
+        if default.get(key).is_some_and(|d| !same_value(d, value)) {
+            return Err(ConfigError {
+                key: format!("{section}.{key}"),
+                message: format!(
+                    "is set, but {selector} is \"{selected}\", so it would have no effect; select {section} or \
+                     remove it"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Equal as configured values: layers give numbers as integers or floats.
+fn same_value(a: &toml::Value, b: &toml::Value) -> bool {
+    match (a, b) {
+        (toml::Value::Integer(x), toml::Value::Float(y)) | (toml::Value::Float(y), toml::Value::Integer(x)) => {
+            *x as f64 == *y
+        }
+        _ => a == b,
     }
 }
 
@@ -50,23 +149,58 @@ pub fn build_detector(
 ) -> Result<Box<dyn FailureDetector>, ConfigError> {
     match settings.policy.failure_detector.as_str() {
         GossipDetector::NAME => {
-            Ok(Box::new(GossipDetector::new(me, members, settings.gossip.clone(), seed, generation)))
+            Ok(Box::new(GossipDetector::new(me, members, settings.plugin("gossip")?, seed, generation)))
         }
-        HeartbeatDetector::NAME => Ok(Box::new(HeartbeatDetector::new(me, members, settings.heartbeat.clone()))),
+        HeartbeatDetector::NAME => Ok(Box::new(HeartbeatDetector::new(me, members, settings.plugin("heartbeat")?))),
         other => Err(unknown_detector(other)),
     }
 }
 
-/// Builds the configured policy for one node. `settings` were validated.
+/// Builds the configured log-based policy for one node. `settings` were
+/// validated.
 pub fn build(
     settings: &Settings,
     ctx: PolicyContext,
     recovered: Recovered,
 ) -> Result<Box<dyn ReplicationPolicy>, ConfigError> {
     match settings.policy.replication.as_str() {
-        RaftFactory::NAME => Ok(RaftFactory::build(ctx, settings.raft.clone(), recovered)),
+        RaftFactory::NAME => Ok(RaftFactory::build(ctx, settings.plugin(RaftFactory::NAME)?, recovered)),
         other => Err(unknown_policy(other)),
     }
+}
+
+/// Builds the configured keyed policy for one node, with the configured
+/// resolver. `settings` were validated; a recovery that fails is an error
+/// naming the policy.
+pub fn build_keyed(
+    settings: &Settings,
+    ctx: PolicyContext,
+    recovered: KeyedRecovered,
+) -> Result<Box<dyn KeyedPolicy>, ConfigError> {
+    match settings.policy.replication.as_str() {
+        other => Err(unknown_policy(other)),
+    }
+}
+
+/// `F` with the resolver `policy.conflict_resolver` names.
+#[allow(dead_code)]
+fn with_resolver<F: KeyedFactory>(
+    settings: &Settings,
+    ctx: PolicyContext,
+    recovered: KeyedRecovered,
+) -> Result<Box<dyn KeyedPolicy>, ConfigError> {
+    let config: F::Config = settings.plugin(F::NAME)?;
+    let built = match settings.policy.conflict_resolver.as_str() {
+        Lww::NAME => F::build::<Lww>(ctx, config, recovered),
+        VersionVectors::NAME => F::build::<VersionVectors>(ctx, config, recovered),
+        other => {
+            return Err(ConfigError {
+                key: "policy.conflict_resolver".into(),
+                message: format!("`{other}` is not a conflict resolver; known: {}", CONFLICT_RESOLVERS.join(", ")),
+            });
+        }
+    };
+    built.map_err(|message| ConfigError { key: F::NAME.into(), message: format!("cannot recover: {message}") })
 }
 
 fn prefixed(section: &str, e: ConfigError) -> ConfigError {
@@ -74,9 +208,10 @@ fn prefixed(section: &str, e: ConfigError) -> ConfigError {
 }
 
 fn unknown_policy(name: &str) -> ConfigError {
+    let known: Vec<&str> = REPLICATION_POLICIES.iter().map(|(name, _)| *name).collect();
     ConfigError {
         key: "policy.replication".into(),
-        message: format!("`{name}` is not a replication policy; known: {}", REPLICATION_POLICIES.join(", ")),
+        message: format!("`{name}` is not a replication policy; known: {}", known.join(", ")),
     }
 }
 

@@ -141,3 +141,62 @@ pub fn digest(state: &ReplicaState) -> u64 {
     }
     hash
 }
+
+/// Convergence under a policy where each key lives on some members only
+/// (leaderless with N below the cluster's size): every owner of every key
+/// must hold the same register (a missing key is a difference), and
+/// non-owners do not count. `states` maps each running node to the keys it
+/// holds, each naming its owners.
+pub fn check_owner_convergence(states: &BTreeMap<u64, Vec<replab_api::KeyState>>) -> ConvergenceReport {
+    let started = Instant::now();
+    let mut by_key: BTreeMap<&bytes::Bytes, (BTreeSet<u64>, BTreeMap<u64, &replab_api::KeyState>)> = BTreeMap::new();
+    for (node, keys) in states {
+        for state in keys {
+            let entry = by_key.entry(&state.key).or_default();
+            entry.0.extend(state.owners.iter().copied());
+            entry.1.insert(*node, state);
+        }
+    }
+    let mut differing_keys_total = 0;
+    let mut differing = Vec::new();
+    for (key, (owners, held)) in &by_key {
+        // Owners that are down say nothing either way.
+        let running: Vec<u64> = owners.iter().copied().filter(|o| states.contains_key(o)).collect();
+        let Some(first_owner) = running.first() else { continue };
+        let first = held.get(first_owner).map(|s| &s.register);
+        if running.iter().all(|o| held.get(o).map(|s| &s.register) == first) {
+            continue;
+        }
+        differing_keys_total += 1;
+        if differing.len() < KEYS_SHOWN {
+            let shown = |state: &&replab_api::KeyState| {
+                let values: Vec<Value> = state.values.iter().cloned().map(Value::new).collect();
+                Value::new(match values.as_slice() {
+                    [one] => one.to_string(),
+                    several => super::history::show_siblings(several),
+                })
+            };
+            differing.push(KeyDivergence {
+                key: Value::new((*key).clone()),
+                values: running.iter().map(|o| (*o, held.get(o).map(shown))).collect(),
+            });
+        }
+    }
+    let digests = states
+        .iter()
+        .map(|(node, keys)| {
+            let map: ReplicaState =
+                keys.iter().map(|s| (Value::new(s.key.clone()), Value::new(s.register.clone()))).collect();
+            (*node, digest(&map))
+        })
+        .collect();
+    ConvergenceReport {
+        nodes: states.keys().copied().collect(),
+        converged: differing_keys_total == 0,
+        digests,
+        keys_total: by_key.len(),
+        differing_keys_total,
+        differing,
+        elapsed: started.elapsed(),
+    }
+}

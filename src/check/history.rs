@@ -89,6 +89,11 @@ pub enum Reply {
     Cas(bool),
     /// The value after the increment.
     Incr(i64),
+    /// A read that found several concurrent values (siblings, sorted),
+    /// under a policy that keeps them (leaderless with version vectors).
+    /// No register ever holds two values at once: to the linearizability
+    /// checker this read is impossible, which is the finding.
+    Siblings(Vec<Value>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +135,10 @@ pub struct Operation {
     /// The node the client sent the request to, when known.
     #[serde(default)]
     pub node: Option<u64>,
+    /// The causal context (leaderless): for a write, the one it carried;
+    /// for a read, the one it returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
 }
 
 impl Operation {
@@ -205,7 +214,7 @@ impl Operation {
         let matches = matches!(
             (&self.kind, reply),
             (OpKind::Put { .. } | OpKind::Delete { .. }, Reply::Done)
-                | (OpKind::Get { .. }, Reply::Get(_))
+                | (OpKind::Get { .. }, Reply::Get(_) | Reply::Siblings(_))
                 | (OpKind::Cas { .. }, Reply::Cas(_))
                 | (OpKind::Incr { .. }, Reply::Incr(_))
         );
@@ -239,13 +248,29 @@ impl fmt::Display for OpKind {
     }
 }
 
+/// `{a | b} (2 siblings)`.
+pub fn show_siblings(values: &[Value]) -> String {
+    let shown: Vec<String> = values.iter().map(|v| show(Some(v))).collect();
+    format!("{{{}}} ({} siblings)", shown.join(" | "), values.len())
+}
+
 impl Operation {
+    /// The values an ok read returned: none (absent), one, or siblings.
+    pub fn read_values(&self) -> Option<Vec<&Value>> {
+        match &self.outcome {
+            Outcome::Ok(Reply::Get(v)) => Some(v.iter().collect()),
+            Outcome::Ok(Reply::Siblings(values)) => Some(values.iter().collect()),
+            _ => None,
+        }
+    }
+
     /// The operation and its result, without times: `get k3 -> v17`.
     pub fn action(&self) -> String {
         let kind = &self.kind;
         match &self.outcome {
             Outcome::Ok(Reply::Done) => kind.to_string(),
             Outcome::Ok(Reply::Get(v)) => format!("{kind} -> {}", show(v.as_ref())),
+            Outcome::Ok(Reply::Siblings(values)) => format!("{kind} -> {}", show_siblings(values)),
             Outcome::Ok(Reply::Cas(true)) => format!("{kind} swapped"),
             Outcome::Ok(Reply::Cas(false)) => format!("{kind} refused"),
             Outcome::Ok(Reply::Incr(n)) => format!("{kind} -> {n}"),

@@ -111,26 +111,47 @@ impl LostWritesReport {
 /// `final_values` holds every key present at the end; a key missing from
 /// it is absent.
 pub fn check_lost_writes(history: &History, final_values: &BTreeMap<Value, Value>) -> LostWritesReport {
+    let sets: FinalValues = final_values.iter().map(|(k, v)| (k.clone(), vec![v.clone()])).collect();
+    check_lost_writes_among(history, &sets)
+}
+
+/// Each key's values at the end: one under a policy that orders writes,
+/// possibly several concurrent ones (siblings) under leaderless. A key
+/// missing, or with no values, is absent.
+pub type FinalValues = BTreeMap<Value, Vec<Value>>;
+
+/// As [`check_lost_writes`], where a key may end with several values: a
+/// write is kept if its value is among them.
+pub fn check_lost_writes_among(history: &History, final_values: &FinalValues) -> LostWritesReport {
     let started = Instant::now();
     let mut report = LostWritesReport { acknowledged_writes: 0, lost: Vec::new(), elapsed: Duration::ZERO };
     for (key, indexes) in history.by_key() {
         let writes: Vec<&Operation> =
             indexes.iter().map(|&i| &history.ops[i]).filter(|op| op.may_have_written()).collect();
-        let final_value = final_values.get(key);
-        // Among the writes that could have produced the final value, the
+        let finals: &[Value] = final_values.get(key).map_or(&[], Vec::as_slice);
+        // Among the writes that could have produced a final value, the
         // one that may have taken effect latest: it excuses every write
         // invoked before it completed.
         let latest_writer = writes
             .iter()
-            .filter(|op| could_have_produced(op, final_value))
+            .filter(|op| could_have_produced(op, finals))
             .max_by_key(|op| (op.effective_complete_us(), op.id))
             .copied();
+        let final_value = match finals {
+            [] => None,
+            [one] => Some(one.clone()),
+            several => Some(Value::new(super::history::show_siblings(several))),
+        };
         for op in &writes {
             let Some(written) = op.acknowledged_write() else {
                 continue;
             };
             report.acknowledged_writes += 1;
-            if written.as_ref() == final_value {
+            let kept = match &written {
+                Some(value) => finals.contains(value),
+                None => finals.is_empty(),
+            };
+            if kept {
                 continue;
             }
             if latest_writer.is_some_and(|writer| writer.effective_complete_us() >= op.invoke_us) {
@@ -138,7 +159,7 @@ pub fn check_lost_writes(history: &History, final_values: &BTreeMap<Value, Value
             }
             report.lost.push(LostWrite {
                 op: (*op).clone(),
-                final_value: final_value.cloned(),
+                final_value: final_value.clone(),
                 final_writer: latest_writer.cloned(),
             });
         }
@@ -148,12 +169,14 @@ pub fn check_lost_writes(history: &History, final_values: &BTreeMap<Value, Value
     report
 }
 
-/// Whether `op`, if it took effect, could have left `final_value`.
-fn could_have_produced(op: &Operation, final_value: Option<&Value>) -> bool {
+/// Whether `op`, if it took effect, could have left one of `finals` (a
+/// delete: an absent key).
+fn could_have_produced(op: &Operation, finals: &[Value]) -> bool {
     match op.possible_write() {
-        Some(written) => written.as_ref() == final_value,
+        Some(Some(written)) => finals.contains(&written),
+        Some(None) => finals.is_empty(),
         // An Unknown incr: its result was never seen, so it could have
         // produced any integer.
-        None => op.may_have_written() && final_value.is_some_and(|v| v.canonical_i64().is_some()),
+        None => op.may_have_written() && finals.iter().any(|v| v.canonical_i64().is_some()),
     }
 }

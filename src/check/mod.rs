@@ -9,6 +9,9 @@
 //! - `convergence`: do the replicas agree after heal and quiesce.
 //! - `stale_reads`: reads of values definitely overwritten before they
 //!   began.
+//! - `lost_updates`: acknowledged puts gone without a write that saw them
+//!   (last-writer-wins under concurrency).
+//! - `siblings`: how many concurrent values reads returned.
 //! - `report`: `CheckReport`, the common shape for Lua and results.json.
 //! - `replay`: a run's checks decided again from what it saved (`replab check`).
 //! - `simulate`: linearizable-by-construction histories for tests and
@@ -19,10 +22,12 @@
 pub mod convergence;
 pub mod history;
 pub mod linearizability;
+pub mod lost_updates;
 pub mod lost_writes;
 pub mod recorder;
 pub mod replay;
 pub mod report;
+pub mod siblings;
 pub mod simulate;
 pub mod stale_reads;
 pub mod value;
@@ -33,8 +38,10 @@ pub use linearizability::{
     LinearizabilityOptions, LinearizabilityReport, StuckOp, Verdict, Witness, check_linearizable,
     check_linearizable_with,
 };
-pub use lost_writes::{LostWrite, LostWritesReport, check_lost_writes};
+pub use lost_updates::{LostUpdate, LostUpdatesReport, check_lost_updates};
+pub use lost_writes::{FinalValues, LostWrite, LostWritesReport, check_lost_writes, check_lost_writes_among};
 pub use recorder::{OpHandle, Recorder};
 pub use report::{CheckReport, CheckStatus};
+pub use siblings::{SiblingsReport, check_siblings};
 pub use stale_reads::{StaleRead, StaleReadsReport, check_stale_reads};
 pub use value::Value;

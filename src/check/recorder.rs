@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::history::{History, OpKind, Operation, Outcome};
+use super::value::Value;
 
 /// Why a never-completed operation is Unknown.
 pub const NEVER_COMPLETED: &str = "never completed";
@@ -101,6 +102,7 @@ impl Recorder {
                 complete_us: None,
                 outcome: Outcome::Unknown(NEVER_COMPLETED.to_string()),
                 node,
+                context: None,
             },
             completed: false,
         });
@@ -115,6 +117,12 @@ impl Recorder {
 
     /// Records the outcome and, when given, the node that answered.
     pub fn complete_on(&self, handle: OpHandle, outcome: Outcome, node: Option<u64>) -> bool {
+        self.complete_with(handle, outcome, node, None)
+    }
+
+    /// Records the outcome, the node that answered and the causal context
+    /// (a write's, given at its invocation, is kept unless one is given).
+    pub fn complete_with(&self, handle: OpHandle, outcome: Outcome, node: Option<u64>, context: Option<Value>) -> bool {
         if handle.recorder_id != self.inner.recorder_id {
             return false;
         }
@@ -131,7 +139,21 @@ impl Recorder {
         if node.is_some() {
             slot.op.node = node;
         }
+        if context.is_some() {
+            slot.op.context = context;
+        }
         true
+    }
+
+    /// Notes the causal context a write carries (leaderless).
+    pub fn set_context(&self, handle: &OpHandle, context: Value) {
+        if handle.recorder_id != self.inner.recorder_id {
+            return;
+        }
+        let mut slots = self.lock();
+        if let Some(slot) = usize::try_from(handle.id).ok().and_then(|i| slots.get_mut(i)) {
+            slot.op.context = Some(context);
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -22,8 +22,10 @@ use serde::{Deserialize, Serialize};
 
 use super::history::History;
 use super::linearizability::{LinearizabilityOptions, check_linearizable_with};
-use super::lost_writes::check_lost_writes;
+use super::lost_updates::check_lost_updates;
+use super::lost_writes::{FinalValues, check_lost_writes_among};
 use super::report::{CheckReport, CheckStatus};
+use super::siblings::check_siblings;
 use super::stale_reads::check_stale_reads;
 use super::value::Value;
 use super::{ReplicaState, check_convergence};
@@ -41,6 +43,8 @@ pub enum Checker {
     NoLostWrites,
     Convergence,
     StaleReads,
+    LostUpdates,
+    Siblings,
     /// A script's own assertion: replayed as recorded.
     That,
 }
@@ -62,12 +66,20 @@ pub struct SavedCheck {
     /// Stale reads tolerated.
     #[serde(default)]
     pub max_stale: Option<u64>,
-    /// `no_lost_writes`: the value of every key present at the end.
+    /// Siblings a read may return.
     #[serde(default)]
-    pub final_values: Option<Pairs>,
+    pub max_siblings: Option<usize>,
+    /// `no_lost_writes`, `lost_updates`: the values of every key present
+    /// at the end (several: siblings).
+    #[serde(default)]
+    pub final_values: Option<Vec<(Value, Vec<Value>)>>,
     /// `convergence`: each node's data.
     #[serde(default)]
     pub replicas: Option<Vec<(u64, Pairs)>>,
+    /// `convergence` under a keyed policy: each node's keys, with their
+    /// registers and owners.
+    #[serde(default)]
+    pub owned_keys: Option<Vec<(u64, Vec<replab_api::KeyState>)>>,
     /// What the run decided.
     pub recorded: CheckReport,
 }
@@ -117,14 +129,24 @@ pub fn replay(
             let options = LinearizabilityOptions::with_time_budget(budget);
             check_linearizable_with(&history(&saved.history)?, &options).to_check_report()
         }
-        Checker::NoLostWrites => {
+        Checker::NoLostWrites | Checker::LostUpdates => {
             let Some(values) = &saved.final_values else { return Ok(recorded()) };
-            let finals: BTreeMap<Value, Value> = values.iter().cloned().collect();
-            check_lost_writes(&history(&saved.history)?, &finals).to_check_report()
+            let finals: FinalValues = values.iter().cloned().collect();
+            let judged = history(&saved.history)?;
+            if saved.checker == Checker::LostUpdates {
+                check_lost_updates(&judged, &finals).to_check_report()
+            } else {
+                check_lost_writes_among(&judged, &finals).to_check_report()
+            }
         }
+        Checker::Siblings => check_siblings(&history(&saved.history)?).to_check_report(saved.max_siblings),
         Checker::StaleReads => {
             let stale = check_stale_reads(&history(&saved.history)?);
             stale_reads_verdict(&stale, saved.max_stale.unwrap_or(0))
+        }
+        Checker::Convergence if saved.owned_keys.is_some() => {
+            let owned: BTreeMap<u64, Vec<replab_api::KeyState>> = saved.owned_keys.iter().flatten().cloned().collect();
+            super::convergence::check_owner_convergence(&owned).to_check_report()
         }
         Checker::Convergence => {
             let Some(replicas) = &saved.replicas else { return Ok(recorded()) };

@@ -193,6 +193,7 @@ pub fn simulate(params: &SimulationParams) -> Simulation {
                 complete_us: Some(p.complete_us),
                 outcome,
                 node: None,
+                context: None,
             }
         })
         .collect();

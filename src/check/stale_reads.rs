@@ -130,45 +130,37 @@ pub fn check_stale_reads(history: &History) -> StaleReadsReport {
         acknowledged.sort_by_key(|w| (w.op.effective_complete_us(), w.op.id));
 
         for read in &ops {
-            let (OpKind::Get { .. }, Outcome::Ok(Reply::Get(seen))) = (&read.kind, &read.outcome) else {
-                continue;
+            // A read that found siblings is stale only if every one of its
+            // values was overwritten before it began.
+            let seen_values: Vec<Option<&Value>> = match (&read.kind, &read.outcome) {
+                (OpKind::Get { .. }, Outcome::Ok(Reply::Get(seen))) => vec![seen.as_ref()],
+                (OpKind::Get { .. }, Outcome::Ok(Reply::Siblings(values))) => values.iter().map(Some).collect(),
+                _ => continue,
             };
             report.reads_checked += 1;
-            let seen = seen.as_ref();
-            let no_sources = Vec::new();
-            let candidates = sources.get(&seen).unwrap_or(&no_sources);
-            // The initial state is a source of "absent", before all else.
-            let initial = seen.is_none().then_some(None);
-            let all: Vec<Option<&Operation>> = candidates.iter().map(|op| Some(*op)).chain(initial).collect();
-            if all.is_empty() {
-                report.unexplained_reads += 1;
-                continue;
-            }
-            // Acknowledged writes completed before the read began.
-            let before = acknowledged.partition_point(|w| w.op.effective_complete_us() < read.invoke_us);
-            let mut first_superseded: Option<(Option<&Operation>, &Operation)> = None;
-            let mut stale = true;
-            for source in &all {
-                let source_complete_us = source.map(|op| op.effective_complete_us());
-                let newer = acknowledged[..before].iter().find(|w| {
-                    w.value != seen && source_complete_us.is_none_or(|complete_us| w.op.invoke_us > complete_us)
-                });
-                match newer {
-                    Some(newer) => {
-                        first_superseded.get_or_insert((*source, newer.op));
+            let mut first_stale: Option<(Option<&Operation>, &Operation)> = None;
+            let mut verdict = Staleness::Stale;
+            for seen in seen_values {
+                match staleness(read, seen, &sources, &acknowledged) {
+                    Staleness::Stale if first_stale.is_none() => {
+                        first_stale = superseded(read, seen, &sources, &acknowledged);
                     }
-                    None => {
-                        stale = false;
+                    Staleness::Stale => {}
+                    other => {
+                        verdict = other;
                         break;
                     }
                 }
             }
-            if !stale {
-                continue;
-            }
-            report.stale_reads += 1;
-            if let Some((source, newer)) = first_superseded {
-                found.push((*read, source, newer));
+            match verdict {
+                Staleness::Unexplained => report.unexplained_reads += 1,
+                Staleness::Fresh => {}
+                Staleness::Stale => {
+                    report.stale_reads += 1;
+                    if let Some((source, newer)) = first_stale {
+                        found.push((*read, source, newer));
+                    }
+                }
             }
         }
     }
@@ -185,4 +177,61 @@ pub fn check_stale_reads(history: &History) -> StaleReadsReport {
         .collect();
     report.elapsed = started.elapsed();
     report
+}
+
+enum Staleness {
+    Stale,
+    Fresh,
+    /// No write could have produced the value.
+    Unexplained,
+}
+
+type Sources<'h, 'v> = HashMap<Option<&'v Value>, Vec<&'h Operation>>;
+
+/// Whether `seen` was, for `read`, a value definitely overwritten before
+/// it began: every write that could have produced it (or the initial
+/// state, for absent) was followed by an acknowledged write of another
+/// value that completed before the read began.
+fn staleness(
+    read: &Operation,
+    seen: Option<&Value>,
+    sources: &Sources<'_, '_>,
+    acknowledged: &[Write<'_, '_>],
+) -> Staleness {
+    if superseded(read, seen, sources, acknowledged).is_some() {
+        Staleness::Stale
+    } else if sources.get(&seen).is_none_or(Vec::is_empty) && seen.is_some() {
+        Staleness::Unexplained
+    } else {
+        Staleness::Fresh
+    }
+}
+
+/// The first source of `seen` and the newer write that superseded it, if
+/// every source was superseded.
+fn superseded<'h>(
+    read: &Operation,
+    seen: Option<&Value>,
+    sources: &Sources<'h, '_>,
+    acknowledged: &[Write<'h, '_>],
+) -> Option<(Option<&'h Operation>, &'h Operation)> {
+    let no_sources = Vec::new();
+    let candidates = sources.get(&seen).unwrap_or(&no_sources);
+    // The initial state is a source of "absent", before all else.
+    let initial = seen.is_none().then_some(None);
+    let all: Vec<Option<&Operation>> = candidates.iter().map(|op| Some(*op)).chain(initial).collect();
+    if all.is_empty() {
+        return None;
+    }
+    // Acknowledged writes completed before the read began.
+    let before = acknowledged.partition_point(|w| w.op.effective_complete_us() < read.invoke_us);
+    let mut first: Option<(Option<&Operation>, &Operation)> = None;
+    for source in &all {
+        let source_complete_us = source.map(|op| op.effective_complete_us());
+        let newer = acknowledged[..before]
+            .iter()
+            .find(|w| w.value != seen && source_complete_us.is_none_or(|complete_us| w.op.invoke_us > complete_us))?;
+        first.get_or_insert((*source, newer.op));
+    }
+    first
 }

@@ -9,13 +9,13 @@ use bytes::Bytes;
 use super::protocol::NodeStatus;
 use super::{Client, ClientError, ClientOptions, Written};
 use crate::config::Settings;
-use crate::kv::WriteResult;
+use crate::kv::{WriteOp, WriteResult};
 
 #[derive(Clone, Debug)]
 pub enum Operation {
-    Put { key: String, value: String },
+    Put { key: String, value: String, context: Option<String> },
     Get { key: String, stale: bool },
-    Del { key: String },
+    Del { key: String, context: Option<String> },
     Cas { key: String, expected: Option<String>, new: String },
     Incr { key: String, by: i64 },
     Status,
@@ -38,8 +38,14 @@ pub async fn run(settings: &Settings, nodes: Vec<SocketAddr>, op: Operation) -> 
     });
     let text = |e: ClientError| e.to_string();
     match op {
-        Operation::Put { key, value } => client.put(key, value).await.map(describe).map_err(text),
-        Operation::Del { key } => client.delete(key).await.map(describe).map_err(text),
+        Operation::Put { key, value, context } => {
+            let op = WriteOp::Put { key: key.into(), value: value.into() };
+            client.write_with_context(op, parse_context(context)?).await.map(describe).map_err(text)
+        }
+        Operation::Del { key, context } => {
+            let op = WriteOp::Delete { key: key.into() };
+            client.write_with_context(op, parse_context(context)?).await.map(describe).map_err(text)
+        }
         Operation::Cas { key, expected, new } => {
             client.cas(key, expected.map(Bytes::from), new).await.map(describe).map_err(text)
         }
@@ -52,7 +58,26 @@ pub async fn run(settings: &Settings, nodes: Vec<SocketAddr>, op: Operation) -> 
     }
 }
 
+/// A context as `get` prints it: hex.
+fn parse_context(context: Option<String>) -> Result<Option<Bytes>, String> {
+    let Some(hex) = context else { return Ok(None) };
+    if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("--context {hex:?} is not the hex a get printed (pairs of 0-9, a-f)"));
+    }
+    let bytes = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("checked hex"));
+    Ok(Some(bytes.collect()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn describe(w: Written) -> String {
+    if let Some(context) = &w.context {
+        // A leaderless store versions values rather than numbering them.
+        let what = if matches!(w.result, WriteResult::Deleted { .. }) { "deleted" } else { "stored" };
+        return format!("OK {what}\n# context {}", hex(context));
+    }
     let again = if w.duplicate { " (a retry: answered from the session, not applied again)" } else { "" };
     match w.result {
         WriteResult::Put { version } => format!("OK version {version}{again}"),
@@ -72,6 +97,21 @@ fn show(bytes: &[u8]) -> String {
 }
 
 fn show_read(r: &super::ReadValue) -> String {
+    if let Some(context) = &r.context {
+        // Every sibling on its own line, then what to pass to the next write.
+        let mut out = match r.siblings.len() {
+            0 => "(not found)".to_string(),
+            _ => r.siblings.iter().map(|v| show(v)).collect::<Vec<_>>().join("\n"),
+        };
+        if r.siblings.len() > 1 {
+            out.push_str(&format!(
+                "\n# {} siblings: concurrent writes; a put with this context replaces them",
+                r.siblings.len()
+            ));
+        }
+        out.push_str(&format!("\n# context {} (node {})", hex(context), r.node));
+        return out;
+    }
     let value = r.value.as_ref().map_or("(not found)".to_string(), |v| show(v));
     let label = match r.consistency {
         super::protocol::Consistency::Linearizable => "linearizable",

@@ -60,7 +60,14 @@ pub enum ClientError {
 /// A value read from the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReadValue {
+    /// The value, when the read found at most one (`None`: absent, or
+    /// several siblings: see `siblings`).
     pub value: Option<Bytes>,
+    /// Every value the read found: at most one under a log-based policy,
+    /// possibly several concurrent ones (siblings) under leaderless.
+    pub siblings: Vec<Bytes>,
+    /// The causal context to pass to the next write (leaderless only).
+    pub context: Option<Bytes>,
     pub version: LogIndex,
     pub consistency: Consistency,
     pub applied_index: LogIndex,
@@ -73,6 +80,8 @@ pub struct Written {
     pub result: WriteResult,
     pub duplicate: bool,
     pub seq: Seq,
+    /// The context after the write (leaderless only).
+    pub context: Option<Bytes>,
 }
 
 pub struct Client {
@@ -173,6 +182,12 @@ impl Client {
     /// A write with the next sequence number, retried until answered or
     /// `op_timeout`.
     pub async fn write(&mut self, op: WriteOp) -> Result<Written, ClientError> {
+        self.write_with_context(op, None).await
+    }
+
+    /// A write that passes the causal context of what the client read
+    /// (leaderless: it supersedes exactly the versions the context covers).
+    pub async fn write_with_context(&mut self, op: WriteOp, context: Option<Bytes>) -> Result<Written, ClientError> {
         if self.session.is_none() {
             self.register().await?;
         }
@@ -180,14 +195,22 @@ impl Client {
         // Whatever happens, this number is used up: a later write must not
         // reuse it, since this one may have been applied.
         self.next_seq += 1;
-        self.write_with_seq(seq, op).await
+        self.send_write(seq, op, context).await
     }
 
     /// Sends a write under an explicit sequence number: a retry, as a
     /// client that crashed and came back would send it.
     pub async fn write_with_seq(&mut self, seq: Seq, op: WriteOp) -> Result<Written, ClientError> {
+        self.send_write(seq, op, None).await
+    }
+
+    async fn send_write(&mut self, seq: Seq, op: WriteOp, context: Option<Bytes>) -> Result<Written, ClientError> {
         let client = self.session.ok_or_else(|| ClientError::Failed("no session: register first".into()))?;
-        let body = RequestBody::Write { client, seq, ack_below: seq, op };
+        let stored = match &op {
+            WriteOp::Delete { .. } => WriteResult::Deleted { existed: true },
+            _ => WriteResult::Put { version: 0 },
+        };
+        let body = RequestBody::Write { client, seq, ack_below: seq, op, context };
         let answered = self.leader_request(body, true).await?;
         if let ResponseBody::Written { result: WriteResult::Failed(e), .. } = &answered.body
             && matches!(e, KvError::SessionExpired { .. } | KvError::UnknownSession { .. })
@@ -208,7 +231,11 @@ impl Client {
                 )))
             }
             ResponseBody::Written { result: WriteResult::Failed(e), .. } => Err(ClientError::Refused(e)),
-            ResponseBody::Written { result, duplicate } => Ok(Written { result, duplicate, seq }),
+            ResponseBody::Written { result, duplicate } => Ok(Written { result, duplicate, seq, context: None }),
+            // A leaderless store versions values rather than numbering them.
+            ResponseBody::Stored { context } => {
+                Ok(Written { result: stored, duplicate: false, seq, context: Some(context) })
+            }
             other => Err(ClientError::Failed(format!("unexpected answer to a write: {other:?}"))),
         }
     }
@@ -442,7 +469,20 @@ impl Client {
 fn read_value(body: ResponseBody) -> Result<ReadValue, ClientError> {
     match body {
         ResponseBody::Value { value, version, consistency, applied_index, node } => {
-            Ok(ReadValue { value, version, consistency, applied_index, node })
+            let siblings = value.iter().cloned().collect();
+            Ok(ReadValue { value, siblings, context: None, version, consistency, applied_index, node })
+        }
+        ResponseBody::Siblings { values, context, node } => {
+            let value = if values.len() == 1 { values.first().cloned() } else { None };
+            Ok(ReadValue {
+                value,
+                siblings: values,
+                context: Some(context),
+                version: 0,
+                consistency: Consistency::Linearizable,
+                applied_index: 0,
+                node,
+            })
         }
         ResponseBody::Error { kind, message } => Err(ClientError::Failed(format!("{kind}: {message}"))),
         other => Err(ClientError::Failed(format!("unexpected answer to a read: {other:?}"))),

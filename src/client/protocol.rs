@@ -25,12 +25,15 @@ pub enum RequestBody {
     /// Opens a session; answered with `Registered`.
     Register,
     /// `ack_below`: the lowest sequence number this client still waits for;
-    /// the node may forget saved responses below it.
+    /// the node may forget saved responses below it. `context`: the causal
+    /// context of the values the client read, for policies that keep
+    /// concurrent versions (leaderless); a log-based policy refuses one.
     Write {
         client: ClientId,
         seq: Seq,
         ack_below: Seq,
         op: WriteOp,
+        context: Option<Bytes>,
     },
     Read {
         key: Bytes,
@@ -72,6 +75,19 @@ pub enum ResponseBody {
         consistency: Consistency,
         applied_index: LogIndex,
         node: NodeId,
+    },
+    /// A read under a policy that keeps concurrent versions: every live
+    /// value (siblings, sorted; none: absent) and the context to pass to
+    /// the next write.
+    Siblings {
+        values: Vec<Bytes>,
+        context: Bytes,
+        node: NodeId,
+    },
+    /// A write stored on enough replicas under such a policy; `context`
+    /// covers it.
+    Stored {
+        context: Bytes,
     },
     Status(Box<NodeStatus>),
     /// Ask the leader instead (its client address when known).

@@ -336,6 +336,16 @@ impl Cluster {
         Ok(self.client_of(vec![addr], true))
     }
 
+    /// A client that knows only `ids` (one side of a partition, say): it
+    /// follows redirects and retries among them, and never elsewhere.
+    pub fn client_of_nodes(&mut self, ids: &[NodeId]) -> Result<Client, ClusterError> {
+        let addrs = ids
+            .iter()
+            .map(|id| self.client_addr(*id).ok_or(ClusterError::NoSuchNode(*id)))
+            .collect::<Result<_, _>>()?;
+        Ok(self.client_of(addrs, false))
+    }
+
     fn client_of(&mut self, nodes: Vec<SocketAddr>, pinned: bool) -> Client {
         self.clients_made += 1;
         let node = &self.settings.node;

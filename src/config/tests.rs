@@ -236,7 +236,9 @@ fn environment_and_set_values_are_text_read_as_the_keys_type() {
     let s = load(&inp).unwrap();
     assert_eq!(s.cluster.secret, "007", "a secret of digits keeps its leading zeros");
     assert_eq!(s.cluster.id, "12345");
-    assert_eq!((s.node.tick_interval_ms, s.gossip.dead_phi, s.raft.pre_vote), (7, 20.0, false));
+    let (gossip, raft): (replab_gossip::GossipConfig, replab_raft::RaftConfig) =
+        (s.plugin("gossip").unwrap(), s.plugin("raft").unwrap());
+    assert_eq!((s.node.tick_interval_ms, gossip.dead_phi, raft.pre_vote), (7, 20.0, false));
     let inp = ConfigInput { sets: vec!["cluster.id=\"lab\"".into()], ..input() };
     assert_eq!(load(&inp).unwrap().cluster.id, "lab");
     let inp = ConfigInput { sets: vec!["raft.pre_vote=yes".into()], ..input() };

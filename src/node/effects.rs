@@ -42,14 +42,7 @@ impl NodeLoop {
             Effect::AppendLog { entries } => {
                 self.storage.append(&entries);
             }
-            Effect::Send { to, bytes, after_persist } => {
-                let needs = self.storage.last_submitted();
-                if after_persist && needs > self.durable_seq {
-                    self.held.push_back((needs, to, bytes));
-                } else {
-                    self.send_now(to, bytes);
-                }
-            }
+            Effect::Send { to, bytes, after_persist } => self.send_after(to, bytes, after_persist),
             Effect::Committed { .. } => {}
             Effect::Apply { entries } => self.apply(&entries),
             Effect::Proposed { id, first_index, term, count } => {

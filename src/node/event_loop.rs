@@ -12,11 +12,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use replab_api::{
-    DetectorEffects, DetectorInput, Effects, FailureDetector, Input, NodeId, ProposalId, ReadId, ReplicationPolicy,
-    Role, StepError,
+    DetectorEffects, DetectorInput, Effects, FailureDetector, Input, KeyedInput, NodeId, ProposalId, ReadId,
+    ReplicationPolicy, Role, StepError,
 };
 
 use super::clock::WallClock;
+use super::keyed::KeyedReplica;
 use super::requests::{Batch, PendingRead, PendingWrite, ReplyTo, Waiting, value_response};
 use super::storage::{Storage, StorageDone, WriteKind};
 use super::{Command, Exit};
@@ -24,12 +25,13 @@ use crate::client::protocol::{Consistency, ErrorKind, NodeStats, NodeStatus, Req
 use crate::config::Settings;
 use crate::kv::{self, Kv};
 use crate::net::{ClientCall, Inbound, Incoming, Kind, Network, Outbox};
+use crate::wal::group_commit::Done;
 
 /// What `NodeLoop::new` takes.
 pub struct Parts {
     pub id: NodeId,
     pub settings: Settings,
-    pub policy: Box<dyn ReplicationPolicy>,
+    pub replica: Replica,
     pub detector: Box<dyn FailureDetector>,
     pub kv: Kv,
     pub storage: Storage,
@@ -49,7 +51,9 @@ pub struct Parts {
 pub struct NodeLoop {
     pub(super) id: NodeId,
     pub(super) settings: Settings,
-    pub(super) policy: Box<dyn ReplicationPolicy>,
+    /// The policy: log-based (the engine applies its log to `kv`), or
+    /// keyed (it keeps the data itself).
+    replica: Replica,
     /// The failure detector: its verdicts go to the policy as
     /// `Input::PeerLiveness`, its view into the node's status.
     detector: Box<dyn FailureDetector>,
@@ -87,6 +91,12 @@ pub struct NodeLoop {
     power_loss: Arc<AtomicBool>,
 }
 
+/// The policy a node runs, in one of the two shapes of the contract.
+pub enum Replica {
+    Log(Box<dyn ReplicationPolicy>),
+    Keyed(KeyedReplica),
+}
+
 /// How a pause ended.
 enum PauseEnd {
     Resumed,
@@ -99,7 +109,7 @@ impl NodeLoop {
         NodeLoop {
             id: p.id,
             settings: p.settings,
-            policy: p.policy,
+            replica: p.replica,
             detector: p.detector,
             detector_out: DetectorEffects::default(),
             kv: p.kv,
@@ -189,7 +199,12 @@ impl NodeLoop {
                 }
                 _ = sleep_until_opt(batch_due) => self.propose_batch(),
                 _ = tick.tick() => {
-                    self.step(Input::Tick);
+                    if self.is_keyed() {
+                        self.step_keyed(KeyedInput::Tick);
+                        self.stats.timeouts += self.expire_keyed(Instant::now());
+                    } else {
+                        self.step(Input::Tick);
+                    }
                     self.detect(DetectorInput::Tick);
                     self.stats.timeouts += self.waiting.expire(Instant::now());
                 }
@@ -199,12 +214,18 @@ impl NodeLoop {
             if let Some(why) = self.fatal.take() {
                 error!(node = self.id, "stopping: {why}");
                 self.waiting.fail_all(ErrorKind::Unavailable, "the node stopped after a fatal error");
+                if self.is_keyed() {
+                    self.fail_keyed("the node stopped after a fatal error");
+                }
                 self.storage.abandon(false);
                 self.network.shutdown().await;
                 return Exit::Failed(why);
             }
         }
         self.waiting.fail_all(ErrorKind::Unavailable, "the node is shutting down");
+        if self.is_keyed() {
+            self.fail_keyed("the node is shutting down");
+        }
         for write in self.batch.take() {
             write.to.error(ErrorKind::Unavailable, "the node is shutting down");
         }
@@ -217,10 +238,29 @@ impl NodeLoop {
         replab_api::Instant::from_micros(self.epoch.elapsed().as_micros() as u64)
     }
 
-    /// Feeds one input to the policy and carries out what it decided.
+    pub(super) fn keyed_replica(&mut self) -> Option<&mut KeyedReplica> {
+        match &mut self.replica {
+            Replica::Keyed(keyed) => Some(keyed),
+            Replica::Log(_) => None,
+        }
+    }
+
+    fn is_keyed(&self) -> bool {
+        matches!(self.replica, Replica::Keyed(_))
+    }
+
+    /// This node's wall clock, in ms since the epoch (skewed if a scenario
+    /// skewed it).
+    pub(super) fn wall_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Feeds one input to a log-based policy and carries out what it
+    /// decided.
     pub(super) fn step(&mut self, input: Input) {
         let now = self.now();
-        match self.policy.step(now, input, &mut self.effects) {
+        let Replica::Log(policy) = &mut self.replica else { unreachable!("log inputs go to log-based policies only") };
+        match policy.step(now, input, &mut self.effects) {
             Ok(()) => {}
             Err(StepError::Decode { from, reason }) => {
                 warn!(node = self.id, "dropped an undecodable message from node {from}: {reason}")
@@ -232,6 +272,9 @@ impl NodeLoop {
 
     fn on_peer_message(&mut self, message: Inbound) {
         match message.kind {
+            Kind::Peer if self.is_keyed() => {
+                self.step_keyed(KeyedInput::Message { from: message.from, bytes: message.payload })
+            }
             Kind::Peer => self.step(Input::Message { from: message.from, bytes: message.payload }),
             Kind::Detector => self.detect(DetectorInput::Message { from: message.from, bytes: message.payload }),
             other => warn!(node = self.id, "ignoring a {other:?} envelope from node {}", message.from),
@@ -253,15 +296,22 @@ impl NodeLoop {
         for (peer, liveness) in std::mem::take(&mut self.detector_out.verdicts) {
             info!(node = self.id, peer, "failure detector: node {peer} is now {liveness:?}");
             self.stats.liveness_changes += 1;
-            self.step(Input::PeerLiveness { peer, liveness });
+            if self.is_keyed() {
+                self.step_keyed(KeyedInput::PeerLiveness { peer, liveness });
+            } else {
+                self.step(Input::PeerLiveness { peer, liveness });
+            }
         }
     }
 
     fn on_storage_done(&mut self, done: StorageDone) {
-        if let Err(e) = done.result {
-            self.fatal = Some(format!("storage write {} failed: {e}", done.seq));
-            return;
-        }
+        let done_what = match done.result {
+            Ok(what) => what,
+            Err(e) => {
+                self.fatal = Some(format!("storage write {} failed: {e}", done.seq));
+                return;
+            }
+        };
         debug_assert!(done.seq > self.durable_seq, "the log thread completes writes in order");
         self.durable_seq = done.seq;
         while self.held.front().is_some_and(|(seq, _, _)| *seq <= self.durable_seq) {
@@ -274,7 +324,22 @@ impl NodeLoop {
                 self.stats.snapshots_taken += 1;
                 self.step(Input::SnapshotTaken { snapshot });
             }
+            WriteKind::Records => {
+                let Done::Appended(range) = done_what else { unreachable!("records complete as appends") };
+                self.step_keyed(KeyedInput::Persisted { up_to: range.end - 1 });
+            }
             WriteKind::Other => {}
+        }
+    }
+
+    /// A send that promises durability waits for the last write submitted
+    /// before it; others leave at once.
+    pub(super) fn send_after(&mut self, to: NodeId, bytes: Bytes, after_persist: bool) {
+        let needs = self.storage.last_submitted();
+        if after_persist && needs > self.durable_seq {
+            self.held.push_back((needs, to, bytes));
+        } else {
+            self.send_now(to, bytes);
         }
     }
 
@@ -294,6 +359,16 @@ impl NodeLoop {
             Command::Dump(tx) => {
                 let _ = tx.send(self.kv.dump());
             }
+            Command::Replicas(tx) => {
+                let state = match &self.replica {
+                    Replica::Keyed(keyed) => keyed.policy.replica_state(),
+                    Replica::Log(_) => Vec::new(),
+                };
+                let _ = tx.send(state);
+            }
+            Command::TransferLeader(_) if self.is_keyed() => {
+                warn!(node = self.id, "a leader transfer means nothing to a policy without leaders");
+            }
             Command::TransferLeader(to) => self.step(Input::TransferLeader { to }),
         }
     }
@@ -302,13 +377,22 @@ impl NodeLoop {
         let wal = self.storage.wal_stats();
         let stats = NodeStats { fdatasyncs: wal.fdatasyncs, log_records: wal.records, ..self.stats };
         NodeStatus {
-            policy: self.policy.status(),
+            policy: match &self.replica {
+                Replica::Log(policy) => policy.status(),
+                Replica::Keyed(keyed) => keyed.policy.status(),
+            },
             keys: self.kv.len() as u64,
             sessions: self.kv.sessions() as u64,
             digest: self.kv.digest(),
             stats,
             liveness: self.detector.view(self.now()),
-            policy_counters: self.policy.counters().into_iter().map(|(name, n)| (name.to_string(), n)).collect(),
+            policy_counters: match &self.replica {
+                Replica::Log(policy) => policy.counters(),
+                Replica::Keyed(keyed) => keyed.policy.counters(),
+            }
+            .into_iter()
+            .map(|(name, n)| (name.to_string(), n))
+            .collect(),
         }
     }
 
@@ -335,6 +419,17 @@ impl NodeLoop {
         let to = ReplyTo { request_id: request.id, reply: call.reply };
         let limits = &self.settings.node;
         let deadline = Instant::now() + Duration::from_millis(limits.request_timeout_ms);
+        if self.is_keyed() {
+            return self.keyed_client(request, to, deadline);
+        }
+        if let RequestBody::Write { context: Some(_), .. } = &request.body {
+            self.stats.bad_requests += 1;
+            return to.error(
+                ErrorKind::BadRequest,
+                "a causal context is for policies that keep concurrent versions (leaderless); this one orders \
+                 every write",
+            );
+        }
         match request.body {
             RequestBody::Status => to.send(ResponseBody::Status(Box::new(self.status()))),
             RequestBody::Read { key, consistency: Consistency::Stale } => {
@@ -360,7 +455,7 @@ impl NodeLoop {
                 let command = kv::encode(self.clock.now_ms(), kv::Command::Register);
                 self.batch.push(PendingWrite { to, deadline, command }, Instant::now());
             }
-            RequestBody::Write { client, seq, ack_below, op } => {
+            RequestBody::Write { client, seq, ack_below, op, .. } => {
                 if op.key().len() > limits.max_key_bytes {
                     return self.too_large(&to, "key", op.key().len(), limits.max_key_bytes);
                 }

@@ -12,6 +12,7 @@
 pub mod clock;
 mod effects;
 mod event_loop;
+mod keyed;
 pub mod lock;
 mod requests;
 pub mod storage;
@@ -34,6 +35,8 @@ use crate::client::protocol::NodeStatus;
 use crate::config::Settings;
 use crate::net::{ClientListener, Credentials, FaultTable, LinkStats, Network, NetworkSetup, Role};
 use clock::WallClock;
+use event_loop::Replica;
+use keyed::KeyedReplica;
 
 /// The addresses of one member.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +78,8 @@ enum Command {
     Status(oneshot::Sender<NodeStatus>),
     Dump(oneshot::Sender<BTreeMap<bytes::Bytes, bytes::Bytes>>),
     TransferLeader(NodeId),
+    /// A keyed policy's view of every key it replicates.
+    Replicas(oneshot::Sender<Vec<replab_api::KeyState>>),
 }
 
 /// How the node's loop ended.
@@ -110,6 +115,14 @@ impl NodeHandle {
     pub async fn dump(&self) -> Option<BTreeMap<bytes::Bytes, bytes::Bytes>> {
         let (tx, rx) = oneshot::channel();
         self.commands.send(Command::Dump(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Every key this node replicates under a keyed policy (empty under a
+    /// log-based one), or `None` if its loop has ended.
+    pub async fn replicas(&self) -> Option<Vec<replab_api::KeyState>> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Replicas(tx)).await.ok()?;
         rx.await.ok()
     }
 
@@ -162,32 +175,15 @@ impl NodeHandle {
     }
 }
 
-/// Locks the node's directory, recovers the node from it and starts its
-/// loop, transport and client port.
-pub fn start(spec: NodeSpec) -> Result<NodeHandle, NodeError> {
-    let lock = lock::DirLock::acquire(&spec.dir).map_err(|source| NodeError::Lock { id: spec.id, source })?;
-    start_locked(spec, lock)
+/// What a node's directory held, in the shape of its policy.
+enum Recovering {
+    Log(storage::Recovery),
+    Keyed(storage::KeyedRecovery),
 }
 
-/// [`start`] with the lock of `spec.dir` already held (process mode takes
-/// it before it repairs the log). The node's task keeps it until it ends.
-pub fn start_locked(spec: NodeSpec, lock: lock::DirLock) -> Result<NodeHandle, NodeError> {
-    let id = spec.id;
-    let settings = spec.settings;
-    let mut recovery = storage::recover(&spec.dir, settings.wal.options(), settings.kv.clone(), spec.origin)
-        .map_err(|source| NodeError::Storage { id, source })?;
-    if let Some(damage) = &recovery.report.damage {
-        // Only a torn tail gets here (other damage refuses to open), but
-        // every cut is worth an operator's look.
-        warn!(
-            node = id,
-            "cut a torn tail off the log: {} byte(s), about {} record(s) from index {}: {damage}",
-            recovery.report.truncated_bytes,
-            recovery.report.dropped_records,
-            recovery.report.cut_at_index.unwrap_or_default()
-        );
-    }
-    match recovery.recovered.memory {
+/// A node that lost durable state says so at the default log level.
+fn warn_about_memory(id: NodeId, memory: replab_api::Memory) {
+    match memory {
         replab_api::Memory::Intact => {}
         replab_api::Memory::Truncated { reached } => warn!(
             node = id,
@@ -202,6 +198,46 @@ pub fn start_locked(spec: NodeSpec, lock: lock::DirLock) -> Result<NodeHandle, N
              campaign until every member says it holds no data, or it has caught up from a leader"
         ),
     }
+}
+
+/// Locks the node's directory, recovers the node from it and starts its
+/// loop, transport and client port.
+pub fn start(spec: NodeSpec) -> Result<NodeHandle, NodeError> {
+    let lock = lock::DirLock::acquire(&spec.dir).map_err(|source| NodeError::Lock { id: spec.id, source })?;
+    start_locked(spec, lock)
+}
+
+/// [`start`] with the lock of `spec.dir` already held (process mode takes
+/// it before it repairs the log). The node's task keeps it until it ends.
+pub fn start_locked(spec: NodeSpec, lock: lock::DirLock) -> Result<NodeHandle, NodeError> {
+    let id = spec.id;
+    let settings = spec.settings;
+    let keyed = crate::registry::shape(&settings) == crate::registry::Shape::Keyed;
+    let mut recovery = if keyed {
+        let recovery = storage::recover_keyed(&spec.dir, settings.wal.options())
+            .map_err(|source| NodeError::Storage { id, source })?;
+        Recovering::Keyed(recovery)
+    } else {
+        let recovery = storage::recover(&spec.dir, settings.wal.options(), settings.kv.clone(), spec.origin)
+            .map_err(|source| NodeError::Storage { id, source })?;
+        warn_about_memory(id, recovery.recovered.memory);
+        Recovering::Log(recovery)
+    };
+    let report = match &recovery {
+        Recovering::Log(r) => &r.report,
+        Recovering::Keyed(r) => &r.report,
+    };
+    if let Some(damage) = &report.damage {
+        // Only a torn tail gets here (other damage refuses to open), but
+        // every cut is worth an operator's look.
+        warn!(
+            node = id,
+            "cut a torn tail off the log: {} byte(s), about {} record(s) from index {}: {damage}",
+            report.truncated_bytes,
+            report.dropped_records,
+            report.cut_at_index.unwrap_or_default()
+        );
+    }
     let members: Vec<NodeId> = spec.members.keys().copied().collect();
     let seed = settings.cluster.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     // The detector's generation clock: the start time (only the engine may
@@ -209,12 +245,26 @@ pub fn start_locked(spec: NodeSpec, lock: lock::DirLock) -> Result<NodeHandle, N
     // kept in the node's directory, so a clock stepped back cannot make a
     // restarted node look older than its previous life.
     let now_us = spec.clock.now_us();
-    let generation = recovery.wal.next_generation(now_us).map_err(|e| NodeError::Storage { id, source: e.into() })?;
+    let wal = match &mut recovery {
+        Recovering::Log(r) => &mut r.wal,
+        Recovering::Keyed(r) => &mut r.wal,
+    };
+    let generation = wal.next_generation(now_us).map_err(|e| NodeError::Storage { id, source: e.into() })?;
     let detector = crate::registry::build_detector(&settings, id, &members, seed.rotate_left(17), generation)
         .map_err(|e| NodeError::Config { id, message: e.to_string() })?;
     let ctx = PolicyContext { id, members, seed };
-    let policy = crate::registry::build(&settings, ctx, recovery.recovered)
-        .map_err(|e| NodeError::Config { id, message: e.to_string() })?;
+    let config_error = |e: replab_api::ConfigError| NodeError::Config { id, message: e.to_string() };
+    let (wal, kv, replica) = match recovery {
+        Recovering::Log(r) => {
+            let policy = crate::registry::build(&settings, ctx, r.recovered).map_err(config_error)?;
+            (r.wal, r.kv, Replica::Log(policy))
+        }
+        Recovering::Keyed(r) => {
+            let last_seq = r.recovered.last_seq;
+            let policy = crate::registry::build_keyed(&settings, ctx, r.recovered).map_err(config_error)?;
+            (r.wal, crate::kv::Kv::new(settings.kv.clone()), Replica::Keyed(KeyedReplica::new(policy, last_seq, id)))
+        }
+    };
 
     let creds = Credentials {
         cluster_id: settings.cluster.id.clone(),
@@ -250,14 +300,14 @@ pub fn start_locked(spec: NodeSpec, lock: lock::DirLock) -> Result<NodeHandle, N
     let stop = CancellationToken::new();
     let crash = CancellationToken::new();
     let client_addrs = spec.members.iter().map(|(id, a)| (*id, a.client.to_string())).collect();
-    let (storage, storage_done) = storage::Storage::new(recovery.wal);
+    let (storage, storage_done) = storage::Storage::new(wal);
     let stats_network = Arc::clone(&network);
     let node = event_loop::NodeLoop::new(event_loop::Parts {
         id,
         settings,
-        policy,
+        replica,
         detector,
-        kv: recovery.kv,
+        kv,
         storage,
         storage_done,
         network,

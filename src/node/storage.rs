@@ -11,15 +11,28 @@ use std::path::Path;
 
 use tokio::sync::mpsc;
 
-use replab_api::{Entry, HardState, LogIndex, LogPosition, Memory, Recovered, Snapshot};
+use bytes::Bytes;
+use replab_api::{Entry, HardState, KeyedRecovered, LogIndex, LogPosition, Memory, Recovered, Snapshot};
 use tracing::warn;
 
 use crate::kv::{Kv, KvConfig};
 use crate::wal::group_commit::{Done, Op};
 use crate::wal::{DamageFound, RecordBatch, RecoveryReport, Wal, WalError, WalHandle, WalOptions};
 
-/// WAL record kind of a Raft log entry.
+/// WAL record kind of a log entry (log-based policies).
 pub const ENTRY_RECORD: u8 = 1;
+
+/// WAL record kind of a keyed policy's own record.
+pub const POLICY_RECORD: u8 = 2;
+
+/// What a record kind says about who wrote the directory, for errors.
+fn writer_of(kind: u8) -> &'static str {
+    match kind {
+        ENTRY_RECORD => "a log entry, written by a log-based policy (raft)",
+        POLICY_RECORD => "a keyed policy's record (leaderless)",
+        _ => "not a record replab writes",
+    }
+}
 
 /// A node's disk, read back.
 pub struct Recovery {
@@ -104,7 +117,13 @@ pub fn recover(dir: &Path, options: WalOptions, kv_config: KvConfig, origin: Ori
     let mut prev = snap;
     for record in records {
         if record.kind != ENTRY_RECORD {
-            return Err(bad(format!("record {} has kind {}, expected a log entry", record.index, record.kind)));
+            return Err(bad(format!(
+                "record {} has kind {}, {}, where a log entry was expected: this directory belongs to another \
+                 policy; start the node with that policy, or on a new directory",
+                record.index,
+                record.kind,
+                writer_of(record.kind)
+            )));
         }
         let entry: Entry = postcard::from_bytes(&record.payload)
             .map_err(|e| bad(format!("undecodable entry in record {}: {e}", record.index)))?;
@@ -124,6 +143,38 @@ pub fn recover(dir: &Path, options: WalOptions, kv_config: KvConfig, origin: Ori
         )));
     }
     Ok(Recovery { wal, recovered: Recovered { hard_state, snapshot, entries, memory }, kv, report })
+}
+
+/// A keyed policy's disk, read back.
+pub struct KeyedRecovery {
+    pub wal: Wal,
+    pub recovered: KeyedRecovered,
+    pub report: RecoveryReport,
+}
+
+/// Opens the log of a node that runs a keyed policy: its latest checkpoint
+/// (stored where a log-based policy keeps its snapshot) and the records
+/// after it, which must all be the policy's own.
+pub fn recover_keyed(dir: &Path, options: WalOptions) -> Result<KeyedRecovery, StorageError> {
+    let bad = |reason: String| StorageError::Inconsistent { dir: dir.display().to_string(), reason };
+    let (wal, report) = Wal::open(dir, options)?;
+    let checkpoint = wal.load_snapshot()?.map(Bytes::from);
+    let records = wal.read_range(wal.first_index()..wal.last_index() + 1)?;
+    let mut payloads = Vec::with_capacity(records.len());
+    for record in records {
+        if record.kind != POLICY_RECORD {
+            return Err(bad(format!(
+                "record {} has kind {}, {}, where a keyed policy's record was expected: this directory belongs \
+                 to another policy; start the node with that policy, or on a new directory",
+                record.index,
+                record.kind,
+                writer_of(record.kind)
+            )));
+        }
+        payloads.push(Bytes::from(record.payload));
+    }
+    let recovered = KeyedRecovered { checkpoint, records: payloads, last_seq: wal.last_index() };
+    Ok(KeyedRecovery { wal, recovered, report })
 }
 
 /// What `repair` did.
@@ -192,6 +243,8 @@ pub enum WriteKind {
     Append(LogPosition),
     /// A snapshot the node took: tell the policy.
     SnapshotSaved(Snapshot),
+    /// A keyed policy's records (their indexes are in the completion).
+    Records,
     Other,
 }
 
@@ -242,6 +295,19 @@ impl Storage {
 
     pub fn truncate(&mut self, from: LogIndex) -> u64 {
         self.submit(Op::TruncateSuffix(from), WriteKind::Other)
+    }
+
+    /// Appends a keyed policy's records; the completion names their
+    /// indexes, which are the policy's sequence numbers.
+    pub fn append_records(&mut self, batch: RecordBatch) -> u64 {
+        self.submit(Op::Append(batch), WriteKind::Records)
+    }
+
+    /// Stores a keyed policy's checkpoint, then drops the records it covers
+    /// (up to `covers`) once a segment holds nothing newer.
+    pub fn save_checkpoint(&mut self, state: &[u8], covers: u64) -> u64 {
+        self.submit(Op::SaveSnapshot(state.to_vec()), WriteKind::Other);
+        self.submit(Op::CompactPrefix(covers), WriteKind::Other)
     }
 
     pub fn save_memory(&mut self, memory: Memory) -> u64 {

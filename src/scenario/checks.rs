@@ -16,8 +16,8 @@ use super::run_state::RunState;
 use super::workload::LuaHistory;
 use crate::check::replay::{Checker, DEFAULT_TIMEOUT_S, SavedCheck, stale_reads_verdict};
 use crate::check::{
-    self, CheckReport, CheckStatus, History, LinearizabilityOptions, ReplicaState, Value, check_convergence,
-    check_lost_writes, check_stale_reads,
+    self, CheckReport, CheckStatus, FinalValues, History, LinearizabilityOptions, ReplicaState, Value,
+    check_convergence, check_lost_updates, check_lost_writes_among, check_siblings, check_stale_reads,
 };
 use crate::client::ClientError;
 
@@ -34,8 +34,10 @@ fn saved(checker: Checker, recorded: CheckReport) -> SavedCheck {
         history: None,
         timeout_s: None,
         max_stale: None,
+        max_siblings: None,
         final_values: None,
         replicas: None,
+        owned_keys: None,
         recorded,
     }
 }
@@ -98,33 +100,40 @@ pub fn install(lua: &Lua, run: &Arc<RunState>) -> mlua::Result<()> {
         })?,
     )?;
 
+    for (name, checker) in [("no_lost_writes", Checker::NoLostWrites), ("lost_updates", Checker::LostUpdates)] {
+        let r = Arc::clone(run);
+        check.set(
+            name,
+            lua.create_async_function(move |_, (h, c): (UserDataRef<LuaHistory>, UserDataRef<LuaCluster>)| {
+                let run = Arc::clone(&r);
+                let history = Arc::clone(&h.0);
+                let cluster = c.clone();
+                async move {
+                    let keys: Vec<Value> = history.by_key().keys().map(|k| (*k).clone()).collect();
+                    let values = final_values(&cluster, &keys).await;
+                    let report = final_values_verdict(checker, &history, &values);
+                    let saved = SavedCheck {
+                        final_values: values.ok().map(|v| v.into_iter().collect()),
+                        ..saved(checker, report)
+                    };
+                    Ok(record_saved(&run, saved, Some(history)))
+                }
+            })?,
+        )?;
+    }
+
     let r = Arc::clone(run);
     check.set(
-        "no_lost_writes",
-        lua.create_async_function(move |_, (h, c): (UserDataRef<LuaHistory>, UserDataRef<LuaCluster>)| {
-            let run = Arc::clone(&r);
-            let history = Arc::clone(&h.0);
-            let cluster = c.clone();
-            async move {
-                let keys: Vec<Value> = history.by_key().keys().map(|k| (*k).clone()).collect();
-                let (report, values) = match final_values(&cluster, &keys).await {
-                    Ok(values) => (check_lost_writes(&history, &values).to_check_report(), Some(values)),
-                    Err(why) => (
-                        CheckReport {
-                            name: "no_lost_writes".into(),
-                            status: CheckStatus::Unknown,
-                            summary: format!("could not read the final values: {why}"),
-                            witness: String::new(),
-                            violations: None,
-                            elapsed: Duration::ZERO,
-                        },
-                        None,
-                    ),
-                };
-                let final_values = values.map(|v| v.into_iter().collect());
-                let saved = SavedCheck { final_values, ..saved(Checker::NoLostWrites, report) };
-                Ok(record_saved(&run, saved, Some(history)))
-            }
+        "siblings",
+        lua.create_function(move |_, (h, options): (UserDataRef<LuaHistory>, Option<Table>)| {
+            let max: Option<usize> = match &options {
+                Some(t) => t.get("max")?,
+                None => None,
+            };
+            let report = check_siblings(&h.0);
+            let saved = SavedCheck { max_siblings: max, ..saved(Checker::Siblings, report.to_check_report(max)) };
+            record_saved(&r, saved, Some(Arc::clone(&h.0)));
+            Ok(report.max_siblings)
         })?,
     )?;
 
@@ -136,6 +145,11 @@ pub fn install(lua: &Lua, run: &Arc<RunState>) -> mlua::Result<()> {
             let cluster = c.clone();
             async move {
                 let timeout = option_secs(&options, "timeout", 10.0)?;
+                if cluster_is_keyed(&cluster).await {
+                    let (report, owned) = owners_agree(&cluster, timeout).await;
+                    let saved = SavedCheck { owned_keys: owned, ..saved(Checker::Convergence, report) };
+                    return Ok(record_saved(&run, saved, None));
+                }
                 let replicas = quiesced_replicas(&cluster, timeout).await;
                 let (report, replicas) = match replicas {
                     Ok(replicas) => (check_convergence(&replicas).to_check_report(), Some(replicas)),
@@ -212,21 +226,47 @@ fn lua_to_json(lua: &Lua, value: LuaValue) -> mlua::Result<serde_json::Value> {
     lua.from_value(value)
 }
 
-/// The value of each key, read through the leader once the cluster has
-/// one. These reads are not part of the history.
-async fn final_values(cluster: &LuaCluster, keys: &[Value]) -> Result<BTreeMap<Value, Value>, String> {
+/// A verdict that needs the final values: `unknown` if they could not be
+/// read.
+fn final_values_verdict(checker: Checker, history: &History, values: &Result<FinalValues, String>) -> CheckReport {
+    let name = match checker {
+        Checker::LostUpdates => "lost_updates",
+        _ => "no_lost_writes",
+    };
+    match values {
+        Ok(values) => match checker {
+            Checker::LostUpdates => check_lost_updates(history, values).to_check_report(),
+            _ => check_lost_writes_among(history, values).to_check_report(),
+        },
+        Err(why) => CheckReport {
+            name: name.into(),
+            status: CheckStatus::Unknown,
+            summary: format!("could not read the final values: {why}"),
+            witness: String::new(),
+            violations: None,
+            elapsed: Duration::ZERO,
+        },
+    }
+}
+
+/// The values of each key (siblings included), read through the leader
+/// once the cluster has one, or through the leaderless policy's read
+/// quorum. These reads are not part of the history.
+async fn final_values(cluster: &LuaCluster, keys: &[Value]) -> Result<FinalValues, String> {
     let mut client = {
         let mut guard = cluster.0.cluster.lock().await;
         let c = guard.as_mut().ok_or("the cluster was stopped")?;
-        c.await_leader(Duration::from_secs(10)).await.ok_or("no leader within 10 s")?;
+        if crate::registry::shape(c.settings()) == crate::registry::Shape::Log {
+            c.await_leader(Duration::from_secs(10)).await.ok_or("no leader within 10 s")?;
+        }
         c.client()
     };
     let mut values = BTreeMap::new();
     for key in keys {
         match client.get(key.bytes().clone()).await {
             Ok(read) => {
-                if let Some(v) = read.value {
-                    values.insert(key.clone(), Value::new(v));
+                if !read.siblings.is_empty() {
+                    values.insert(key.clone(), read.siblings.into_iter().map(Value::new).collect());
                 }
             }
             Err(e @ (ClientError::Unknown(_) | ClientError::Failed(_) | ClientError::Refused(_))) => {
@@ -235,6 +275,52 @@ async fn final_values(cluster: &LuaCluster, keys: &[Value]) -> Result<BTreeMap<V
         }
     }
     Ok(values)
+}
+
+async fn cluster_is_keyed(cluster: &LuaCluster) -> bool {
+    let guard = cluster.0.cluster.lock().await;
+    guard.as_ref().is_some_and(|c| crate::registry::shape(c.settings()) == crate::registry::Shape::Keyed)
+}
+
+/// Under a keyed policy there is no index to settle on: replicas converge
+/// through read repair and anti-entropy. Waits until every owner of every
+/// key holds the same register, or the timeout, and judges the last view.
+async fn owners_agree(
+    cluster: &LuaCluster,
+    timeout: Duration,
+) -> (CheckReport, Option<Vec<(u64, Vec<replab_api::KeyState>)>>) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let states = {
+            let guard = cluster.0.cluster.lock().await;
+            let Some(c) = guard.as_ref() else {
+                let report = CheckReport {
+                    name: "convergence".into(),
+                    status: CheckStatus::Fail,
+                    summary: "the cluster was stopped".into(),
+                    witness: String::new(),
+                    violations: None,
+                    elapsed: Duration::ZERO,
+                };
+                return (report, None);
+            };
+            let mut states = BTreeMap::new();
+            for id in c.running() {
+                if let Some(node) = c.node(id)
+                    && !node.is_paused()
+                    && let Some(keys) = node.replicas().await
+                {
+                    states.insert(id, keys);
+                }
+            }
+            states
+        };
+        let report = check::convergence::check_owner_convergence(&states);
+        if report.converged || tokio::time::Instant::now() >= deadline {
+            return (report.to_check_report(), Some(states.into_iter().collect()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Every running replica's data, once they all applied the same index.

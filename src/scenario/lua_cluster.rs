@@ -16,6 +16,7 @@ use super::workload::{LuaHistory, LuaWorkload, WorkloadSpec};
 use crate::check::Recorder;
 use crate::cluster::Cluster;
 use crate::config::{self, ConfigInput};
+use crate::registry::Shape;
 
 /// One cluster of a run, shared by the Lua object and the run's final
 /// report.
@@ -153,6 +154,12 @@ impl UserData for LuaCluster {
             }
             let cell = Arc::clone(&this.0);
             let timeout = Duration::from_secs_f64(timeout_s);
+            let keyed = cell.with(async |c| Ok(crate::registry::shape(c.settings()) == Shape::Keyed)).await?;
+            if keyed {
+                return Err(lua_error(
+                    "await_leader: this cluster's policy has no leader; c:await_ready() waits for it to serve",
+                ));
+            }
             let leader = cell.with(async |c| Ok(c.await_leader_other_than(timeout, &excluded).await)).await?;
             let leader = leader.ok_or_else(|| {
                 let other = if excluded.is_empty() { String::new() } else { format!(" other than {excluded:?}") };
@@ -160,6 +167,45 @@ impl UserData for LuaCluster {
             })?;
             cell.run.event(format!("leader is node {leader}"));
             Ok(leader)
+        });
+        // Whatever the policy: a leader a majority agrees on, or (without
+        // leaders) every running node answering. Returns the leader's id,
+        // or true.
+        methods.add_async_method("await_ready", |_, this, options: Option<Table>| async move {
+            let timeout_s = match &options {
+                Some(t) => t.get::<Option<f64>>("timeout")?.unwrap_or(10.0),
+                None => 10.0,
+            };
+            if !(timeout_s.is_finite() && (0.0..=3600.0).contains(&timeout_s)) {
+                return Err(lua_error(format!("await_ready: timeout {timeout_s} must be within 0 ..= 3600 s")));
+            }
+            let timeout = Duration::from_secs_f64(timeout_s);
+            let cell = Arc::clone(&this.0);
+            let ready = cell
+                .with(async |c| {
+                    if crate::registry::shape(c.settings()) == Shape::Log {
+                        return Ok(c.await_leader(timeout).await.map(|id| LuaValue::Integer(id as i64)));
+                    }
+                    let deadline = tokio::time::Instant::now() + timeout;
+                    loop {
+                        let statuses = c.statuses().await;
+                        let running = c.running();
+                        if running.iter().all(|id| statuses.get(id).is_some_and(Option::is_some)) {
+                            return Ok(Some(LuaValue::Boolean(true)));
+                        }
+                        if tokio::time::Instant::now() >= deadline {
+                            return Ok(None);
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                })
+                .await?;
+            let ready = ready.ok_or_else(|| lua_error(format!("the cluster was not ready within {timeout_s} s")))?;
+            match ready {
+                LuaValue::Integer(leader) => cell.run.event(format!("leader is node {leader}")),
+                _ => cell.run.event("every node serves"),
+            }
+            Ok(ready)
         });
         methods
             .add_async_method("leader", |_, this, ()| async move { this.0.with(async |c| Ok(c.leader().await)).await });
@@ -225,20 +271,30 @@ impl UserData for LuaCluster {
             Ok(())
         });
         methods.add_async_method("client", |_, this, options: Option<Table>| async move {
-            let pinned: Option<NodeId> = match &options {
-                Some(o) => o.get("node")?,
-                None => None,
+            let (pinned, only): (Option<NodeId>, Option<Vec<NodeId>>) = match &options {
+                Some(o) => (o.get("node")?, o.get("nodes")?),
+                None => (None, None),
             };
             let cell = Arc::clone(&this.0);
             let (client, addrs) = cell
                 .with(async |c| {
                     let addrs = c.ids().into_iter().filter_map(|id| c.client_addr(id).map(|a| (id, a))).collect();
-                    let client = match pinned {
-                        Some(id) => {
+                    let client = match (pinned, only) {
+                        (Some(_), Some(_)) => return Err(lua_error("client: give node or nodes, not both")),
+                        (Some(id), None) => {
                             ClusterCell::check_member(c, id)?;
                             c.pinned_client(id).map_err(lua_error)?
                         }
-                        None => c.client(),
+                        (None, Some(ids)) => {
+                            for id in &ids {
+                                ClusterCell::check_member(c, *id)?;
+                            }
+                            if ids.is_empty() {
+                                return Err(lua_error("client: nodes must name at least one node"));
+                            }
+                            c.client_of_nodes(&ids).map_err(lua_error)?
+                        }
+                        (None, None) => c.client(),
                     };
                     Ok((client, addrs))
                 })

@@ -73,8 +73,10 @@ fn link_faults(options: &Table) -> mlua::Result<LinkFaults> {
 /// abandoned: the policy gives up after an election timeout; this adds an
 /// election and some slack.
 fn transfer_wait(cluster: &Cluster) -> Duration {
-    let raft = &cluster.settings().raft;
-    Duration::from_millis(raft.election_timeout_min_ms + 2 * raft.election_timeout_max_ms + 500)
+    match cluster.settings().plugin::<replab_raft::RaftConfig>("raft") {
+        Ok(raft) => Duration::from_millis(raft.election_timeout_min_ms + 2 * raft.election_timeout_max_ms + 500),
+        Err(_) => Duration::from_secs(2),
+    }
 }
 
 pub fn add_methods<M: UserDataMethods<LuaCluster>>(methods: &mut M) {

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use replab_api::PluginRng;
 
 use super::lua_cluster::lua_error;
-use super::ops::perform_recorded;
+use super::ops::perform_with_context;
 use super::run_state::RunState;
 use crate::check::{History, OpKind, Outcome, Recorder, Reply, Value};
 use crate::client::Client;
@@ -27,15 +27,19 @@ enum MixOp {
     Del,
     Cas,
     Incr,
+    /// Read-modify-write: a get, then a put that carries the context the
+    /// get returned (under leaderless, it supersedes what it read).
+    Update,
 }
 
-const MIX_NAMES: [(&str, MixOp); 6] = [
+const MIX_NAMES: [(&str, MixOp); 7] = [
     ("put", MixOp::Put),
     ("get", MixOp::Get),
     ("del", MixOp::Del),
     ("delete", MixOp::Del),
     ("cas", MixOp::Cas),
     ("incr", MixOp::Incr),
+    ("update", MixOp::Update),
 ];
 
 #[derive(Clone, Debug)]
@@ -119,7 +123,7 @@ fn parse_mix(value: &LuaValue) -> mlua::Result<Vec<(MixOp, f64)>> {
     for pair in t.pairs::<String, f64>() {
         let (name, weight) = pair?;
         let op = MIX_NAMES.iter().find(|(n, _)| *n == name).map(|(_, op)| *op).ok_or_else(|| {
-            lua_error(format!("workload mix: unknown operation `{name}`; known: put, get, del, cas, incr"))
+            lua_error(format!("workload mix: unknown operation `{name}`; known: put, get, del, cas, incr, update"))
         })?;
         if !(weight.is_finite() && weight >= 0.0) {
             return Err(lua_error(format!("workload mix: weight of {name} must be a number >= 0")));
@@ -254,19 +258,31 @@ impl Worker {
                 }
                 Value::new(v)
             };
+            let [run, cluster, own] = &self.recorders;
+            let recorders = [run, cluster, own];
+            let mut context = None;
             let kind = match self.spec.pick(&mut self.rng) {
                 MixOp::Put => OpKind::Put { key, value: fresh() },
                 MixOp::Get => OpKind::Get { key },
                 MixOp::Del => OpKind::Delete { key },
                 MixOp::Cas => OpKind::Cas { key, expected: last_seen[slot].clone(), new: fresh() },
                 MixOp::Incr => OpKind::Incr { key, by: 1 },
+                MixOp::Update => {
+                    let read = OpKind::Get { key: key.clone() };
+                    let (outcome, returned) =
+                        perform_with_context(&recorders, &mut self.client, self.id, read, None).await;
+                    if !outcome.is_ok() {
+                        continue;
+                    }
+                    context = returned;
+                    OpKind::Put { key, value: fresh() }
+                }
             };
             let written = match &kind {
                 OpKind::Put { value, .. } | OpKind::Cas { new: value, .. } => Some(value.clone()),
                 _ => None,
             };
-            let [run, cluster, own] = &self.recorders;
-            let outcome = perform_recorded(&[run, cluster, own], &mut self.client, self.id, kind).await;
+            let (outcome, _) = perform_with_context(&recorders, &mut self.client, self.id, kind, context).await;
             // Remember what this client last saw, for its next cas.
             match outcome {
                 Outcome::Ok(Reply::Get(v)) => last_seen[slot] = v,
@@ -319,6 +335,13 @@ fn op_table(lua: &mlua::Lua, op: &crate::check::Operation) -> mlua::Result<Table
                 Reply::Get(Some(v)) => t.set("result", bytes(v)?)?,
                 Reply::Cas(swapped) => t.set("result", *swapped)?,
                 Reply::Incr(n) => t.set("result", *n)?,
+                Reply::Siblings(values) => {
+                    let list = lua.create_table()?;
+                    for (i, v) in values.iter().enumerate() {
+                        list.set(i + 1, bytes(v)?)?;
+                    }
+                    t.set("result", list)?;
+                }
                 Reply::Get(None) | Reply::Done => {}
             }
             ("ok", None)
@@ -331,6 +354,9 @@ fn op_table(lua: &mlua::Lua, op: &crate::check::Operation) -> mlua::Result<Table
     t.set("invoke", op.invoke_us as f64 / 1e6)?;
     t.set("complete", op.complete_us.map(|us| us as f64 / 1e6))?;
     t.set("node", op.node)?;
+    if let Some(context) = &op.context {
+        t.set("context", bytes(context)?)?;
+    }
     Ok(t)
 }
 

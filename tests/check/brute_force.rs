@@ -46,7 +46,16 @@ fn history(max_ops: usize) -> impl Strategy<Value = History> {
                     7 | 8 => (Outcome::Unknown("timeout".to_string()), Some(invoke_us + length)),
                     _ => (Outcome::Unknown("crash".to_string()), None),
                 };
-                Operation { id: id as u64, client: id as u64, kind, invoke_us, complete_us, outcome, node: None }
+                Operation {
+                    id: id as u64,
+                    client: id as u64,
+                    kind,
+                    invoke_us,
+                    complete_us,
+                    outcome,
+                    node: None,
+                    context: None,
+                }
             })
             .collect()
     })

@@ -30,6 +30,7 @@ fn sample() -> History {
         complete_us: Some(120),
         outcome: Outcome::Ok(Reply::Done),
         node: None,
+        context: Some(Value::from(vec![1, 2, 3])),
     });
     history.ops.push(Operation {
         id: 101,
@@ -39,6 +40,18 @@ fn sample() -> History {
         complete_us: Some(140),
         outcome: Outcome::Ok(Reply::Get(Some(Value::from("line\nbreak")))),
         node: None,
+        context: None,
+    });
+    // A read that found siblings, with the context it returned.
+    history.ops.push(Operation {
+        id: 102,
+        client: 6,
+        kind: OpKind::Get { key: Value::from("k") },
+        invoke_us: 150,
+        complete_us: Some(160),
+        outcome: Outcome::Ok(Reply::Siblings(vec![Value::from("a"), Value::from("b")])),
+        node: Some(1),
+        context: Some(Value::from(vec![9, 9])),
     });
     history
 }

@@ -59,7 +59,7 @@ impl Builder {
     /// Records an operation and returns its id.
     pub fn op(&mut self, client: u64, kind: OpKind, invoke_us: u64, complete_us: Option<u64>, outcome: Outcome) -> u64 {
         let id = self.ops.len() as u64;
-        self.ops.push(Operation { id, client, kind, invoke_us, complete_us, outcome, node: None });
+        self.ops.push(Operation { id, client, kind, invoke_us, complete_us, outcome, node: None, context: None });
         id
     }
 

@@ -63,9 +63,11 @@ async fn a_write_sent_to_a_follower_is_redirected_to_the_leader() {
     let follower = c.ids().into_iter().find(|id| *id != l).unwrap();
     let mut conn = raw_connection(&c, follower).await;
     let op = WriteOp::Put { key: Bytes::from_static(b"k"), value: Bytes::from_static(b"v") };
-    conn.send(Request { id: 3, body: RequestBody::Write { client: 1, seq: 1, ack_below: 1, op } }.encode())
-        .await
-        .unwrap();
+    conn.send(
+        Request { id: 3, body: RequestBody::Write { client: 1, seq: 1, ack_below: 1, op, context: None } }.encode(),
+    )
+    .await
+    .unwrap();
     let response = answer(&mut conn).await;
     let leader_addr = c.client_addr(l).unwrap().to_string();
     assert_eq!(response.body, ResponseBody::Redirect { leader: Some(l), leader_addr: Some(leader_addr) });

@@ -54,7 +54,8 @@ async fn send_without_waiting(c: &replab::cluster::Cluster, node: SocketAddr, se
         role: Role::Client,
     };
     let mut conn = ClientConnection::connect(node, &creds, &NetConfig::default()).await.unwrap();
-    let request = Request { id: 1, body: RequestBody::Write { client: session, seq, ack_below: seq, op } };
+    let request =
+        Request { id: 1, body: RequestBody::Write { client: session, seq, ack_below: seq, op, context: None } };
     conn.send(request.encode()).await.unwrap();
     // Keep the connection open (unread) until the node is crashed.
     tokio::spawn(async move {

@@ -203,9 +203,12 @@ pub trait KeyedFactory {
 
     fn validate(config: &Self::Config, members: usize) -> Result<(), ConfigError>;
 
+    /// Builds a node from what it recovered. Records or a checkpoint that
+    /// do not decode are an error naming what is wrong: the node must not
+    /// start on state it cannot read.
     fn build<R: ConflictResolver>(
         ctx: PolicyContext,
         config: Self::Config,
         recovered: KeyedRecovered,
-    ) -> Box<dyn KeyedPolicy>;
+    ) -> Result<Box<dyn KeyedPolicy>, String>;
 }

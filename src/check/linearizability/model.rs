@@ -84,6 +84,12 @@ impl KeyModel {
             (_, OpKind::Put { value, .. }) => Step::Write(self.state_of(Some(value))),
             (_, OpKind::Delete { .. }) => Step::Write(State::Absent),
             (Outcome::Ok(Reply::Get(value)), OpKind::Get { .. }) => Step::Read(self.state_of(value.as_ref())),
+            // A register holds one value: a read that saw several can
+            // match no state, so the history cannot be linearized. (Its
+            // marker is a value no write wrote.)
+            (Outcome::Ok(Reply::Siblings(values)), OpKind::Get { .. }) => {
+                Step::Read(self.state_of(Some(&Value::new(crate::check::history::show_siblings(values)))))
+            }
             (Outcome::Ok(Reply::Cas(true)), OpKind::Cas { expected, new, .. }) => {
                 Step::CasSwapped { expected: self.state_of(expected.as_ref()), new: self.state_of(Some(new)) }
             }

@@ -190,6 +190,12 @@ impl Explainer<'_> {
         match self.key_ops[i].step {
             Step::Read(_) => match &op.outcome {
                 Outcome::Ok(Reply::Get(seen)) => self.why_not_seen(op, seen.as_ref(), "get"),
+                Outcome::Ok(Reply::Siblings(values)) => format!(
+                    "but it returned {} concurrent values, and a register holds one: the key held {}{}",
+                    values.len(),
+                    show(self.value.as_ref()),
+                    self.written_by()
+                ),
                 _ => self.holds(),
             },
             Step::CasSwapped { .. } => {
