@@ -11,7 +11,8 @@
 //! registers that still differ from what it was sent (`RepairRegisters`).
 //! Both sides merge and persist what changed. Three messages at most per
 //! round, one when nothing differs; the counters give the cost in messages
-//! and bytes.
+//! and bytes. The two messages that carry registers leave with
+//! `after_persist`, like every other message that does.
 //!
 //! A round carries at most `MAX_REGISTERS_PER_MESSAGE` registers each way:
 //! the peer takes differing buckets in order until that is reached (at
@@ -126,7 +127,10 @@ impl<R: ConflictResolver> Leaderless<R> {
             keys.extend(in_bucket);
         }
         let registers = keys.iter().map(|k| self.key_register(k)).collect();
-        self.send(from, &Message::DiffRegisters { round, buckets: chosen, registers }, false, out);
+        // after_persist: the store may hold a write this node coordinated
+        // whose record is not durable yet; its dot must not leave the node
+        // before it is (see `writes.rs`).
+        self.send(from, &Message::DiffRegisters { round, buckets: chosen, registers }, true, out);
         Ok(())
     }
 
@@ -176,7 +180,7 @@ impl<R: ConflictResolver> Leaderless<R> {
             }
         }
         if !back.is_empty() {
-            self.send(from, &Message::RepairRegisters { round, registers: back }, false, out);
+            self.send(from, &Message::RepairRegisters { round, registers: back }, true, out);
         }
         Ok(())
     }

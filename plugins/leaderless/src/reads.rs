@@ -153,8 +153,12 @@ impl<R: ConflictResolver> Leaderless<R> {
             if owner == self.id {
                 self.absorb(&key, &merged, out);
             } else {
+                // Every version in the merge is durable at the node that
+                // wrote it already; after_persist keeps the rule uniform:
+                // no message carrying a register leaves before this node's
+                // earlier records are durable.
                 let store = Message::Store { key: key.clone(), register: bytes.clone(), ack: None };
-                self.send(owner, &store, false, out);
+                self.send(owner, &store, true, out);
             }
         }
     }

@@ -115,3 +115,34 @@ fn anti_entropy_carries_versions_both_ways_and_keeps_siblings() {
         assert_eq!(net.values_at(node, "k"), vec!["a", "b"], "node {node}");
     }
 }
+
+#[test]
+fn anti_entropy_never_hands_out_a_version_that_is_not_durable_yet() {
+    // Node 1 coordinates a write whose record is not durable. If
+    // anti-entropy carried it to a peer and node 1 then crashed, node 1
+    // would reuse the write's dot for its next write, which the peer would
+    // silently drop as already seen.
+    let mut net = Net::<VersionVectors>::new(3, with_interval(100));
+    net.auto_persist = false;
+    let id = net.put_request(1, "k", Some("not yet durable"), Bytes::new());
+    for _ in 0..30 {
+        net.tick(10);
+        net.deliver_all();
+        for peer in [2, 3] {
+            net.flush(peer);
+        }
+        net.deliver_all();
+    }
+    assert!(net.total("anti_entropy_rounds") > 0);
+    assert_eq!(net.values_at(2, "k"), Vec::<String>::new());
+    assert_eq!(net.values_at(3, "k"), Vec::<String>::new());
+    net.crash(1);
+    net.restart(1);
+    net.auto_persist = true;
+    assert_eq!(net.reply(1, id), None);
+    assert!(is_written(&net.put(1, "k", Some("second"), Bytes::new())));
+    net.run(1_000);
+    for node in [1, 2, 3] {
+        assert_eq!(net.values_at(node, "k"), vec!["second"], "node {node}");
+    }
+}
