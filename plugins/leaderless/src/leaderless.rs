@@ -281,6 +281,7 @@ impl<R: ConflictResolver> Leaderless<R> {
             return Ok(());
         }
         self.log.durable_seq = up_to;
+        assert!(self.log.durable_seq <= self.log.last_seq, "durable beyond what was asked for");
         self.writes_durable(up_to, out);
         self.reads_durable(up_to, out);
         Ok(())

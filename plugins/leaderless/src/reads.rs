@@ -114,6 +114,7 @@ impl<R: ConflictResolver> Leaderless<R> {
         if read.replies.contains_key(&from) {
             return; // a duplicate
         }
+        assert!(read.owners.contains(&from), "node {from} answered a read of a key it does not own");
         R::merge(&mut read.merged, &register);
         read.replies.insert(from, register);
         let mut answer = None;

@@ -86,6 +86,7 @@ impl<R: ConflictResolver> Leaderless<R> {
         out.push(KeyedEffect::Persist { record: encode_record(key, register) });
         self.log.last_seq += 1;
         self.log.since_checkpoint += 1;
+        debug_assert!(self.log.durable_seq < self.log.last_seq, "a new record cannot be durable yet");
         let every = self.config.checkpoint_every_records;
         if every > 0 && self.log.since_checkpoint >= every {
             // The checkpoint holds the store as of the record just asked
