@@ -12,6 +12,7 @@ use replab_api::{
 };
 use replab_gossip::{GossipConfig, GossipDetector};
 use replab_heartbeat::{HeartbeatConfig, HeartbeatDetector};
+use replab_leaderless::LeaderlessFactory;
 use replab_lww::Lww;
 use replab_raft::RaftFactory;
 use replab_version_vector::VersionVectors;
@@ -27,7 +28,8 @@ pub enum Shape {
 }
 
 /// The replication policies users can select, with their shape.
-pub const REPLICATION_POLICIES: &[(&str, Shape)] = &[(RaftFactory::NAME, Shape::Log)];
+pub const REPLICATION_POLICIES: &[(&str, Shape)] =
+    &[(RaftFactory::NAME, Shape::Log), (LeaderlessFactory::NAME, Shape::Keyed)];
 
 /// The failure detectors users can select.
 pub const FAILURE_DETECTORS: &[&str] = &[GossipDetector::NAME, HeartbeatDetector::NAME];
@@ -66,6 +68,8 @@ pub fn validate(settings: &Settings) -> Result<(), ConfigError> {
         RaftFactory::NAME => {
             RaftFactory::validate(&settings.plugin(RaftFactory::NAME)?, members).map_err(|e| prefixed("raft", e))?;
         }
+        LeaderlessFactory::NAME => LeaderlessFactory::validate(&settings.plugin(LeaderlessFactory::NAME)?, members)
+            .map_err(|e| prefixed("leaderless", e))?,
         _ => unreachable!("every listed policy is validated"),
     }
     let resolver = settings.policy.conflict_resolver.as_str();
@@ -178,12 +182,12 @@ pub fn build_keyed(
     recovered: KeyedRecovered,
 ) -> Result<Box<dyn KeyedPolicy>, ConfigError> {
     match settings.policy.replication.as_str() {
+        LeaderlessFactory::NAME => with_resolver::<LeaderlessFactory>(settings, ctx, recovered),
         other => Err(unknown_policy(other)),
     }
 }
 
 /// `F` with the resolver `policy.conflict_resolver` names.
-#[allow(dead_code)]
 fn with_resolver<F: KeyedFactory>(
     settings: &Settings,
     ctx: PolicyContext,

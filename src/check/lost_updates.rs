@@ -4,9 +4,12 @@
 //! Definition: an acknowledged put `w` of value `v` is a lost update iff
 //! `v` is not among the key's values at the end (after heal and
 //! anti-entropy) and no write superseded it knowingly. A write `w'` (ok or
-//! unknown) supersedes `v` knowingly if it carried a causal context that a
-//! read returned together with `v`: its client saw `v` and replaced it.
-//! Values are unique per write, as every workload makes them.
+//! unknown) supersedes `v` knowingly if its client had seen `v`: it carried
+//! a causal context that a read returned together with `v`, or its client
+//! had itself read `v` (a read that completed before `w'` was invoked). The
+//! second covers policies without contexts (raft: a client that read a
+//! value and then overwrote it replaced it on purpose). Values are unique
+//! per write, as every workload makes them.
 //!
 //! This is how last-writer-wins loses data: of two concurrent writes, the
 //! one with the smaller timestamp is dropped although its writer never saw
@@ -116,15 +119,25 @@ pub fn check_lost_updates(history: &History, final_values: &FinalValues) -> Lost
                 seen_with.entry(context).or_default().extend(values);
             }
         }
+        // What each client had read of the key, with when it completed.
+        let mut read_by: BTreeMap<u64, Vec<(u64, &Value)>> = BTreeMap::new();
+        for op in &ops {
+            if let (Some(values), Some(done_us)) = (op.read_values(), op.complete_us) {
+                read_by.entry(op.client).or_default().extend(values.into_iter().map(|v| (done_us, v)));
+            }
+        }
         // Values some write replaced knowingly.
         let mut covered: BTreeSet<&Value> = BTreeSet::new();
         for op in &ops {
             let writes = matches!(op.kind, OpKind::Put { .. } | OpKind::Delete { .. });
-            if writes
-                && op.may_have_written()
-                && let Some(seen) = op.context.as_ref().and_then(|c| seen_with.get(c))
-            {
+            if !writes || !op.may_have_written() {
+                continue;
+            }
+            if let Some(seen) = op.context.as_ref().and_then(|c| seen_with.get(c)) {
                 covered.extend(seen.iter().copied());
+            }
+            if let Some(reads) = read_by.get(&op.client) {
+                covered.extend(reads.iter().filter(|(done_us, _)| *done_us <= op.invoke_us).map(|(_, v)| *v));
             }
         }
         let finals: &[Value] = final_values.get(key).map_or(&[], Vec::as_slice);

@@ -305,7 +305,21 @@ impl UserData for LuaCluster {
         methods.add_async_method("workload", |_, this, options: Option<Table>| async move {
             let spec = WorkloadSpec::from_lua(options)?;
             let cell = Arc::clone(&this.0);
-            let clients = cell.with(async |c| Ok((0..spec.clients).map(|_| c.client()).collect::<Vec<_>>())).await?;
+            let clients = cell
+                .with(async |c| {
+                    if !spec.spread {
+                        return Ok((0..spec.clients).map(|_| c.client()).collect::<Vec<_>>());
+                    }
+                    let ids = c.ids();
+                    let mut clients = Vec::with_capacity(spec.clients);
+                    for i in 0..spec.clients {
+                        let mut order = ids.clone();
+                        order.rotate_left(i % ids.len());
+                        clients.push(c.client_of_nodes(&order).map_err(lua_error)?);
+                    }
+                    Ok(clients)
+                })
+                .await?;
             Ok(LuaWorkload::new(spec, clients, cell.recorder.clone(), Arc::clone(&cell.run)))
         });
         // This cluster's operations only (`history()` has every cluster's).

@@ -55,6 +55,11 @@ pub struct WorkloadSpec {
     pub duration: Duration,
     /// And after this many operations in all.
     pub max_ops: u64,
+    /// Client i talks first to node i mod N (then the others), instead of
+    /// every client starting at the first node: under a leaderless policy
+    /// each coordinates at a different node, as clients spread over a
+    /// load balancer would.
+    pub spread: bool,
 }
 
 impl WorkloadSpec {
@@ -67,6 +72,7 @@ impl WorkloadSpec {
             value_size: 16,
             duration: Duration::from_secs(60),
             max_ops: 10_000_000,
+            spread: false,
         };
         let Some(t) = options else { return Ok(spec) };
         for pair in t.pairs::<String, LuaValue>() {
@@ -85,10 +91,15 @@ impl WorkloadSpec {
                 "value_size" => spec.value_size = in_range("value_size", number()?, 1.0, 1_048_576.0)? as usize,
                 "duration" => spec.duration = Duration::from_secs_f64(in_range("duration", number()?, 0.001, 3600.0)?),
                 "max_ops" => spec.max_ops = in_range("max_ops", number()?, 1.0, 1e12)? as u64,
+                "spread" => {
+                    spec.spread =
+                        value.as_boolean().ok_or_else(|| lua_error("workload spread must be true or false"))?
+                }
                 "mix" => spec.mix = parse_mix(&value)?,
                 other => {
                     return Err(lua_error(format!(
-                        "unknown workload option `{other}`; known: clients, keys, mix, rate, value_size, duration, max_ops"
+                        "unknown workload option `{other}`; known: clients, keys, mix, rate, value_size, duration, max_ops, \
+                         spread"
                     )));
                 }
             }

@@ -40,7 +40,7 @@ pub mod store;
 mod writes;
 
 pub use config::{Bug, LeaderlessConfig};
-pub use factory::{LeaderlessFactory, Unavailable};
+pub use factory::LeaderlessFactory;
 pub use leaderless::Leaderless;
 pub use message::Message;
 pub use stats::LeaderlessStats;

@@ -55,7 +55,8 @@ fn the_factory_is_named_leaderless_and_builds_a_running_node() {
     assert_eq!(LeaderlessFactory::NAME, "leaderless");
     let ctx = PolicyContext { id: 2, members: vec![1, 2, 3], seed: 9 };
     let node =
-        LeaderlessFactory::build::<VersionVectors>(ctx.clone(), LeaderlessConfig::default(), KeyedRecovered::default());
+        LeaderlessFactory::build::<VersionVectors>(ctx.clone(), LeaderlessConfig::default(), KeyedRecovered::default())
+            .unwrap();
     assert_eq!(node.status().id, 2);
     assert_eq!(node.status().role, replab_api::Role::Peer);
     let counters: Vec<&str> = node.counters().into_iter().map(|(name, _)| name).collect();

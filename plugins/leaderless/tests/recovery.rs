@@ -5,13 +5,10 @@
 mod support;
 
 use bytes::Bytes;
-use replab_api::{
-    Clocks, Instant, KeyedEffects, KeyedFactory, KeyedInput, KeyedOp, KeyedPolicy, KeyedRecovered, KeyedReply,
-    PolicyContext, StepError,
-};
+use replab_api::{KeyedFactory, KeyedPolicy, KeyedRecovered, PolicyContext};
 use replab_leaderless::{Leaderless, LeaderlessConfig, LeaderlessFactory};
 use replab_version_vector::VersionVectors;
-use support::{Net, config, context, is_written, key_bytes, values};
+use support::{Net, config, context, is_written, values};
 
 /// Writes with siblings, deletes and overwrites on three nodes.
 fn busy(config: LeaderlessConfig) -> Net<VersionVectors> {
@@ -132,22 +129,9 @@ fn a_record_or_checkpoint_that_does_not_decode_is_a_recovery_error_naming_it() {
     let impossible = KeyedRecovered { checkpoint: None, records: vec![Bytes::new(); 3], last_seq: 2 };
     assert!(Leaderless::<VersionVectors>::recover(ctx.clone(), config(3, 2, 2), impossible).is_err());
 
-    // The factory cannot return the error: it builds a node that fails
-    // every request with it.
-    let mut node = LeaderlessFactory::build::<VersionVectors>(ctx, config(3, 2, 2), bad_record);
-    let clocks = Clocks { now: Instant::ZERO, wall_ms: 0 };
-    let mut out = KeyedEffects::new();
-    let get = KeyedInput::Client { id: 9, op: KeyedOp::Get { key: key_bytes("k") } };
-    node.step(clocks, get, &mut out).unwrap();
-    match out.as_slice() {
-        [replab_api::KeyedEffect::Reply { id: 9, reply: KeyedReply::Failed { reason } }] => {
-            assert!(reason.contains("record 7"), "{reason}")
-        }
-        other => panic!("{other:?}"),
-    }
-    let message = KeyedInput::Message { from: 2, bytes: Bytes::from_static(b"x") };
-    assert!(matches!(node.step(clocks, message, &mut out), Err(StepError::Rejected(_))));
-    assert!(node.replica_state().is_empty());
+    // The factory returns the error, and the engine refuses to start.
+    let err = LeaderlessFactory::build::<VersionVectors>(ctx, config(3, 2, 2), bad_record).err().unwrap();
+    assert!(err.contains("record 7"), "{err}");
 }
 
 #[test]

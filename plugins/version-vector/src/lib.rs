@@ -134,6 +134,15 @@ impl ConflictResolver for VersionVectors {
 
     fn write(register: &mut DvvRegister, write: LocalWrite<'_>, _clock: &mut HybridClock) -> Result<(), String> {
         let context = decode_context(write.context)?;
+        // A counter at its maximum (a corrupt context or a faulty peer's
+        // register) has no next event: refuse rather than wrap, which would
+        // let every replica drop the write as already seen.
+        if register.context.get(write.node).max(context.get(write.node)) == u64::MAX {
+            return Err(format!(
+                "node {}'s version counter is at its maximum: the context is not one a read returned",
+                write.node
+            ));
+        }
         register.write(write.node, write.value.cloned(), &context);
         Ok(())
     }
