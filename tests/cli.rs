@@ -220,3 +220,39 @@ fn ci_runs_exactly_the_readme_test_command() {
     assert!(ci_command.starts_with("cargo "), "last line of .ci/run is the command: {ci_command}");
     assert!(readme.lines().any(|l| l.trim() == ci_command), "README must show `{ci_command}`");
 }
+
+/// Issue 12: bad strategy settings are refused before anything starts,
+/// naming the key.
+#[test]
+fn bad_leaderless_settings_exit_2_naming_the_key() {
+    let leaderless = ["--set", "policy.replication=leaderless", "--set", "policy.conflict_resolver=version-vector"];
+    let cases: &[(&[&str], &str)] = &[
+        (&["--set", "leaderless.write_quorum=4"], "leaderless.write_quorum = 4"),
+        (&["--set", "leaderless.read_quorum=0"], "leaderless.read_quorum = 0"),
+        (&["--set", "leaderless.replicas=5"], "leaderless.replicas = 5"),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec!["config"];
+        args.extend(leaderless);
+        args.extend(*extra);
+        let out = replab(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains(expected), "{args:?}: {}", text(&out));
+    }
+    let out = replab(&["config", "--set", "policy.replication=leaderless", "--set", "policy.conflict_resolver=lwx"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("policy.conflict_resolver") && text(&out).contains("lww, version-vector"),
+        "{}",
+        text(&out)
+    );
+    let out = replab(&["config", "--set", "policy.replication=leaderless"]);
+    assert_eq!(out.status.code(), Some(2), "leaderless needs a resolver");
+    assert!(text(&out).contains("policy.conflict_resolver"), "{}", text(&out));
+    let out = replab(&["config", "--set", "policy.conflict_resolver=lww"]);
+    assert_eq!(out.status.code(), Some(2), "a resolver under raft");
+    assert!(text(&out).contains("means nothing under raft"), "{}", text(&out));
+    let out = replab(&["config", "--set", "leaderless.write_quorum=1"]);
+    assert_eq!(out.status.code(), Some(2), "a leaderless key under raft");
+    assert!(text(&out).contains("leaderless.write_quorum") && text(&out).contains("no effect"), "{}", text(&out));
+}

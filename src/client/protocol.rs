@@ -211,6 +211,7 @@ mod tests {
                 seq: 4,
                 ack_below: 4,
                 op: WriteOp::Put { key: Bytes::from_static(b"k"), value: Bytes::from_static(b"v") },
+                context: Some(Bytes::from_static(&[1, 2, 3])),
             },
         };
         assert_eq!(Request::decode(&r.encode()).unwrap(), r);

@@ -122,8 +122,21 @@ fn a_relation_between_two_keys_is_checked() {
 fn default_detector_sections_match_the_plugins_defaults() {
     let s = load(&input()).unwrap();
     assert_eq!(s.policy.failure_detector, "gossip");
-    assert_eq!(s.gossip, replab_gossip::GossipConfig::default());
-    assert_eq!(s.heartbeat, replab_heartbeat::HeartbeatConfig::default());
+    assert_eq!(s.plugin::<replab_gossip::GossipConfig>("gossip").unwrap(), replab_gossip::GossipConfig::default());
+    assert_eq!(
+        s.plugin::<replab_heartbeat::HeartbeatConfig>("heartbeat").unwrap(),
+        replab_heartbeat::HeartbeatConfig::default()
+    );
+}
+
+#[test]
+fn default_policy_sections_match_the_plugins_defaults() {
+    let s = load(&input()).unwrap();
+    assert_eq!(s.plugin::<replab_raft::RaftConfig>("raft").unwrap(), replab_raft::RaftConfig::default());
+    assert_eq!(
+        s.plugin::<replab_leaderless::LeaderlessConfig>("leaderless").unwrap(),
+        replab_leaderless::LeaderlessConfig::default()
+    );
 }
 
 #[test]

@@ -107,13 +107,10 @@ impl NodeLoop {
                 KeyedEffect::Send { to, bytes, after_persist } => self.send_after(to, bytes, after_persist),
                 KeyedEffect::Reply { id, reply } => {
                     let node = self.id;
-                    match self.keyed().pending.remove(&id) {
-                        Some(pending) => {
-                            count_reply(&mut self.stats, &reply, pending.write);
-                            pending.to.send(response(reply, node));
-                        }
-                        // Answered at its deadline already.
-                        None => {}
+                    // None: answered at its deadline already.
+                    if let Some(pending) = self.keyed().pending.remove(&id) {
+                        count_reply(&mut self.stats, &reply, pending.write);
+                        pending.to.send(response(reply, node));
                     }
                 }
                 KeyedEffect::Checkpoint { state } => {

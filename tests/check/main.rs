@@ -7,9 +7,11 @@ mod classic;
 mod convergence;
 mod history_io;
 mod linearizable_bad;
+mod lost_updates;
 mod lost_writes;
 mod mutation;
 mod recorder;
+mod siblings;
 mod simulated;
 mod stale_reads;
 mod unknown_ops;
@@ -102,6 +104,19 @@ impl Builder {
     /// An operation rejected before it took effect.
     pub fn fail(&mut self, client: u64, kind: OpKind, invoke_us: u64, complete_us: u64) -> u64 {
         self.op(client, kind, invoke_us, Some(complete_us), Outcome::Fail("not leader".to_string()))
+    }
+
+    /// A read that found several concurrent values, returning `context`.
+    pub fn siblings(&mut self, client: u64, key: &str, seen: &[&str], context: &str, at: (u64, u64)) -> u64 {
+        let reply = Reply::Siblings(seen.iter().map(|s| v(s)).collect());
+        let id = self.op(client, get_kind(key), at.0, Some(at.1), Outcome::Ok(reply));
+        self.ops[id as usize].context = Some(v(context));
+        id
+    }
+
+    /// Sets the causal context op `id` carried (a write) or returned (a read).
+    pub fn with_context(&mut self, id: u64, context: &str) {
+        self.ops[id as usize].context = Some(v(context));
     }
 
     pub fn history(&self) -> History {

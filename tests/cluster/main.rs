@@ -5,6 +5,7 @@ mod bad_input;
 mod hardening;
 mod idempotency;
 mod in_process;
+mod leaderless;
 mod process;
 mod snapshot_catch_up;
 mod wal_damage;

@@ -41,6 +41,9 @@ shipped! {
     power_loss_under_the_default_fsync_policy => "power-loss.lua",
     zombie_leader_acknowledges_nothing_stale_and_steps_down => "zombie-leader.lua",
     minority_pinned_client_gets_nothing_acknowledged => "minority-pinned-client.lua",
+    concurrent_writes_under_raft => "concurrent-writes.lua",
+    clock_skew_under_raft => "clock-skew.lua",
+    quorum_sweep_reads_nothing_stale_with_overlapping_quorums => "quorum-sweep.lua",
 }
 
 #[test]
