@@ -253,8 +253,12 @@ enum BenchCommand {
         #[arg(long, default_value_t = 60.0)]
         budget_s: f64,
     },
-    /// Client write latency on a 3-node in-process cluster, per fsync policy.
-    #[command(after_help = "Example:\n  replab bench cluster --fsync always --puts 2000")]
+    /// Client write latency on a 3-node in-process cluster, per fsync policy or per strategy.
+    #[command(
+        after_help = "Examples:\n  replab bench cluster --fsync always --puts 2000\n  replab bench cluster --strategies\n\n\
+--strategies measures raft against leaderless (version vectors) at W=1 and W=2, alternating in one run\n\
+(fsync batch unless --fsync names others)."
+    )]
     Cluster {
         /// Puts per run (each run also stops after --seconds).
         #[arg(long, default_value_t = 2_000)]
@@ -264,11 +268,14 @@ enum BenchCommand {
         /// Runs per policy; the run with the median p50 is reported.
         #[arg(long, default_value_t = 3)]
         repeats: usize,
-        /// fsync policies to compare, comma separated.
-        #[arg(long, value_delimiter = ',', default_values_t = ["always".to_string(), "batch".to_string(), "never".to_string()])]
-        fsync: Vec<String>,
+        /// fsync policies to compare, comma separated [default: always,batch,never; with --strategies: batch].
+        #[arg(long, value_delimiter = ',')]
+        fsync: Option<Vec<String>>,
         #[arg(long, default_value_t = 100)]
         value_bytes: usize,
+        /// Compare strategies: raft, leaderless W=1, leaderless W=2 (under each --fsync policy).
+        #[arg(long)]
+        strategies: bool,
     },
     /// Raft protocol cost: committed entries per CPU-second on a 3-node in-memory cluster.
     #[command(after_help = "Example:\n  replab bench raft --batch-sizes 1,64 --entries 200000")]
@@ -420,11 +427,15 @@ fn bench(which: BenchCommand) -> ExitCode {
             let args = bench::net::NetBenchArgs { sizes, seconds, round_trips, repeats };
             finish(bench::net::run(&args).map(|_| ()))
         }
-        BenchCommand::Cluster { puts, seconds, repeats, fsync, value_bytes } => {
+        BenchCommand::Cluster { puts, seconds, repeats, fsync, value_bytes, strategies } => {
+            let default_fsync: &[&str] = if strategies { &["batch"] } else { &["always", "batch", "never"] };
+            let fsync = fsync.unwrap_or_else(|| default_fsync.iter().map(|f| f.to_string()).collect());
             if let Some(bad) = fsync.iter().find(|f| !["always", "batch", "interval", "never"].contains(&f.as_str())) {
                 return usage_error(format!("--fsync: `{bad}` is not one of always, batch, interval, never"));
             }
-            let args = bench::cluster::ClusterBenchArgs { puts, seconds, repeats, fsync, value_bytes };
+            let cases =
+                if strategies { bench::cluster::strategy_cases(&fsync) } else { bench::cluster::fsync_cases(&fsync) };
+            let args = bench::cluster::ClusterBenchArgs { puts, seconds, repeats, cases, value_bytes };
             finish(bench::cluster::run(&args).map(|_| ()))
         }
         BenchCommand::Check { ops, clients, keys, unknown_rate, repeats, seed, budget_s } => {

@@ -211,6 +211,20 @@ fn wal_benchmark_runs_a_tiny_bounded_round() {
     assert!(table.contains("ratios"));
 }
 
+/// Issue 12: the strategies benchmark measures raft and leaderless W=1,
+/// W=2 in one run (tiny and bounded here; the figures are in
+/// docs/PERFORMANCE.md).
+#[test]
+fn strategies_benchmark_runs_every_strategy_in_one_run() {
+    let out = replab(&["bench", "cluster", "--strategies", "--puts", "20", "--seconds", "2", "--repeats", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    for case in ["put, raft, fsync batch", "leaderless N=3 W=1, fsync batch", "leaderless N=3 W=2, fsync batch"] {
+        let row = table.lines().find(|l| l.contains(case)).unwrap_or_else(|| panic!("{case} missing from\n{table}"));
+        assert!(row.contains("| 20 |"), "every case made its 20 puts: {row}");
+    }
+}
+
 #[test]
 fn ci_runs_exactly_the_readme_test_command() {
     let root = env!("CARGO_MANIFEST_DIR");

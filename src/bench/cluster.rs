@@ -1,9 +1,13 @@
 //! `replab bench cluster`: client-visible write latency on a 3-node
-//! in-process cluster over loopback TCP, per fsync policy.
+//! in-process cluster over loopback TCP, per fsync policy, or per
+//! replication strategy (`--strategies`: raft against leaderless at W=1
+//! and W=2, in one run).
 //!
-//! One client, one put at a time: each put is a round trip to the leader,
-//! a log append (and fdatasync, per policy) on the leader and a majority of
-//! followers, the commit, the apply and the answer.
+//! One client, one put at a time. Under raft each put is a round trip to
+//! the leader, a log append (and fdatasync, per policy) on the leader and a
+//! majority of followers, the commit, the apply and the answer. Under
+//! leaderless it is a round trip to a coordinator, its own durable write,
+//! and W - 1 replicas' durable acknowledgements.
 
 use std::time::{Duration, Instant};
 
@@ -16,8 +20,35 @@ pub struct ClusterBenchArgs {
     pub puts: u64,
     pub seconds: f64,
     pub repeats: usize,
-    pub fsync: Vec<String>,
+    /// What to measure: a label and the settings that make it.
+    pub cases: Vec<(String, Vec<String>)>,
     pub value_bytes: usize,
+}
+
+/// One case per fsync policy, under the default policy.
+pub fn fsync_cases(policies: &[String]) -> Vec<(String, Vec<String>)> {
+    policies.iter().map(|f| (format!("put, fsync {f}"), vec![format!("wal.fsync={f}")])).collect()
+}
+
+/// Raft against leaderless (version vectors) at W=1 and W=2, under each
+/// of the fsync policies given.
+pub fn strategy_cases(fsync: &[String]) -> Vec<(String, Vec<String>)> {
+    let mut cases = Vec::new();
+    for f in fsync {
+        cases.push((format!("put, raft, fsync {f}"), vec![format!("wal.fsync={f}")]));
+        for w in [1, 2] {
+            cases.push((
+                format!("put, leaderless N=3 W={w}, fsync {f}"),
+                vec![
+                    "policy.replication=leaderless".into(),
+                    "policy.conflict_resolver=version-vector".into(),
+                    format!("leaderless.write_quorum={w}"),
+                    format!("wal.fsync={f}"),
+                ],
+            ));
+        }
+    }
+    cases
 }
 
 impl Default for ClusterBenchArgs {
@@ -26,7 +57,7 @@ impl Default for ClusterBenchArgs {
             puts: 2_000,
             seconds: 5.0,
             repeats: 3,
-            fsync: vec!["always".into(), "batch".into(), "never".into()],
+            cases: fsync_cases(&["always".into(), "batch".into(), "never".into()]),
             value_bytes: 100,
         }
     }
@@ -42,10 +73,11 @@ pub fn run(args: &ClusterBenchArgs) -> Result<Vec<Measurement>, String> {
 }
 
 async fn run_all(args: &ClusterBenchArgs) -> Result<Vec<Measurement>, String> {
-    let mut runs: Vec<Vec<Measurement>> = vec![Vec::new(); args.fsync.len()];
+    let mut runs: Vec<Vec<Measurement>> = vec![Vec::new(); args.cases.len()];
+    // Cases alternate within each repeat, so a noisy moment hits them all.
     for _ in 0..args.repeats.max(1) {
-        for (slot, fsync) in args.fsync.iter().enumerate() {
-            runs[slot].push(one_run(args, fsync).await?);
+        for (slot, (label, sets)) in args.cases.iter().enumerate() {
+            runs[slot].push(one_run(args, label, sets).await?);
         }
     }
     let rows: Vec<Measurement> = runs
@@ -65,15 +97,23 @@ async fn run_all(args: &ClusterBenchArgs) -> Result<Vec<Measurement>, String> {
     Ok(rows)
 }
 
-async fn one_run(args: &ClusterBenchArgs, fsync: &str) -> Result<Measurement, String> {
-    let sets = vec!["cluster.nodes=3".to_string(), format!("wal.fsync={fsync}")];
+async fn one_run(args: &ClusterBenchArgs, label: &str, extra: &[String]) -> Result<Measurement, String> {
+    let mut sets = vec!["cluster.nodes=3".to_string()];
+    sets.extend(extra.iter().cloned());
     let settings = config::load(&ConfigInput { sets, ..ConfigInput::default() }).map_err(|e| e.to_string())?;
+    let keyed = crate::registry::shape(&settings) == crate::registry::Shape::Keyed;
     let mut cluster = Cluster::start(settings).await.map_err(|e| e.to_string())?;
-    cluster.await_leader(Duration::from_secs(10)).await.ok_or("no leader within 10 s")?;
+    if keyed {
+        if !cluster.await_every_node_serving(Duration::from_secs(10)).await {
+            return Err("not every node served within 10 s".into());
+        }
+    } else {
+        cluster.await_leader(Duration::from_secs(10)).await.ok_or("no leader within 10 s")?;
+    }
     let mut client = cluster.client();
     client.register().await.map_err(|e| e.to_string())?;
     let value = vec![b'v'; args.value_bytes];
-    let mut m = Measurement::new(format!("put, fsync {fsync}"));
+    let mut m = Measurement::new(label.to_string());
     let budget = Duration::from_secs_f64(args.seconds);
     let start = Instant::now();
     while m.ops < args.puts && start.elapsed() < budget {

@@ -314,6 +314,23 @@ impl Cluster {
         }
     }
 
+    /// Waits until every running node answers a status request: what
+    /// "ready" means for a policy without leaders, where any node
+    /// coordinates.
+    pub async fn await_every_node_serving(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let statuses = self.statuses().await;
+            if self.running().iter().all(|id| statuses.get(id).is_some_and(Option::is_some)) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     async fn stable_leader(&self) -> Option<NodeId> {
         let statuses: Vec<NodeStatus> = self.statuses().await.into_values().flatten().collect();
         let leader = statuses.iter().filter(|s| s.policy.role == Role::Leader).max_by_key(|s| s.policy.term)?;

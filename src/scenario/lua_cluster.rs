@@ -186,18 +186,7 @@ impl UserData for LuaCluster {
                     if crate::registry::shape(c.settings()) == Shape::Log {
                         return Ok(c.await_leader(timeout).await.map(|id| LuaValue::Integer(id as i64)));
                     }
-                    let deadline = tokio::time::Instant::now() + timeout;
-                    loop {
-                        let statuses = c.statuses().await;
-                        let running = c.running();
-                        if running.iter().all(|id| statuses.get(id).is_some_and(Option::is_some)) {
-                            return Ok(Some(LuaValue::Boolean(true)));
-                        }
-                        if tokio::time::Instant::now() >= deadline {
-                            return Ok(None);
-                        }
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
+                    Ok(c.await_every_node_serving(timeout).await.then_some(LuaValue::Boolean(true)))
                 })
                 .await?;
             let ready = ready.ok_or_else(|| lua_error(format!("the cluster was not ready within {timeout_s} s")))?;
