@@ -479,6 +479,13 @@ fn show_config(args: &ConfigArgs) -> ExitCode {
             for (key, (value, origin)) in &loaded.sources {
                 println!("{key} = {value}    # from {origin}");
             }
+            match replab::registry::describe(&loaded.settings) {
+                Ok(line) => println!("# {line}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

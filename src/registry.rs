@@ -54,6 +54,21 @@ pub fn shape(settings: &Settings) -> Shape {
         .map_or(Shape::Log, |(_, shape)| *shape)
 }
 
+/// One line about the selected policy's configuration, from its factory,
+/// and the resolver (validated settings).
+pub fn describe(settings: &Settings) -> Result<String, ConfigError> {
+    let members = cluster_size(settings);
+    let policy = match settings.policy.replication.as_str() {
+        RaftFactory::NAME => RaftFactory::describe(&settings.plugin(RaftFactory::NAME)?, members),
+        LeaderlessFactory::NAME => LeaderlessFactory::describe(&settings.plugin(LeaderlessFactory::NAME)?, members),
+        other => return Err(unknown_policy(other)),
+    };
+    Ok(match settings.policy.conflict_resolver.as_str() {
+        NO_RESOLVER => policy,
+        resolver => format!("{policy}; conflicts resolved by {resolver}"),
+    })
+}
+
 /// Checks that the selected plugins exist, that their sections are valid,
 /// and that nothing is configured for a plugin that is not selected.
 /// Errors name the full key (`raft.election_timeout_max_ms`).

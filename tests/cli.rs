@@ -225,6 +225,23 @@ fn strategies_benchmark_runs_every_strategy_in_one_run() {
     }
 }
 
+/// Issue 12: the config says whether a leaderless cluster's quorums
+/// overlap.
+#[test]
+fn config_says_whether_quorums_overlap() {
+    let out = replab(&["config", "--config", "config/leaderless-lww.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("N=3 W=1 R=2; quorums do not overlap (R + W = 3 <= N)"), "{shown}");
+    assert!(shown.contains("conflicts resolved by lww"), "{shown}");
+    let out = replab(&["config", "--config", "config/leaderless-lww.toml", "--set", "leaderless.write_quorum=2"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("N=3 W=2 R=2; quorums overlap (R + W = 4 > N)"), "{shown}");
+    let out = replab(&["config", "--config", "config/raft.toml"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("# raft on 3 members, a write commits on 2 of them"), "{shown}");
+}
+
 #[test]
 fn ci_runs_exactly_the_readme_test_command() {
     let root = env!("CARGO_MANIFEST_DIR");

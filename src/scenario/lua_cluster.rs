@@ -51,8 +51,10 @@ pub async fn start(run: Arc<RunState>, options: Option<Table>) -> mlua::Result<(
     input.sets.extend(sets);
     let settings = config::load(&input).map_err(|e| lua_error(format!("cluster.start: {e}")))?;
     let nodes = settings.cluster.nodes;
+    let described = crate::registry::describe(&settings).map_err(|e| lua_error(format!("cluster.start: {e}")))?;
     let cluster = Cluster::start(settings).await.map_err(|e| lua_error(format!("cluster.start: {e}")))?;
     run.event(format!("started {nodes} nodes in {}", cluster.data_dir().display()));
+    run.event(described);
     let cell = Arc::new(ClusterCell {
         cluster: tokio::sync::Mutex::new(Some(cluster)),
         retired: Mutex::new(Counters::default()),

@@ -71,5 +71,11 @@ pub trait PolicyFactory {
     /// Checks ranges and relations between values (min below max, ...).
     fn validate(config: &Self::Config, members: usize) -> Result<(), ConfigError>;
 
+    /// One line for the user about what this configuration means (shown by
+    /// `replab config` and at the start of a run).
+    fn describe(_config: &Self::Config, members: usize) -> String {
+        format!("{} on {members} members", Self::NAME)
+    }
+
     fn build(ctx: PolicyContext, config: Self::Config, recovered: Recovered) -> Box<dyn ReplicationPolicy>;
 }

@@ -203,6 +203,12 @@ pub trait KeyedFactory {
 
     fn validate(config: &Self::Config, members: usize) -> Result<(), ConfigError>;
 
+    /// One line for the user about what this configuration means (shown by
+    /// `replab config` and at the start of a run).
+    fn describe(_config: &Self::Config, members: usize) -> String {
+        format!("{} on {members} members", Self::NAME)
+    }
+
     /// Builds a node from what it recovered. Records or a checkpoint that
     /// do not decode are an error naming what is wrong: the node must not
     /// start on state it cannot read.

@@ -17,6 +17,19 @@ impl KeyedFactory for LeaderlessFactory {
         config.validate(members)
     }
 
+    /// Whether the quorums overlap is the first thing to know about a
+    /// leaderless configuration: without overlap a read may miss a write
+    /// that was acknowledged.
+    fn describe(config: &LeaderlessConfig, members: usize) -> String {
+        let (n, w, r) = (config.replicas, config.write_quorum, config.read_quorum);
+        let overlap = if config.quorums_overlap() {
+            format!("quorums overlap (R + W = {} > N)", r + w)
+        } else {
+            format!("quorums do not overlap (R + W = {} <= N): a read may miss an acknowledged write", r + w)
+        };
+        format!("leaderless on {members} members, N={n} W={w} R={r}; {overlap}")
+    }
+
     /// Builds the node with [`Leaderless::recover`]: an undecodable record
     /// or checkpoint, a bad config or a non-member is an error naming it,
     /// and the engine refuses to start the node.

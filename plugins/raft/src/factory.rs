@@ -16,6 +16,11 @@ impl PolicyFactory for RaftFactory {
         config.validate(members)
     }
 
+    fn describe(config: &RaftConfig, members: usize) -> String {
+        let pre_vote = if config.pre_vote { "with pre-vote" } else { "without pre-vote" };
+        format!("raft on {members} members, a write commits on {} of them; {pre_vote}", members / 2 + 1)
+    }
+
     fn build(ctx: PolicyContext, config: RaftConfig, recovered: Recovered) -> Box<dyn ReplicationPolicy> {
         Box::new(Raft::new(ctx, config, recovered))
     }
