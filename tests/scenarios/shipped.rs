@@ -44,6 +44,7 @@ shipped! {
     concurrent_writes_under_raft => "concurrent-writes.lua",
     clock_skew_under_raft => "clock-skew.lua",
     quorum_sweep_reads_nothing_stale_with_overlapping_quorums => "quorum-sweep.lua",
+    anti_entropy_repairs_a_cut_off_replica_without_reads => "anti-entropy.lua",
 }
 
 #[test]
