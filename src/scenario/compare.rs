@@ -166,7 +166,9 @@ pub fn table(reports: &[(String, RunReport)]) -> String {
         r.checks.iter().find(|c| c.name == check).and_then(|c| c.violations).map_or("-".to_string(), |n| n.to_string())
     };
     row(&mut s, "acknowledged writes lost", &|r| counted(r, "no_lost_writes"));
+    row(&mut s, "lost updates (acknowledged, silently dropped)", &|r| counted(r, "lost_updates"));
     row(&mut s, "stale reads", &|r| counted(r, "stale_reads"));
+    row(&mut s, "reads that returned siblings", &|r| counted(r, "siblings"));
     row(&mut s, "operations ok / failed / unknown", &|r| {
         format!("{} / {} / {}", r.operations.ok, r.operations.fail, r.operations.unknown)
     });

@@ -155,6 +155,11 @@ fn concurrent_writes_under_raft_lww_and_version_vectors_differ_as_the_textbook_s
     // a read of two siblings is no register's.
     assert_eq!(c.check_status("vv", "linearizable").as_deref(), Some("fail"), "{}", c.explain());
     assert!(c.stdout.contains("| acknowledged writes lost |"), "{}", c.explain());
+    let lost_row = c.stdout.lines().find(|l| l.starts_with("| lost updates")).expect("a lost updates row");
+    let cells: Vec<&str> = lost_row.split('|').map(str::trim).collect();
+    assert_eq!(cells[2], "0", "raft loses nothing: {lost_row}");
+    assert!(cells[3].parse::<u64>().unwrap() > 0, "lww loses updates: {lost_row}");
+    assert_eq!(cells[4], "0", "vv loses nothing: {lost_row}");
 }
 
 /// Issue 12: a causally later write with a smaller timestamp.
