@@ -27,6 +27,8 @@ pub struct PrimaryBackup {
     pub(crate) hard_state: HardState,
     pub(crate) role: Role,
     pub(crate) primary: Option<NodeId>,
+    /// When this node last heard from its primary in its generation.
+    pub(crate) primary_heard_at: Option<Instant>,
     pub(crate) log: PrimaryBackupLog,
     pub(crate) peers: Peers,
     pub(crate) reads: PendingReads,
@@ -78,6 +80,7 @@ impl PrimaryBackup {
             hard_state,
             role: Role::Follower,
             primary: None,
+            primary_heard_at: None,
             log,
             reads: PendingReads::default(),
             now: Instant::ZERO,
@@ -194,6 +197,9 @@ impl PrimaryBackup {
             out.push(Effect::ReadRejected { id, reason: RejectReason::LeadershipLost });
         }
         self.role = Role::Follower;
+        if self.primary != primary {
+            self.primary_heard_at = None;
+        }
         self.primary = primary;
     }
 
@@ -207,6 +213,7 @@ impl PrimaryBackup {
             _ => {
                 let generation = self.hard_state.term;
                 self.become_backup(generation, Some(from), out);
+                self.primary_heard_at = Some(self.now);
                 Ok(())
             }
         }

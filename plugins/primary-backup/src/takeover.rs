@@ -30,12 +30,23 @@ impl PrimaryBackup {
             return Err(StepError::Rejected(format!("liveness of node {peer}, which is not a peer of {}", self.id)));
         };
         entry.liveness = liveness;
+        if self.primary == Some(peer) && liveness != Liveness::Alive {
+            // Only what is heard after this verdict can outweigh it.
+            self.primary_heard_at = None;
+        }
         Ok(())
     }
 
+    /// The detector's verdict decides, except that a primary heard from
+    /// since the verdict (within a takeover timeout) is not replaced: a
+    /// one-sided or stale verdict must not make a node that is receiving
+    /// the primary's heartbeats depose it over and over.
     fn has_live_primary(&self) -> bool {
+        let heard_recently = self.primary_heard_at.is_some_and(|at| {
+            self.now.micros_since(at) < self.config.takeover_timeout_ms.saturating_mul(1_000)
+        });
         match self.primary {
-            Some(primary) => primary == self.id || self.peers.is_alive(primary),
+            Some(primary) => primary == self.id || self.peers.is_alive(primary) || heard_recently,
             None => false,
         }
     }
@@ -53,7 +64,8 @@ impl PrimaryBackup {
             return;
         }
         let rank = self.successor_rank();
-        let due = since.add_millis(rank.saturating_mul(self.config.takeover_timeout_ms)).max(self.claim_not_before);
+        // The rank's wait comes on top of a start-up grace or a back-off.
+        let due = since.max(self.claim_not_before).add_millis(rank.saturating_mul(self.config.takeover_timeout_ms));
         if self.now >= due {
             self.claim(out);
         }
@@ -110,8 +122,10 @@ impl PrimaryBackup {
             self.become_backup(generation, None, out);
         }
         if promised {
-            // Give the claimant its chance before ranking again.
+            // Give the claimant a whole takeover timeout to win before
+            // ranking again (this node's own rank may well be first).
             self.leaderless_since = Some(self.now);
+            self.claim_not_before = self.claim_not_before.max(self.now.add_millis(self.config.takeover_timeout_ms));
         }
         let answer = Message::ClaimAnswer { generation: self.hard_state.term, promised, last: self.log.last_position() };
         self.send(from, &answer, out);
