@@ -62,8 +62,7 @@ impl PrimaryBackup {
 
     fn maybe_take_snapshot_for_threshold(&mut self, out: &mut Effects) {
         let threshold = self.config.snapshot_threshold_entries;
-        if threshold > 0 && self.snapshot_requested.is_none() && self.log.applied - self.log.base().index >= threshold
-        {
+        if threshold > 0 && self.snapshot_requested.is_none() && self.log.applied - self.log.base().index >= threshold {
             self.request_snapshot(out);
         }
     }

@@ -93,6 +93,12 @@ impl PrimaryBackup {
                 self.peers.set_known(member, position);
             }
         }
+        if self.committed_beyond(from, heartbeat) && !self.diverged {
+            // No append would show it: the primary has nothing at those
+            // indexes yet to clash with.
+            let outcome = self.diverge();
+            self.send(from, &Message::AppendAnswer { generation: self.hard_state.term, outcome }, out);
+        }
         // The primary sent min(our match, its commit): we hold that prefix.
         let commit = heartbeat.commit.min(self.log.last_index());
         if commit > self.log.committed {
@@ -100,6 +106,20 @@ impl PrimaryBackup {
         }
         let answer = Message::HeartbeatAnswer { generation: self.hard_state.term, read_seq: heartbeat.read_seq };
         self.send(from, &answer, out);
+    }
+
+    /// Whether we committed past the end of the primary's log with an
+    /// entry of an older generation. The primary's log only grows in its
+    /// generation, so whatever it writes at our committed index will be of
+    /// its generation, not ours: we hold committed entries it never had
+    /// (left by an async primary). A late heartbeat cannot fool this: an
+    /// entry we got from this primary is of its generation.
+    fn committed_beyond(&self, primary: NodeId, heartbeat: &Heartbeat) -> bool {
+        let Some(&(_, primary_last)) = heartbeat.positions.iter().find(|(member, _)| *member == primary) else {
+            return false;
+        };
+        let committed = self.log.committed;
+        committed > primary_last.index && self.log.term_at(committed).is_some_and(|t| t < heartbeat.generation)
     }
 
     pub(crate) fn handle_snapshot(&mut self, from: NodeId, snapshot: Snapshot, out: &mut Effects) {

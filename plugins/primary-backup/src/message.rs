@@ -67,19 +67,37 @@ pub struct Heartbeat {
 pub enum Message<'a> {
     /// "Make me primary of `generation`": the claimant's last log position
     /// lets the receiver check it is at least as up to date.
-    Claim { generation: Term, last: LogPosition },
+    Claim {
+        generation: Term,
+        last: LogPosition,
+    },
     /// A promise (or a refusal) and the answerer's own last position.
-    ClaimAnswer { generation: Term, promised: bool, last: LogPosition },
+    ClaimAnswer {
+        generation: Term,
+        promised: bool,
+        last: LogPosition,
+    },
     Append(Append<'a>),
     /// Answers appends and snapshots.
-    AppendAnswer { generation: Term, outcome: AppendOutcome },
+    AppendAnswer {
+        generation: Term,
+        outcome: AppendOutcome,
+    },
     Heartbeat(Heartbeat),
-    HeartbeatAnswer { generation: Term, read_seq: u64 },
+    HeartbeatAnswer {
+        generation: Term,
+        read_seq: u64,
+    },
     /// The primary's state machine at a log position, whole.
-    Snapshot { generation: Term, snapshot: Snapshot },
+    Snapshot {
+        generation: Term,
+        snapshot: Snapshot,
+    },
     /// "Your generation is over": the answer to a primary's message from
     /// an older generation, so an old primary steps down.
-    Stale { generation: Term },
+    Stale {
+        generation: Term,
+    },
 }
 
 impl Message<'_> {
@@ -182,7 +200,10 @@ fn validate_append(m: &Append<'_>) -> Result<(), String> {
             return Err(format!("entry index {} where {} was expected", entry.index, expected.index + 1));
         }
         if entry.term < expected.term || entry.term > m.generation {
-            return Err(format!("entry generation {} out of order in a generation {} append", entry.term, m.generation));
+            return Err(format!(
+                "entry generation {} out of order in a generation {} append",
+                entry.term, m.generation
+            ));
         }
         expected = entry.position();
         sane("entry index", expected.index)?;

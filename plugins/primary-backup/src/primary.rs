@@ -9,13 +9,11 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use replab_api::{
-    Effect, Effects, Entry, EntryKind, LogPosition, NodeId, ProposalId, RejectReason, Role, StepError,
-};
+use replab_api::{Effect, Effects, Entry, EntryKind, LogPosition, NodeId, ProposalId, RejectReason, Role, StepError};
 
 use crate::message::{Append, AppendOutcome, Heartbeat, Message};
-use crate::progress::Flow;
 use crate::node::PrimaryBackup;
+use crate::progress::Flow;
 
 impl PrimaryBackup {
     pub(crate) fn propose(&mut self, id: ProposalId, commands: Vec<Bytes>, out: &mut Effects) {

@@ -42,9 +42,9 @@ impl PrimaryBackup {
     /// one-sided or stale verdict must not make a node that is receiving
     /// the primary's heartbeats depose it over and over.
     fn has_live_primary(&self) -> bool {
-        let heard_recently = self.primary_heard_at.is_some_and(|at| {
-            self.now.micros_since(at) < self.config.takeover_timeout_ms.saturating_mul(1_000)
-        });
+        let heard_recently = self
+            .primary_heard_at
+            .is_some_and(|at| self.now.micros_since(at) < self.config.takeover_timeout_ms.saturating_mul(1_000));
         match self.primary {
             Some(primary) => primary == self.id || self.peers.is_alive(primary) || heard_recently,
             None => false,
@@ -127,7 +127,8 @@ impl PrimaryBackup {
             self.leaderless_since = Some(self.now);
             self.claim_not_before = self.claim_not_before.max(self.now.add_millis(self.config.takeover_timeout_ms));
         }
-        let answer = Message::ClaimAnswer { generation: self.hard_state.term, promised, last: self.log.last_position() };
+        let answer =
+            Message::ClaimAnswer { generation: self.hard_state.term, promised, last: self.log.last_position() };
         self.send(from, &answer, out);
     }
 

@@ -141,7 +141,8 @@ fn a_takeover_needs_a_majority_of_promises_in_every_mode() {
         verdict(&mut sim, &[3], 2, Liveness::Dead);
         sim.run_for(3 * SECOND).unwrap();
         assert_eq!(sim.leader(), None, "{mode}: one of three is no majority");
-        let claims = sim.policy(2).unwrap().stats().takeovers_started + sim.policy(3).unwrap().stats().takeovers_started;
+        let claims =
+            sim.policy(2).unwrap().stats().takeovers_started + sim.policy(3).unwrap().stats().takeovers_started;
         assert!(claims >= 2, "{mode}: both kept trying ({claims} claims)");
         sim.network_mut().heal();
         verdict(&mut sim, &[2], 3, Liveness::Alive);

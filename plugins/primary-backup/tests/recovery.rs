@@ -71,7 +71,8 @@ fn a_promise_survives_a_restart_and_is_not_given_twice() {
 
 #[test]
 fn promises_go_only_to_logs_at_least_as_up_to_date() {
-    let recovered = Recovered { hard_state: HardState { term: 2, vote: None }, entries: log(&[1, 2, 2]), ..Recovered::default() };
+    let recovered =
+        Recovered { hard_state: HardState { term: 2, vote: None }, entries: log(&[1, 2, 2]), ..Recovered::default() };
     let mut backup = node(3, recovered);
     assert!(!claim(&mut backup, 1, 3, at(9, 1)).0, "an older last generation loses whatever its length");
     assert!(!claim(&mut backup, 1, 4, at(2, 2)).0, "shorter in the same generation");

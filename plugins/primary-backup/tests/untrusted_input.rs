@@ -98,7 +98,12 @@ fn nonsense(rng: &mut PluginRng) -> Message<'static> {
         1 => Message::ClaimAnswer { generation, promised: generation % 2 == 0, last: position },
         2 => {
             let entries: Vec<Entry> = (0..number() % 4)
-                .map(|k| Entry { index: position.index.wrapping_add(k + 1), term: number(), kind: EntryKind::Command, data: Bytes::new() })
+                .map(|k| Entry {
+                    index: position.index.wrapping_add(k + 1),
+                    term: number(),
+                    kind: EntryKind::Command,
+                    data: Bytes::new(),
+                })
                 .collect();
             Message::Append(Append { generation, prev: position, commit: number(), entries: Cow::Owned(entries) })
         }
@@ -110,7 +115,12 @@ fn nonsense(rng: &mut PluginRng) -> Message<'static> {
                 _ => AppendOutcome::Diverged { applied_index: number() },
             },
         },
-        4 => Message::Heartbeat(Heartbeat { generation, commit: number(), read_seq: number(), positions: vec![(number(), position)] }),
+        4 => Message::Heartbeat(Heartbeat {
+            generation,
+            commit: number(),
+            read_seq: number(),
+            positions: vec![(number(), position)],
+        }),
         5 => Message::Snapshot {
             generation,
             snapshot: Snapshot { meta: SnapshotMeta { last_included: position }, data: Bytes::from_static(b"s") },
@@ -139,7 +149,8 @@ fn inputs_about_strangers_are_refused() {
     let bytes = Message::Stale { generation: 1 }.encode();
     let from_stranger = node.step(Instant::from_millis(5), Input::Message { from: 9, bytes }, &mut out);
     assert!(matches!(from_stranger, Err(StepError::Rejected(_))));
-    let verdict = node.step(Instant::from_millis(5), Input::PeerLiveness { peer: 9, liveness: Liveness::Dead }, &mut out);
+    let verdict =
+        node.step(Instant::from_millis(5), Input::PeerLiveness { peer: 9, liveness: Liveness::Dead }, &mut out);
     assert!(matches!(verdict, Err(StepError::Rejected(_))));
     let transfer = node.step(Instant::from_millis(5), Input::TransferLeader { to: 2 }, &mut out);
     assert!(matches!(transfer, Err(StepError::Rejected(_))));
