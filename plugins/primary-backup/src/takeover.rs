@@ -17,7 +17,7 @@
 //! generation never has two primaries. Async's speed is bought in
 //! acknowledgement, never in takeover.
 
-use replab_api::{Effects, Entry, EntryKind, HardState, Liveness, LogPosition, NodeId, Role, StepError};
+use replab_api::{Effects, Entry, EntryKind, HardState, Liveness, LogPosition, NodeId, Role, StepError, Term};
 
 use crate::config::Bug;
 use crate::message::Message;
@@ -105,7 +105,7 @@ impl PrimaryBackup {
     /// Promise iff the claim's generation is newer than ours (or it is the
     /// one we already promised this claimant), the claimant's log is at
     /// least as up to date as ours, and we remember all we promised.
-    pub(crate) fn handle_claim(&mut self, from: NodeId, generation: u64, last: LogPosition, out: &mut Effects) {
+    pub(crate) fn handle_claim(&mut self, from: NodeId, generation: Term, last: LogPosition, out: &mut Effects) {
         self.peers.set_known(from, last);
         let newer = self.generation_after(generation);
         let again = generation == self.hard_state.term && self.hard_state.vote == Some(from);

@@ -31,7 +31,8 @@ pub fn options(seed: u64, nodes: usize, mode: Mode) -> SimOptions {
     options.link = LinkConfig { delay_min_us: 200, delay_max_us: 1_000, ..LinkConfig::BENIGN };
     options.record_effects = true;
     options.check_invariants = mode != Mode::Async;
-    options.replay_command = format!("seed {{seed}}: cargo test -p replab-primary-backup ({mode} mode)");
+    options.replay_command =
+        format!("REPLAB_SIM_SEED={{seed}} cargo test -p replab-primary-backup --test simulation ({mode} mode)");
     options
 }
 
