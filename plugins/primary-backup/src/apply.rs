@@ -96,8 +96,8 @@ impl PrimaryBackup {
         out.push(Effect::CompactLog { up_to: covered.index });
         if self.role == Role::Leader {
             for peer in self.peers.ids() {
-                if matches!(self.peers.progress_mut(peer).flow, Flow::Snapshot { index: 0, .. }) {
-                    self.send_snapshot(peer, out);
+                if let Flow::Snapshot { index: 0, replace, .. } = self.peers.progress_mut(peer).flow {
+                    self.send_snapshot(peer, replace, out);
                 }
             }
         }

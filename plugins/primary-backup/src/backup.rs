@@ -122,7 +122,7 @@ impl PrimaryBackup {
         committed > primary_last.index && self.log.term_at(committed).is_some_and(|t| t < heartbeat.generation)
     }
 
-    pub(crate) fn handle_snapshot(&mut self, from: NodeId, snapshot: Snapshot, out: &mut Effects) {
+    pub(crate) fn handle_snapshot(&mut self, from: NodeId, snapshot: Snapshot, replace: bool, out: &mut Effects) {
         let covered = snapshot.meta.last_included;
         let base = self.log.base();
         let outcome = if !self.diverged && self.log.matches(covered) {
@@ -131,12 +131,12 @@ impl PrimaryBackup {
                 self.commit_to(covered.index, out);
             }
             AppendOutcome::Accepted { match_index: covered.index }
-        } else if !self.diverged && covered.index < base.index {
+        } else if !self.diverged && !replace && covered.index < base.index {
             // Older than our own snapshot (a late duplicate, say): compare
             // at ours rather than go back.
             self.rejection(covered.index, base)
         } else {
-            self.install(snapshot, out);
+            self.install(snapshot, replace, out);
             AppendOutcome::Accepted { match_index: covered.index }
         };
         let answer = Message::AppendAnswer { generation: self.hard_state.term, outcome };
@@ -144,11 +144,12 @@ impl PrimaryBackup {
     }
 
     /// Replaces the state machine and the log with the primary's snapshot.
-    /// Over a diverged state, or at or below what we applied, it throws
+    /// Over a diverged state (reported by us, or found by the primary:
+    /// `replace`), or at or below what we applied, it throws
     /// away applied entries the primary never had: a rollback.
-    fn install(&mut self, snapshot: Snapshot, out: &mut Effects) {
+    fn install(&mut self, snapshot: Snapshot, replace: bool, out: &mut Effects) {
         let covered = snapshot.meta.last_included;
-        if self.diverged || covered.index <= self.log.applied {
+        if self.diverged || replace || covered.index <= self.log.applied {
             self.stats.rollbacks += 1;
         }
         let later_entries = self.log.last_index() > covered.index;

@@ -88,10 +88,13 @@ pub enum Message<'a> {
         generation: Term,
         read_seq: u64,
     },
-    /// The primary's state machine at a log position, whole.
+    /// The primary's state machine at a log position, whole. `replace`:
+    /// the backup's applied state is known not to be the primary's, so it
+    /// installs this even below its own snapshot (a rollback).
     Snapshot {
         generation: Term,
         snapshot: Snapshot,
+        replace: bool,
     },
     /// "Your generation is over": the answer to a primary's message from
     /// an older generation, so an old primary steps down.

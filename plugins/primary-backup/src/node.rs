@@ -284,9 +284,9 @@ impl PrimaryBackup {
                 self.follow(from, out)?;
                 self.handle_heartbeat(from, &heartbeat, out);
             }
-            Message::Snapshot { snapshot, .. } => {
+            Message::Snapshot { snapshot, replace, .. } => {
                 self.follow(from, out)?;
-                self.handle_snapshot(from, snapshot, out);
+                self.handle_snapshot(from, snapshot, replace, out);
             }
             Message::AppendAnswer { outcome, .. } if self.role == Role::Leader => {
                 return self.handle_append_answer(from, outcome, out);

@@ -80,7 +80,7 @@ impl PrimaryBackup {
         assert!(next >= 1 && next <= self.log.last_index() + 1, "next index {next} outside the log");
         let Some(prev) = self.log.position_at(next - 1) else {
             // What the backup needs was compacted away.
-            self.send_snapshot(to, out);
+            self.send_snapshot(to, false, out);
             return true;
         };
         let (entries, _) =
@@ -103,18 +103,19 @@ impl PrimaryBackup {
     }
 
     /// Sends the primary's latest snapshot, or asks for one and sends it
-    /// when it is taken (`apply.rs`).
-    pub(crate) fn send_snapshot(&mut self, to: NodeId, out: &mut Effects) {
+    /// when it is taken (`apply.rs`). `replace`: to repair a divergence,
+    /// not to catch up.
+    pub(crate) fn send_snapshot(&mut self, to: NodeId, replace: bool, out: &mut Effects) {
         let now = self.now;
         let Some(snapshot) = self.log.snapshot().cloned() else {
-            self.peers.progress_mut(to).start_snapshot(0, now);
+            self.peers.progress_mut(to).start_snapshot(0, now, replace);
             self.maybe_take_snapshot_for_backups(out);
             return;
         };
-        self.peers.progress_mut(to).start_snapshot(snapshot.meta.last_included.index, now);
+        self.peers.progress_mut(to).start_snapshot(snapshot.meta.last_included.index, now, replace);
         self.stats.snapshots_sent += 1;
         let generation = self.hard_state.term;
-        self.send(to, &Message::Snapshot { generation, snapshot }, out);
+        self.send(to, &Message::Snapshot { generation, snapshot, replace }, out);
     }
 
     /// Everything the window allows: one probe, or appends up to the
@@ -175,7 +176,7 @@ impl PrimaryBackup {
                     // Nothing it acknowledged can be trusted until it holds
                     // our snapshot.
                     self.peers.progress_mut(from).forget(0);
-                    self.send_snapshot(from, out);
+                    self.send_snapshot(from, true, out);
                 }
             }
         }
@@ -200,7 +201,9 @@ impl PrimaryBackup {
                 self.maybe_commit(out);
                 self.send_available(from, out);
             } else {
-                self.send_snapshot(from, out);
+                // Its snapshot holds an entry we do not: its applied state
+                // is another history.
+                self.send_snapshot(from, true, out);
             }
             return;
         }
@@ -231,7 +234,7 @@ impl PrimaryBackup {
         if read_seq <= last_seq {
             progress.read_ack = progress.read_ack.max(read_seq);
         }
-        if let Flow::Snapshot { index, sent_at } = progress.flow
+        if let Flow::Snapshot { index, sent_at, .. } = progress.flow
             && index > 0
             && now.micros_since(sent_at) >= resend_after_us
         {

@@ -14,9 +14,16 @@ use replab_api::{Instant, LogIndex, LogPosition};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flow {
-    Probe { sent: bool },
+    Probe {
+        sent: bool,
+    },
     Replicate,
-    Snapshot { index: LogIndex, sent_at: Instant },
+    /// `replace`: sent to repair a divergence (see `Message::Snapshot`).
+    Snapshot {
+        index: LogIndex,
+        sent_at: Instant,
+        replace: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -72,8 +79,8 @@ impl Progress {
         self.inflight.clear();
     }
 
-    pub fn start_snapshot(&mut self, index: LogIndex, now: Instant) {
-        self.flow = Flow::Snapshot { index, sent_at: now };
+    pub fn start_snapshot(&mut self, index: LogIndex, now: Instant, replace: bool) {
+        self.flow = Flow::Snapshot { index, sent_at: now, replace };
         self.inflight.clear();
     }
 
@@ -165,7 +172,7 @@ mod tests {
     #[test]
     fn a_snapshot_pauses_until_accepted() {
         let mut p = Progress::new(5, 2);
-        p.start_snapshot(30, Instant::ZERO);
+        p.start_snapshot(30, Instant::ZERO, false);
         assert!(p.is_paused());
         assert!(p.on_accepted(at(30)));
         assert_eq!(p.next_index, 31);

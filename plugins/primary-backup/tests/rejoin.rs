@@ -189,3 +189,58 @@ fn a_rollback_snapshot_past_the_old_log_needs_no_truncation() {
     let fingerprint = |n| sim.state_machine(n).map(|m| (m.applied, m.digest));
     assert_eq!(fingerprint(old), fingerprint(new));
 }
+
+/// A backup whose own snapshot holds an entry the primary never had (it
+/// compacted an async history that was then replaced) cannot be repaired
+/// by comparing logs: it refuses an ordinary snapshot below its own, and
+/// the primary, seeing the mismatch at the backup's snapshot, resends it
+/// as a replacement, which the backup installs as a rollback. (Found by
+/// the randomized runs: without `replace` the two looped.)
+#[test]
+fn a_divergent_snapshot_is_replaced_not_compared_forever() {
+    use bytes::Bytes;
+    use replab_api::{
+        Effects, HardState, Input, Instant, LogPosition, PolicyContext, Recovered, ReplicationPolicy, Snapshot,
+        SnapshotMeta,
+    };
+    use replab_primary_backup::message::AppendOutcome;
+    use replab_primary_backup::{Message, PrimaryBackupConfig};
+
+    let snapshot_at = |index, term| Snapshot {
+        meta: SnapshotMeta { last_included: LogPosition { index, term } },
+        data: Bytes::from_static(b"state"),
+    };
+    let recovered = Recovered {
+        hard_state: HardState { term: 12, vote: None },
+        snapshot: Some(snapshot_at(28, 12)),
+        ..Recovered::default()
+    };
+    let ctx = PolicyContext { id: 2, members: vec![1, 2, 3], seed: 3 };
+    let mut backup = PrimaryBackup::new(ctx, PrimaryBackupConfig::default(), recovered);
+    let mut step = |replace: bool| {
+        let mut out = Effects::new();
+        let bytes = Message::Snapshot { generation: 14, snapshot: snapshot_at(27, 14), replace }.encode();
+        backup.step(Instant::from_millis(1), Input::Message { from: 1, bytes }, &mut out).unwrap();
+        let effects: Vec<Effect> = out.drain().collect();
+        let answer = effects.iter().find_map(|e| match e {
+            Effect::Send { bytes, .. } => match Message::decode(bytes).unwrap() {
+                Message::AppendAnswer { outcome, .. } => Some(outcome),
+                _ => None,
+            },
+            _ => None,
+        });
+        (effects, answer.expect("answered"))
+    };
+    let (effects, answer) = step(false);
+    let hint = LogPosition { index: 28, term: 12 };
+    assert_eq!(answer, AppendOutcome::Rejected { rejected_index: 27, hint, memory_lost: false });
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::InstallSnapshot { .. })),
+        "a catch-up snapshot never goes back"
+    );
+    let (effects, answer) = step(true);
+    assert_eq!(answer, AppendOutcome::Accepted { match_index: 27 });
+    assert!(effects.iter().any(|e| matches!(e, Effect::InstallSnapshot { .. })));
+    assert_eq!(backup.stats().rollbacks, 1);
+    assert_eq!(backup.status().applied_index, 27, "rolled back below its own snapshot");
+}

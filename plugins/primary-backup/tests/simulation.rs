@@ -13,6 +13,10 @@ use replab_sim::{LinkConfig, Sim, mix_seed};
 use support::*;
 
 const SEEDS: u64 = 200;
+/// Seeds beyond the range that once failed in async mode: 868 (the
+/// simulator's commit index outlives a rollback), 1656 (a backup whose own
+/// snapshot holds another history; fixed by `replace`).
+const REGRESSIONS: [u64; 2] = [868, 1656];
 
 fn config_for(seed: u64, mode: Mode) -> PrimaryBackupConfig {
     let mut rng = PluginRng::from_seed_u64(mix_seed(seed, 0x9b));
@@ -126,7 +130,10 @@ fn run_all(mode: Mode) -> (u64, u64) {
         }
         Err(_) => 0..SEEDS,
     };
-    seeds.map(|seed| run(seed, mode)).fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
+    seeds
+        .chain(REGRESSIONS.into_iter().filter(|_| !single_seed()))
+        .map(|seed| run(seed, mode))
+        .fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
 }
 
 #[test]

@@ -124,6 +124,7 @@ fn nonsense(rng: &mut PluginRng) -> Message<'static> {
         5 => Message::Snapshot {
             generation,
             snapshot: Snapshot { meta: SnapshotMeta { last_included: position }, data: Bytes::from_static(b"s") },
+            replace: number() == 0,
         },
         _ => Message::HeartbeatAnswer { generation, read_seq: number() },
     }
