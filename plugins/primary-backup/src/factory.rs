@@ -6,6 +6,11 @@ use replab_api::{ConfigError, PolicyContext, PolicyFactory, Recovered, Replicati
 use crate::config::{Mode, PrimaryBackupConfig};
 use crate::node::PrimaryBackup;
 
+/// The configuration section. Unlike Raft's and the leaderless plugin's,
+/// it is not [`PolicyFactory::NAME`]: a TOML section is named with an
+/// underscore, the policy with a hyphen.
+pub const SECTION: &str = "primary_backup";
+
 pub struct PrimaryBackupFactory;
 
 impl PolicyFactory for PrimaryBackupFactory {

@@ -37,7 +37,7 @@ pub mod stats;
 mod takeover;
 
 pub use config::{Bug, Mode, PrimaryBackupConfig};
-pub use factory::PrimaryBackupFactory;
+pub use factory::{PrimaryBackupFactory, SECTION};
 pub use message::Message;
 pub use node::PrimaryBackup;
 pub use stats::PrimaryBackupStats;

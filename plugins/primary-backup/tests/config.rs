@@ -82,6 +82,7 @@ fn errors_name_the_key() {
 #[test]
 fn the_description_says_what_each_mode_costs() {
     assert_eq!(PrimaryBackupFactory::NAME, "primary-backup");
+    assert_eq!(replab_primary_backup::SECTION, "primary_backup");
     let describe = |mode| PrimaryBackupFactory::describe(&PrimaryBackupConfig { mode, ..Default::default() }, 5);
     assert!(describe(Mode::Async).contains("durable on 1 of them"), "{}", describe(Mode::Async));
     assert!(describe(Mode::Sync).contains("durable on 5 of them"));
