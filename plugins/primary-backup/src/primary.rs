@@ -72,7 +72,7 @@ impl PrimaryBackup {
     /// Sends `to` the next append its progress allows; an empty one (a
     /// probe) only when `send_if_empty`. Returns whether anything went.
     pub(crate) fn send_append(&mut self, to: NodeId, send_if_empty: bool, out: &mut Effects) -> bool {
-        let progress = &self.peers.progress_mut(to);
+        let progress = &self.peers.get(to).unwrap_or_else(|| panic!("node {to} is not a peer")).progress;
         if progress.is_paused() {
             return false;
         }
