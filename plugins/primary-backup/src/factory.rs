@@ -16,6 +16,8 @@ pub struct PrimaryBackupFactory;
 impl PolicyFactory for PrimaryBackupFactory {
     const NAME: &'static str = "primary-backup";
 
+    const SECTION: &'static str = SECTION;
+
     type Config = PrimaryBackupConfig;
 
     fn validate(config: &PrimaryBackupConfig, members: usize) -> Result<(), ConfigError> {
