@@ -85,8 +85,8 @@ pub trait KeyedInvariants {
         Ok(())
     }
 
-    /// Called now and then by a schedule, for checks too dear for every
-    /// step.
+    /// Called now and then by a schedule (at every fault action of
+    /// [`crate::keyed::chaos`]), for checks too dear for every step.
     fn audit(&mut self, _world: &KeyedSim) -> Result<(), Failure> {
         Ok(())
     }

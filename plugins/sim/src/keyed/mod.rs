@@ -15,7 +15,9 @@
 //! * [`KeyedDisk`] (`disk.rs`): pending writes, syncs, held sends
 //! * [`OpRecord`] (`clients.rs`): every client operation and its outcome
 //! * [`KeyedInvariants`] (`checker.rs`): the hooks, and [`KeyedViolation`]
+//! * [`chaos`]: one randomized run per seed
 
+pub mod chaos;
 pub mod checker;
 pub mod clients;
 mod detector;
@@ -25,6 +27,7 @@ pub mod options;
 mod step;
 pub mod world;
 
+pub use chaos::{KeyedChaosOptions, KeyedChaosReport, OpCounts};
 pub use checker::{Failure, KeyedInvariants, KeyedViolation, NoInvariants};
 pub use clients::{OpRecord, Outcome, Purpose};
 pub use disk::{DurableLog, KeyedDisk};

@@ -200,3 +200,19 @@ fn a_reply_to_a_request_that_is_not_waiting_is_a_violation() {
     assert!(v.replay.contains("REPLAB_SIM_SEED=4 "), "{v}");
     assert!(w.run_for(1).is_err(), "the world refuses to go on");
 }
+
+#[test]
+fn a_chaos_run_is_a_pure_function_of_its_seed() {
+    let run = |seed| {
+        let options = KeyedChaosOptions {
+            nodes: 3,
+            duration_us: 1_000_000,
+            max_wiped: 1,
+            settle_bound_us: 1_000_000,
+            ..Default::default()
+        };
+        format!("{:?}", chaos::run(seed, &options, toy(), Box::new(NoInvariants)).expect("the toy keeps its contract"))
+    };
+    assert_eq!(run(9), run(9));
+    assert_ne!(run(9), run(10));
+}
