@@ -69,6 +69,12 @@ pub trait KeyedInvariants {
         Ok(())
     }
 
+    /// `node`'s records up to `up_to` are durable now (a sync completed, or
+    /// a crash kept some unsynced ones).
+    fn on_durable(&mut self, _world: &KeyedSim, _node: NodeId, _up_to: u64) -> Result<(), Failure> {
+        Ok(())
+    }
+
     /// `node` emitted a checkpoint.
     fn on_checkpoint(&mut self, _world: &KeyedSim, _node: NodeId, _state: &Bytes) -> Result<(), Failure> {
         Ok(())

@@ -108,6 +108,7 @@ impl KeyedSim {
         }
         if new_records {
             let up_to = self.nodes[i].disk.durable.last_seq;
+            self.check(|c, w| c.on_durable(w, id, up_to))?;
             self.step_node(id, KeyedInput::Persisted { up_to })?;
         }
         self.maybe_start_sync(id);

@@ -191,9 +191,14 @@ impl KeyedSim {
         node.incarnation += 1;
         self.stats.crashes += 1;
         self.clients.crashed(id);
+        let before = self.nodes[i].disk.durable.last_seq;
         if let Err(e) = self.nodes[i].disk.crash(keep) {
             let failure = Failure::new("EffectContract", Some(id), format!("disk write: {e}"));
             return Err(self.fail(failure));
+        }
+        let up_to = self.nodes[i].disk.durable.last_seq;
+        if up_to > before {
+            self.check(|c, w| c.on_durable(w, id, up_to))?;
         }
         Ok(())
     }
