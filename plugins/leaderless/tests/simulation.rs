@@ -279,9 +279,24 @@ fn checker_catches_ack_before_persist() {
 /// lose disks under both resolvers.
 #[test]
 fn known_limit_a_lost_disk_reuses_dots_under_version_vectors() {
-    let variant = Variant { bug: Bug::None, wipes: true, durable_acks: true };
+    let variant = Variant { wipes: true, ..Variant::ci::<VersionVectors>() };
     let v = catches::<VersionVectors>(variant, &["VersionReuse", "LostWrite"], 300);
     assert!(v.detail.contains("already named"), "{v}");
+}
+
+/// The harness's second finding: a put sent to a node that owns none of
+/// its key is forwarded to an owner (`Coordinate`). When the network
+/// duplicates that message, the owner coordinates the put twice; if its
+/// failure detector changed its mind in between, the second copy fails fast
+/// and its `Failed` can reach the forwarder before the first copy's
+/// answer. The client is told "certainly not applied anywhere" about a put
+/// every replica holds. The CI seeds treat such puts as possibly applied
+/// (and count them); this test flags them.
+#[test]
+fn known_limit_a_duplicated_forward_can_fail_a_put_that_was_applied() {
+    let variant = Variant { flag_forwarded_failures: true, ..Variant::ci::<Lww>() };
+    let v = catches::<Lww>(variant, &["FailedApplied"], 400);
+    assert!(v.detail.contains("answered Failed"), "{v}");
 }
 
 /// A seed is a pure function of itself: the same run twice gives the same
@@ -338,9 +353,11 @@ fn bug_catch_rates() {
         rate::<Lww>("lww", Variant::bug::<Lww>(bug), n);
     }
     for wipes in [false, true] {
-        let v = Variant { bug: Bug::AckBeforePersist, wipes, durable_acks: false };
+        let v = Variant { bug: Bug::AckBeforePersist, wipes, durable_acks: false, flag_forwarded_failures: false };
         rate::<VersionVectors>("vv", v, n);
         rate::<Lww>("lww", v, n);
     }
-    rate::<VersionVectors>("vv", Variant { bug: Bug::None, wipes: true, durable_acks: true }, n);
+    rate::<VersionVectors>("vv", Variant { wipes: true, ..Variant::ci::<VersionVectors>() }, n);
+    rate::<VersionVectors>("vv", Variant { flag_forwarded_failures: true, ..Variant::ci::<VersionVectors>() }, n);
+    rate::<Lww>("lww", Variant { flag_forwarded_failures: true, ..Variant::ci::<Lww>() }, n);
 }

@@ -15,6 +15,13 @@
 //!   key's owners hold it durably: their durable log, read back as a
 //!   restart would, has a register that holds or supersedes one of the
 //!   versions that carried the value.
+//! * `FailedApplied`: a put answered `Failed` ("certainly not applied
+//!   anywhere") never shows up in any node's record. Flagged for puts sent
+//!   to an owner; for puts a non-owner forwarded it is a known limit
+//!   (`flag_forwarded_failures`): a `Coordinate` the network duplicated is
+//!   coordinated twice, and the second copy's fail-fast `Failed` can reach
+//!   the forwarder before the first copy's answer. Such puts are counted
+//!   (`forwarded_failed_applied`) and treated as possibly applied.
 //! * `FinalRead`: after convergence, a get of every key returns exactly the
 //!   replicas' values.
 //! * `Ownership`: a node holds only keys it owns, and agrees with the ring
@@ -89,6 +96,10 @@ pub struct Counts {
     /// covering context: a concurrent write with a later timestamp won.
     pub lww_lost_writes: u64,
     pub final_reads: u64,
+    /// Forwarded puts answered `Failed` that a node stored anyway.
+    pub forwarded_failed_applied: u64,
+    /// Values stored under more than one version (a put applied twice).
+    pub applied_twice: u64,
 }
 
 /// One node's durable log, read back as a restart would, kept up to date
@@ -132,6 +143,9 @@ pub struct LeaderlessChecker<R: Model> {
     durable: HashMap<NodeId, DurableView<R::Register>>,
     /// Off only to show what the end-state invariants see without it.
     pub check_durable_acks: bool,
+    /// Flag a forwarded put answered `Failed` that was applied (a known
+    /// limit of the policy, see the module documentation).
+    pub flag_forwarded_failures: bool,
     pub counts: Counts,
 }
 
@@ -156,6 +170,7 @@ impl<R: Model> LeaderlessChecker<R> {
             read_contexts: HashMap::new(),
             durable: HashMap::new(),
             check_durable_acks: true,
+            flag_forwarded_failures: false,
             counts: Counts::default(),
         }
     }
@@ -363,7 +378,7 @@ impl<R: Model> LeaderlessChecker<R> {
         // Per key, the values that some put which may have been applied
         // had seen (through the context it carried).
         let mut covered: HashMap<&Bytes, HashSet<&Bytes>> = HashMap::new();
-        for op in world.ops().iter().filter(|op| op.may_have_applied() && !op.context().is_empty()) {
+        for op in world.ops().iter().filter(|op| self.may_have_applied(op) && !op.context().is_empty()) {
             if let Some(seen) = self.read_contexts.get(&(op.key().clone(), Bytes::copy_from_slice(op.context()))) {
                 covered.entry(op.key()).or_default().extend(seen.iter());
             }
@@ -408,6 +423,45 @@ impl<R: Model> LeaderlessChecker<R> {
                     shown()
                 );
                 return Err(Failure::new("LostWrite", None, detail));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a put was sent to a node that owns none of its key (and
+    /// was forwarded).
+    fn forwarded(&self, op: &OpRecord) -> bool {
+        op.is_put() && !self.owners(op.key()).contains(&op.node)
+    }
+
+    /// A put that may have been applied, counting the known limit: a
+    /// forwarded put answered `Failed`.
+    fn may_have_applied(&self, op: &OpRecord) -> bool {
+        op.may_have_applied()
+            || (!self.flag_forwarded_failures
+                && self.forwarded(op)
+                && matches!(op.reply(), Some(KeyedReply::Failed { .. })))
+    }
+
+    /// `Failed` promises the put was applied nowhere: its value must never
+    /// have been persisted by any node.
+    fn failed_applied(&mut self, world: &KeyedSim) -> Result<(), Failure> {
+        self.counts.applied_twice = self.versions.values().filter(|v| v.len() > 1).count() as u64;
+        for op in world.ops() {
+            let (Some(KeyedReply::Failed { reason }), Some(value)) = (op.reply(), op.value()) else { continue };
+            if self.versions.contains_key(value) && !self.flag_forwarded_failures && self.forwarded(op) {
+                self.counts.forwarded_failed_applied += 1;
+            } else if self.versions.contains_key(value) {
+                let detail = format!(
+                    "put of {:?} to {:?} (request {} at node {}, t={}us) was answered Failed ({reason}), yet a node \
+                     stored it",
+                    show(value),
+                    show(op.key()),
+                    op.request,
+                    op.node,
+                    op.submitted_us
+                );
+                return Err(Failure::new("FailedApplied", Some(op.node), detail));
             }
         }
         Ok(())
@@ -499,6 +553,7 @@ impl<R: Model> KeyedInvariants for LeaderlessChecker<R> {
         let states = Self::states(world);
         self.check_states(&states)?;
         let finals = self.converged(&states)?;
+        self.failed_applied(world)?;
         self.lost_writes(world, &finals)?;
         self.final_reads(world, &finals)
     }
@@ -513,6 +568,8 @@ impl<R: Model> KeyedInvariants for LeaderlessChecker<R> {
             ("superseded_writes", c.superseded_writes),
             ("lww_lost_writes", c.lww_lost_writes),
             ("final_reads", c.final_reads),
+            ("forwarded_failed_applied", c.forwarded_failed_applied),
+            ("applied_twice", c.applied_twice),
         ]
     }
 }

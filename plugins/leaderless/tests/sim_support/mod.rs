@@ -93,6 +93,9 @@ pub struct Variant {
     /// The `DurableAck` invariant (off only to show what the end-state
     /// invariants see alone).
     pub durable_acks: bool,
+    /// Flag the known limit of forwarded puts answered `Failed` although
+    /// applied (see `checker.rs`).
+    pub flag_forwarded_failures: bool,
 }
 
 impl Variant {
@@ -100,7 +103,12 @@ impl Variant {
     /// (under version vectors a node that lost its disk reuses dots: see
     /// `docs/SIMULATION.md`).
     pub fn ci<R: Model>() -> Variant {
-        Variant { bug: Bug::None, wipes: R::LOSES_CONCURRENT_WRITES, durable_acks: true }
+        Variant {
+            bug: Bug::None,
+            wipes: R::LOSES_CONCURRENT_WRITES,
+            durable_acks: true,
+            flag_forwarded_failures: false,
+        }
     }
 
     pub fn bug<R: Model>(bug: Bug) -> Variant {
@@ -133,6 +141,9 @@ pub fn replay<R: Model>(variant: Variant) -> String {
     if !variant.durable_acks {
         env += " REPLAB_SIM_DURABLE_ACKS=0";
     }
+    if variant.flag_forwarded_failures {
+        env += " REPLAB_SIM_FLAG_FORWARDED_FAILURES=1";
+    }
     format!("{env} cargo test --release -p replab-leaderless --test simulation -- --exact replay_one_seed")
 }
 
@@ -158,6 +169,9 @@ pub fn variant_from_env<R: Model>() -> Variant {
     if let Some(acks) = var("REPLAB_SIM_DURABLE_ACKS") {
         variant.durable_acks = acks != "0";
     }
+    if let Some(flag) = var("REPLAB_SIM_FLAG_FORWARDED_FAILURES") {
+        variant.flag_forwarded_failures = flag == "1";
+    }
     variant
 }
 
@@ -175,5 +189,6 @@ pub fn run_keeping_world<R: Model>(
     let check_durable_acks = variant.durable_acks;
     let mut checker = checker::<R>(&setup);
     checker.check_durable_acks = check_durable_acks;
+    checker.flag_forwarded_failures = variant.flag_forwarded_failures;
     chaos::run_keeping_world(seed, &setup.options, builder::<R>(setup.config.clone()), Box::new(checker))
 }
