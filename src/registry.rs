@@ -13,8 +13,8 @@ use replab_api::{
 use replab_gossip::{GossipConfig, GossipDetector};
 use replab_heartbeat::{HeartbeatConfig, HeartbeatDetector};
 use replab_leaderless::LeaderlessFactory;
-use replab_primary_backup::PrimaryBackupFactory;
 use replab_lww::Lww;
+use replab_primary_backup::PrimaryBackupFactory;
 use replab_raft::RaftFactory;
 use replab_version_vector::VersionVectors;
 
