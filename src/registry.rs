@@ -40,9 +40,13 @@ pub struct PolicyEntry {
     build: Builder,
 }
 
+type BuildLog = fn(&Settings, PolicyContext, Recovered) -> Result<Box<dyn ReplicationPolicy>, ConfigError>;
+type BuildKeyed = fn(&Settings, PolicyContext, KeyedRecovered) -> Result<Box<dyn KeyedPolicy>, ConfigError>;
+
+/// Each shape's policies are built from their own kind of recovered state.
 enum Builder {
-    Log(fn(&Settings, PolicyContext, Recovered) -> Result<Box<dyn ReplicationPolicy>, ConfigError>),
-    Keyed(fn(&Settings, PolicyContext, KeyedRecovered) -> Result<Box<dyn KeyedPolicy>, ConfigError>),
+    Log(BuildLog),
+    Keyed(BuildKeyed),
 }
 
 /// The replication policies users can select. Adding one is a line here
