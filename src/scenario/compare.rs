@@ -180,7 +180,21 @@ pub fn table(reports: &[(String, RunReport)]) -> String {
     row(&mut s, "messages per operation", &|r| format!("{:.1}", r.cluster.messages_per_op));
     row(&mut s, "bytes per operation", &|r| format!("{:.0}", r.cluster.bytes_per_op));
     row(&mut s, "duration (s)", &|r| format!("{:.1}", r.duration_s));
+    // What the script measured itself (`report.note`), one row per name:
+    // a scenario's own measure belongs next to the standard ones.
+    let names: std::collections::BTreeSet<&String> = reports.iter().flat_map(|(_, r)| r.notes.keys()).collect();
+    for name in names {
+        row(&mut s, name, &|r| r.notes.get(name).map_or("-".to_string(), note_cell));
+    }
     s
+}
+
+fn note_cell(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => format!("{:.2}", n.as_f64().unwrap_or(f64::NAN)),
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
