@@ -8,16 +8,18 @@
 
 use bytes::Bytes;
 use replab_api::{
-    Effect, Effects, Input, Instant, LogIndex, LogPosition, NodeId, PluginRng, PolicyContext, PolicyStatus, ProposalId,
-    ReadId, Recovered, ReplicationPolicy, Role, StepError, Term,
+    DetectorInput, Effect, Effects, FailureDetector, Input, Instant, LogIndex, LogPosition, NodeId, PluginRng,
+    PolicyContext, PolicyStatus, ProposalId, ReadId, Recovered, ReplicationPolicy, Role, StepError, Term,
 };
 
 use crate::checker::Checker;
 use crate::clients::{Clients, ProposalRecord, ReadRecord};
+use crate::detectors::{Channel, Detectors};
 use crate::event::{Event, EventKind, EventQueue};
 use crate::network::{Network, NetworkStats};
 use crate::options::SimOptions;
 use crate::state_machine::{DigestStateMachine, StateMachine};
+use crate::step_check::{StepCheck, StepView};
 use crate::storage::{Disk, LogStore};
 use crate::violation::{Invariant, Violation};
 
@@ -86,6 +88,9 @@ pub(crate) struct SimNode<P, M> {
     pub(crate) applied: Vec<LogPosition>,
     pub(crate) effects: Effects,
     pub(crate) crashes: u64,
+    /// The node's failure detector, when the world runs them
+    /// (`detectors.rs`); dropped at a crash like the rest of its memory.
+    pub(crate) detector: Option<Box<dyn FailureDetector>>,
 }
 
 type PolicyBuilder<P> = Box<dyn FnMut(PolicyContext, Recovered) -> P>;
@@ -108,6 +113,8 @@ pub struct Sim<P, M = DigestStateMachine> {
     pub(crate) effect_log: Vec<EffectRecord>,
     pub(crate) counts: EffectCounts,
     step_errors: Vec<(u64, NodeId, StepError)>,
+    pub(crate) detectors: Detectors,
+    pub(crate) step_check: Option<StepCheck>,
     events_processed: u64,
     failed: Option<Violation>,
 }
@@ -150,6 +157,8 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
             effect_log: Vec::new(),
             counts: EffectCounts::default(),
             step_errors: Vec::new(),
+            detectors: Detectors::default(),
+            step_check: None,
             events_processed: 0,
             failed: None,
             options,
@@ -176,6 +185,7 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
                 applied: Vec::new(),
                 effects: Effects::new(),
                 crashes: 0,
+                detector: None,
             });
         }
         for id in 1..=sim.options.nodes as NodeId {
@@ -225,6 +235,7 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
         let incarnation = node.incarnation;
         let phase = self.rng.range_inclusive(1, self.options.tick_interval_us);
         self.queue.schedule(self.now_us + phase, EventKind::Tick { node: id, incarnation });
+        self.build_detector(id);
         Ok(())
     }
 
@@ -238,6 +249,7 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
         }
         node.policy = None;
         node.state_machine = None;
+        node.detector = None;
         node.role = None;
         node.leader = None;
         node.disk.crash();
@@ -302,9 +314,25 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
             return Ok(None);
         };
         let mut effects = std::mem::take(&mut node.effects);
+        // Kept only for a step check: most worlds have none.
+        let checked = self.step_check.is_some().then(|| (input.clone(), node.view.hard_state));
         let refused = policy.step(now, input, &mut effects).err();
         if let Some(e) = &refused {
             self.step_errors.push((self.now_us, id, e.clone()));
+        }
+        if let (Some(check), Some((input, hard_state_before))) = (self.step_check.as_mut(), checked) {
+            let view = StepView {
+                time_us: self.now_us,
+                node: id,
+                input: &input,
+                hard_state_before,
+                effects: effects.as_slice(),
+            };
+            if let Err(failure) = check(&view) {
+                effects.drain();
+                self.nodes[i].effects = effects;
+                return Err(self.checker.fail(Invariant::Policy(failure.invariant), Some(id), failure.detail));
+            }
         }
         let mut result = Ok(());
         for effect in effects.drain() {
@@ -332,16 +360,25 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
         self.queue.schedule(self.now_us + latency, EventKind::SyncDone { node: id, incarnation, up_to });
     }
 
-    /// Puts a message on the network (through the test filter, if any).
+    /// Puts a policy message on the network (through the test filter, if
+    /// any).
     pub(crate) fn send(&mut self, from: NodeId, to: NodeId, bytes: Bytes) {
-        if let Some(filter) = self.filter.as_mut()
+        self.send_on(Channel::Policy, from, to, bytes);
+    }
+
+    /// Puts a message on the network. The test filter sees only policy
+    /// messages: it exists to drop chosen ones, which tests pick by
+    /// decoding them as the policy's.
+    pub(crate) fn send_on(&mut self, channel: Channel, from: NodeId, to: NodeId, bytes: Bytes) {
+        if channel == Channel::Policy
+            && let Some(filter) = self.filter.as_mut()
             && !filter(from, to, &bytes)
         {
             self.network.stats.dropped += 1;
             return;
         }
         for arrival_us in self.network.route(from, to, self.now_us).into_iter().flatten() {
-            self.queue.schedule(arrival_us, EventKind::Deliver { from, to, bytes: bytes.clone() });
+            self.queue.schedule(arrival_us, EventKind::Deliver { channel, from, to, bytes: bytes.clone() });
         }
     }
 
@@ -353,14 +390,21 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
             EventKind::Tick { node, incarnation } => {
                 if self.nodes[self.index(node)].incarnation == incarnation && self.is_alive(node) {
                     self.step_node(node, Input::Tick)?;
+                    // The engine ticks the detector right after the policy.
+                    self.step_detector(node, DetectorInput::Tick)?;
                     let at = self.now_us + self.options.tick_interval_us;
                     self.queue.schedule(at, EventKind::Tick { node, incarnation });
                 }
             }
-            EventKind::Deliver { from, to, bytes } => {
+            EventKind::Deliver { channel, from, to, bytes } => {
                 if self.is_alive(to) && !self.network.is_cut(from, to) {
                     self.network.stats.delivered += 1;
-                    self.step_node(to, Input::Message { from, bytes })?;
+                    match channel {
+                        Channel::Policy => {
+                            self.step_node(to, Input::Message { from, bytes })?;
+                        }
+                        Channel::Detector => self.deliver_to_detector(from, to, bytes)?,
+                    }
                 } else {
                     self.network.stats.dropped += 1;
                 }
