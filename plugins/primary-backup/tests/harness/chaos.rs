@@ -1,0 +1,230 @@
+//! One randomized primary-backup run per seed, with the real failure
+//! detectors deciding failover.
+//!
+//! From the seed: the cluster size (3 or 5), the detector (gossip or
+//! heartbeat, `DetectorKind::for_seed`) and its configuration, the
+//! policy's batching and snapshot settings, then 50 fault actions 20-400
+//! ms apart (crash a node or the primary, restart, isolate, cut one way,
+//! heal, make every link lossy or clean again, or nothing), with a client
+//! proposing 1-4 commands every 5-40 ms throughout.
+//! Nobody tells the nodes who is up: only their detectors' messages,
+//! crossing the same faulty network, do. Then everything heals, a write
+//! must commit, the replicas must converge, and the acknowledged writes
+//! are counted against the final state.
+
+use replab_api::{NodeId, PluginRng};
+use replab_primary_backup::{Bug, Mode, PrimaryBackup, PrimaryBackupConfig};
+use replab_sim::{Invariant, LedgerStateMachine, LinkConfig, SimOptions, Violation, mix_seed};
+
+use super::detectors::{DetectorConfig, DetectorKind};
+use super::invariants::{self, ACKNOWLEDGED_WRITE_LOST, Acknowledged, CONVERGENCE, Primaries, World};
+
+pub const MS: u64 = 1_000;
+pub const SECOND: u64 = 1_000_000;
+const ACTIONS: usize = 50;
+/// Every link, when the schedule makes the network lossy.
+pub const LOSSY: LinkConfig = LinkConfig {
+    drop_probability: 0.05,
+    duplicate_probability: 0.05,
+    reorder_probability: 0.1,
+    reorder_extra_max_us: 3_000,
+    ..LinkConfig::BENIGN
+};
+/// After the heal, a write must commit within this much virtual time:
+/// the detectors must take the restarted nodes back, and a takeover may
+/// need several rank timeouts.
+const LIVENESS_BOUND_US: u64 = 15 * SECOND;
+
+/// What to run: a seed, a mode, a bug switch, and whether the simulator's
+/// Raft-style invariants run too (the bug tests turn them off to show
+/// that primary-backup's own invariants catch each bug).
+#[derive(Clone, Copy, Debug)]
+pub struct Spec {
+    pub seed: u64,
+    pub mode: Mode,
+    pub bug: Bug,
+    pub raft_checks: bool,
+}
+
+impl Spec {
+    pub fn new(seed: u64, mode: Mode) -> Spec {
+        Spec { seed, mode, bug: Bug::None, raft_checks: mode != Mode::Async }
+    }
+
+    pub fn members(&self) -> usize {
+        if self.seed.is_multiple_of(2) { 3 } else { 5 }
+    }
+
+    /// The command that replays this run, printed with every violation.
+    pub fn replay_command(&self) -> String {
+        let bug = match self.bug {
+            Bug::None => String::new(),
+            bug => format!("REPLAB_SIM_BUG={} ", serde_name(bug)),
+        };
+        let checks = if self.raft_checks == (self.mode != Mode::Async) { "" } else { "REPLAB_SIM_RAFT_CHECKS=0 " };
+        format!(
+            "REPLAB_SIM_SEED={{seed}} REPLAB_SIM_MODE={} {bug}{checks}cargo test --release -p replab-primary-backup \
+             --test detected -- --exact replay_one_seed --nocapture",
+            self.mode
+        )
+    }
+}
+
+fn serde_name(bug: Bug) -> String {
+    toml::Value::try_from(bug).ok().and_then(|v| v.as_str().map(str::to_string)).expect("a bug has a name")
+}
+
+/// What a run exercised and measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub primaries: u64,
+    pub rollbacks: u64,
+    pub acknowledged: Acknowledged,
+    /// Verdicts the detectors handed to the policies, and how many of
+    /// them were suspicions (Suspect or Dead).
+    pub verdicts: u64,
+    pub suspicions: u64,
+    pub detector_messages: u64,
+    pub crashes: u64,
+}
+
+/// The policy's settings, drawn from the seed: small batches and windows
+/// as well as the defaults, and snapshots in a third of the seeds.
+pub fn policy_config(seed: u64, mode: Mode, bug: Bug) -> PrimaryBackupConfig {
+    let mut rng = PluginRng::from_seed_u64(mix_seed(seed, 0x9b));
+    let mut choose = |options: &[u64]| options[rng.range_inclusive(0, options.len() as u64 - 1) as usize];
+    PrimaryBackupConfig {
+        mode,
+        bug,
+        max_entries_per_append: choose(&[2, 64]) as usize,
+        max_inflight_appends: choose(&[1, 4, 16]) as usize,
+        snapshot_threshold_entries: choose(&[0, 0, 12]),
+        ..PrimaryBackupConfig::default()
+    }
+}
+
+/// A world built for a spec: the simulator, the detectors' configuration,
+/// and the primaries the step check has seen.
+pub struct Built {
+    pub sim: World,
+    pub detector: DetectorConfig,
+    pub primaries: Primaries,
+}
+
+/// Builds the world of `spec`: policies, ledgers, detectors, checks.
+pub fn world(spec: &Spec, record_effects: bool) -> Built {
+    let members = spec.members();
+    let mut options = SimOptions::new(spec.seed, members);
+    options.link = LinkConfig { delay_min_us: 200, delay_max_us: 1_000, ..LinkConfig::BENIGN };
+    options.check_invariants = spec.raft_checks;
+    options.record_effects = record_effects;
+    options.replay_command = spec.replay_command();
+    let config = policy_config(spec.seed, spec.mode, spec.bug);
+    let build = move |ctx, recovered| PrimaryBackup::new(ctx, config.clone(), recovered);
+    let mut sim = World::with_state_machine(options, build, |_| LedgerStateMachine::default());
+    let detector = DetectorConfig::draw(DetectorKind::for_seed(spec.seed), spec.seed, members);
+    let for_nodes = detector.clone();
+    sim.attach_detectors(move |ctx| for_nodes.build(ctx));
+    let primaries = Primaries::default();
+    sim.set_step_check(invariants::step_check(primaries.clone()));
+    Built { sim, detector, primaries }
+}
+
+/// Runs one seed; the world is returned too, for inspection and replay.
+pub fn run(spec: &Spec, record_effects: bool) -> (Built, Result<Outcome, Violation>) {
+    let mut built = world(spec, record_effects);
+    let sim = &mut built.sim;
+    let result = faults(sim, spec)
+        .and_then(|_| settle(sim, spec))
+        .map(|acknowledged| Outcome { primaries: built.primaries.borrow().len() as u64, ..outcome(sim, acknowledged) });
+    (built, result)
+}
+
+fn faults(sim: &mut World, spec: &Spec) -> Result<(), Violation> {
+    let members = spec.members() as u64;
+    let mut rng = PluginRng::from_seed_u64(mix_seed(spec.seed, 0x0fa1_7de7));
+    for _ in 0..ACTIONS {
+        let target = rng.range_inclusive(1, members) as NodeId;
+        let down = (1..=members).filter(|&n| !sim.is_alive(n)).count() as u64;
+        match rng.range_inclusive(0, 9) {
+            0 if down + 1 < members => sim.crash(target),
+            1 if down + 1 < members => {
+                if let Some(primary) = sim.leader() {
+                    sim.crash(primary);
+                }
+            }
+            2 | 3 => sim.restart(target)?,
+            4 => sim.network_mut().isolate(target),
+            5 => {
+                let other = rng.range_inclusive(1, members) as NodeId;
+                if other != target {
+                    sim.network_mut().cut(target, other);
+                }
+            }
+            6 => sim.network_mut().heal(),
+            7 => sim.network_mut().set_all_links(LOSSY),
+            8 => sim.network_mut().set_all_links(LinkConfig::BENIGN),
+            _ => {}
+        }
+        // Until the next fault, a client writes every 5-40 ms: mostly at
+        // the primary, sometimes at whichever node it knows.
+        let next_fault = sim.now_us() + rng.range_inclusive(20, 400) * MS;
+        while sim.now_us() < next_fault {
+            let at = rng.range_inclusive(1, members) as NodeId;
+            let at = if rng.chance(0.9) { sim.leader().unwrap_or(at) } else { at };
+            sim.propose_commands(at, rng.range_inclusive(1, 4) as usize)?;
+            sim.run_until(next_fault.min(sim.now_us() + rng.range_inclusive(5, 40) * MS))?;
+        }
+    }
+    Ok(())
+}
+
+/// Heals everything, requires a committed write, convergence, and counts
+/// (or, outside async, flags) lost acknowledged writes.
+fn settle(sim: &mut World, spec: &Spec) -> Result<Acknowledged, Violation> {
+    let all: Vec<NodeId> = (1..=spec.members() as NodeId).collect();
+    // Heals the network, restarts every node and has a client retry one
+    // write at the primary until it commits.
+    sim.check_liveness(1, LIVENESS_BOUND_US)?;
+    let primary = sim.leader().expect("a write just committed at the primary");
+    // The policy's own commit index: the simulator's never goes back, and
+    // a node rolled back under async has a higher one there.
+    let last = sim.status(primary).expect("the primary is up").commit_index;
+    // Everyone reaches it, and a node that applied a discarded suffix
+    // (async) is rolled back to the primary's state.
+    let deadline = sim.now_us() + 5 * SECOND;
+    let same = |s: &World| {
+        let first = s.state_machine(all[0]).map(|m| &m.digest);
+        all.iter().all(|&n| s.last_applied(n) >= last && s.state_machine(n).map(|m| &m.digest) == first)
+    };
+    sim.run_until_cond(deadline, same)?;
+    let states: Vec<_> = all.iter().map(|&n| sim.state_machine(n).expect("up").clone()).collect();
+    if let Some(n) = states.iter().position(|s| s.digest != states[0].digest) {
+        let detail = format!("node {} applied {:?}, node 1 {:?}", n + 1, states[n].digest, states[0].digest);
+        return Err(invariants::violation(sim, Invariant::Policy(CONVERGENCE), detail));
+    }
+    let acknowledged = invariants::acknowledged(sim, &states[0]);
+    if spec.mode != Mode::Async && acknowledged.lost > 0 {
+        let detail = format!(
+            "{} of {} acknowledged commands are not in the final state ({} mode)",
+            acknowledged.lost, acknowledged.commands, spec.mode
+        );
+        return Err(invariants::violation(sim, Invariant::Policy(ACKNOWLEDGED_WRITE_LOST), detail));
+    }
+    sim.check_nothing_lost()?;
+    Ok(acknowledged)
+}
+
+fn outcome(sim: &World, acknowledged: Acknowledged) -> Outcome {
+    let stats = sim.detector_stats();
+    let nodes = 1..=sim.options().nodes as NodeId;
+    Outcome {
+        primaries: 0,
+        rollbacks: nodes.clone().filter_map(|n| sim.policy(n)).map(|p| p.stats().rollbacks).sum(),
+        acknowledged,
+        verdicts: stats.verdicts,
+        suspicions: sim.verdicts().iter().filter(|v| v.liveness != replab_api::Liveness::Alive).count() as u64,
+        detector_messages: stats.messages_sent,
+        crashes: nodes.map(|n| sim.crashes(n)).sum(),
+    }
+}
