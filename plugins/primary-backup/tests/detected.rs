@@ -12,14 +12,15 @@ mod harness;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use harness::chaos::{self, Outcome, Spec};
+use harness::chaos::{self, Outcome};
 use harness::detectors::DetectorKind;
 use harness::invariants::{ACKNOWLEDGED_WRITE_LOST, ONE_PRIMARY_PER_GENERATION, WRITE_FROM_LOWER_GENERATION};
+use harness::world::Spec;
 use replab_primary_backup::{Bug, Mode};
 use replab_sim::{Invariant, Violation};
 
-/// Seeds per mode in CI (`REPLAB_SIM_SEEDS` overrides): 3 x 400 = 1,200.
-const SEEDS_PER_MODE: u64 = 400;
+/// Seeds per mode in CI (`REPLAB_SIM_SEEDS` overrides): 3 x 500 = 1,500.
+const SEEDS_PER_MODE: u64 = 500;
 
 fn seeds_per_mode() -> u64 {
     std::env::var("REPLAB_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(SEEDS_PER_MODE)
@@ -130,9 +131,9 @@ fn replay_one_seed() {
         Err(_) => Bug::None,
     };
     let raft_checks = std::env::var("REPLAB_SIM_RAFT_CHECKS").map_or(mode != Mode::Async, |v| v != "0");
-    let spec = Spec { seed, mode, bug, raft_checks };
+    let spec = Spec { bug, raft_checks, ..Spec::new(seed, mode) };
     let (built, result) = chaos::run(&spec, false);
-    println!("seed {seed}, {mode} mode, {} nodes, {}", spec.members(), built.detector.describe());
+    println!("seed {seed}, {mode} mode, {} nodes, {}", spec.members, built.detector.describe());
     match result {
         Ok(outcome) => println!("passed: {outcome:?}"),
         Err(violation) => panic!("{violation}"),
@@ -161,7 +162,7 @@ fn a_seed_replays_exactly() {
 fn caught(bug: Bug, mode: Mode, expected: &'static str, max_seeds: u64) -> Violation {
     let mut others = Vec::new();
     for seed in 0..max_seeds {
-        let spec = Spec { seed, mode, bug, raft_checks: false };
+        let spec = Spec { bug, raft_checks: false, ..Spec::new(seed, mode) };
         if let (_, Err(violation)) = chaos::run(&spec, false) {
             assert!(violation.replay.contains(&format!("REPLAB_SIM_SEED={seed} ")), "{}", violation.replay);
             if violation.invariant == Invariant::Policy(expected) {

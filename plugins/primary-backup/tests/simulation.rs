@@ -11,7 +11,7 @@
 mod harness;
 mod support;
 
-use harness::chaos;
+use harness::{chaos, world};
 use replab_api::{Liveness, NodeId, PluginRng};
 use replab_primary_backup::{Bug, Mode, PrimaryBackup};
 use replab_sim::{LinkConfig, Sim, mix_seed};
@@ -47,7 +47,7 @@ fn run_world(seed: u64, mode: Mode) -> Sim<PrimaryBackup> {
     let members = if seed.is_multiple_of(2) { 3 } else { 5 };
     let mut options = options(seed, members, mode);
     options.record_effects = true;
-    let mut sim = cluster_with(options, chaos::policy_config(seed, mode, Bug::None));
+    let mut sim = cluster_with(options, world::policy_config(seed, mode, Bug::None));
     let mut rng = PluginRng::from_seed_u64(mix_seed(seed, 0xfa17));
     let mut isolated: Vec<NodeId> = Vec::new();
     for _ in 0..40 {

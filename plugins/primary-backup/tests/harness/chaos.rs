@@ -13,11 +13,11 @@
 //! are counted against the final state.
 
 use replab_api::{NodeId, PluginRng};
-use replab_primary_backup::{Bug, Mode, PrimaryBackup, PrimaryBackupConfig};
-use replab_sim::{Invariant, LedgerStateMachine, LinkConfig, SimOptions, Violation, mix_seed};
+use replab_primary_backup::Mode;
+use replab_sim::{Invariant, LinkConfig, Violation, mix_seed};
 
-use super::detectors::{DetectorConfig, DetectorKind};
-use super::invariants::{self, ACKNOWLEDGED_WRITE_LOST, Acknowledged, CONVERGENCE, Primaries, World};
+use super::invariants::{self, ACKNOWLEDGED_WRITE_LOST, Acknowledged, CONVERGENCE, World};
+use super::world::{Built, Spec, world};
 
 pub const MS: u64 = 1_000;
 pub const SECOND: u64 = 1_000_000;
@@ -35,45 +35,6 @@ pub const LOSSY: LinkConfig = LinkConfig {
 /// need several rank timeouts.
 const LIVENESS_BOUND_US: u64 = 15 * SECOND;
 
-/// What to run: a seed, a mode, a bug switch, and whether the simulator's
-/// Raft-style invariants run too (the bug tests turn them off to show
-/// that primary-backup's own invariants catch each bug).
-#[derive(Clone, Copy, Debug)]
-pub struct Spec {
-    pub seed: u64,
-    pub mode: Mode,
-    pub bug: Bug,
-    pub raft_checks: bool,
-}
-
-impl Spec {
-    pub fn new(seed: u64, mode: Mode) -> Spec {
-        Spec { seed, mode, bug: Bug::None, raft_checks: mode != Mode::Async }
-    }
-
-    pub fn members(&self) -> usize {
-        if self.seed.is_multiple_of(2) { 3 } else { 5 }
-    }
-
-    /// The command that replays this run, printed with every violation.
-    pub fn replay_command(&self) -> String {
-        let bug = match self.bug {
-            Bug::None => String::new(),
-            bug => format!("REPLAB_SIM_BUG={} ", serde_name(bug)),
-        };
-        let checks = if self.raft_checks == (self.mode != Mode::Async) { "" } else { "REPLAB_SIM_RAFT_CHECKS=0 " };
-        format!(
-            "REPLAB_SIM_SEED={{seed}} REPLAB_SIM_MODE={} {bug}{checks}cargo test --release -p replab-primary-backup \
-             --test detected -- --exact replay_one_seed --nocapture",
-            self.mode
-        )
-    }
-}
-
-fn serde_name(bug: Bug) -> String {
-    toml::Value::try_from(bug).ok().and_then(|v| v.as_str().map(str::to_string)).expect("a bug has a name")
-}
-
 /// What a run exercised and measured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -88,48 +49,6 @@ pub struct Outcome {
     pub crashes: u64,
 }
 
-/// The policy's settings, drawn from the seed: small batches and windows
-/// as well as the defaults, and snapshots in a third of the seeds.
-pub fn policy_config(seed: u64, mode: Mode, bug: Bug) -> PrimaryBackupConfig {
-    let mut rng = PluginRng::from_seed_u64(mix_seed(seed, 0x9b));
-    let mut choose = |options: &[u64]| options[rng.range_inclusive(0, options.len() as u64 - 1) as usize];
-    PrimaryBackupConfig {
-        mode,
-        bug,
-        max_entries_per_append: choose(&[2, 64]) as usize,
-        max_inflight_appends: choose(&[1, 4, 16]) as usize,
-        snapshot_threshold_entries: choose(&[0, 0, 12]),
-        ..PrimaryBackupConfig::default()
-    }
-}
-
-/// A world built for a spec: the simulator, the detectors' configuration,
-/// and the primaries the step check has seen.
-pub struct Built {
-    pub sim: World,
-    pub detector: DetectorConfig,
-    pub primaries: Primaries,
-}
-
-/// Builds the world of `spec`: policies, ledgers, detectors, checks.
-pub fn world(spec: &Spec, record_effects: bool) -> Built {
-    let members = spec.members();
-    let mut options = SimOptions::new(spec.seed, members);
-    options.link = LinkConfig { delay_min_us: 200, delay_max_us: 1_000, ..LinkConfig::BENIGN };
-    options.check_invariants = spec.raft_checks;
-    options.record_effects = record_effects;
-    options.replay_command = spec.replay_command();
-    let config = policy_config(spec.seed, spec.mode, spec.bug);
-    let build = move |ctx, recovered| PrimaryBackup::new(ctx, config.clone(), recovered);
-    let mut sim = World::with_state_machine(options, build, |_| LedgerStateMachine::default());
-    let detector = DetectorConfig::draw(DetectorKind::for_seed(spec.seed), spec.seed, members);
-    let for_nodes = detector.clone();
-    sim.attach_detectors(move |ctx| for_nodes.build(ctx));
-    let primaries = Primaries::default();
-    sim.set_step_check(invariants::step_check(primaries.clone()));
-    Built { sim, detector, primaries }
-}
-
 /// Runs one seed; the world is returned too, for inspection and replay.
 pub fn run(spec: &Spec, record_effects: bool) -> (Built, Result<Outcome, Violation>) {
     let mut built = world(spec, record_effects);
@@ -141,7 +60,7 @@ pub fn run(spec: &Spec, record_effects: bool) -> (Built, Result<Outcome, Violati
 }
 
 fn faults(sim: &mut World, spec: &Spec) -> Result<(), Violation> {
-    let members = spec.members() as u64;
+    let members = spec.members as u64;
     let mut rng = PluginRng::from_seed_u64(mix_seed(spec.seed, 0x0fa1_7de7));
     for _ in 0..ACTIONS {
         let target = rng.range_inclusive(1, members) as NodeId;
@@ -182,7 +101,7 @@ fn faults(sim: &mut World, spec: &Spec) -> Result<(), Violation> {
 /// Heals everything, requires a committed write, convergence, and counts
 /// (or, outside async, flags) lost acknowledged writes.
 fn settle(sim: &mut World, spec: &Spec) -> Result<Acknowledged, Violation> {
-    let all: Vec<NodeId> = (1..=spec.members() as NodeId).collect();
+    let all: Vec<NodeId> = (1..=spec.members as NodeId).collect();
     // Heals the network, restarts every node and has a client retry one
     // write at the primary until it commits.
     sim.check_liveness(1, LIVENESS_BOUND_US)?;
