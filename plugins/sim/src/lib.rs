@@ -25,6 +25,7 @@ pub mod keyed;
 pub mod ledger;
 pub mod liveness;
 pub mod network;
+mod observe;
 pub mod options;
 pub mod sim;
 pub mod state_machine;

@@ -1,6 +1,7 @@
 //! The simulated world: N nodes, virtual time, the event loop, and node
 //! lifecycles (boot, crash, restart). Effects are carried out in
-//! `effects.rs`; the liveness helper is in `liveness.rs`.
+//! `effects.rs`; the liveness helper is in `liveness.rs`; what tests may
+//! read of the world is in `observe.rs`; the detectors in `detectors.rs`.
 //!
 //! Everything random derives from the run seed, events at equal times run
 //! in scheduling order, and nothing reads the wall clock, so a seed replays
@@ -9,14 +10,14 @@
 use bytes::Bytes;
 use replab_api::{
     DetectorInput, Effect, Effects, FailureDetector, Input, Instant, LogIndex, LogPosition, NodeId, PluginRng,
-    PolicyContext, PolicyStatus, ProposalId, ReadId, Recovered, ReplicationPolicy, Role, StepError, Term,
+    PolicyContext, Recovered, ReplicationPolicy, Role, StepError, Term,
 };
 
 use crate::checker::Checker;
-use crate::clients::{Clients, ProposalRecord, ReadRecord};
+use crate::clients::Clients;
 use crate::detectors::{Channel, Detectors};
 use crate::event::{Event, EventKind, EventQueue};
-use crate::network::{Network, NetworkStats};
+use crate::network::Network;
 use crate::options::SimOptions;
 use crate::state_machine::{DigestStateMachine, StateMachine};
 use crate::step_check::{StepCheck, StepView};
@@ -112,11 +113,11 @@ pub struct Sim<P, M = DigestStateMachine> {
     pub(crate) filter: Option<MessageFilter>,
     pub(crate) effect_log: Vec<EffectRecord>,
     pub(crate) counts: EffectCounts,
-    step_errors: Vec<(u64, NodeId, StepError)>,
+    pub(crate) step_errors: Vec<(u64, NodeId, StepError)>,
     pub(crate) detectors: Detectors,
     pub(crate) step_check: Option<StepCheck>,
-    events_processed: u64,
-    failed: Option<Violation>,
+    pub(crate) events_processed: u64,
+    pub(crate) failed: Option<Violation>,
 }
 
 /// SplitMix64: derives independent seeds from the run seed.
@@ -483,134 +484,5 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
         let deadline = self.now_us + limit_us;
         self.run_until_cond(deadline, |s| s.leader().is_some())?;
         Ok(self.leader())
-    }
-
-    pub fn options(&self) -> &SimOptions {
-        &self.options
-    }
-
-    pub fn now_us(&self) -> u64 {
-        self.now_us
-    }
-
-    pub fn is_alive(&self, id: NodeId) -> bool {
-        self.nodes[self.index(id)].policy.is_some()
-    }
-
-    pub fn policy(&self, id: NodeId) -> Option<&P> {
-        self.nodes[self.index(id)].policy.as_ref()
-    }
-
-    pub fn status(&self, id: NodeId) -> Option<PolicyStatus> {
-        self.policy(id).map(|p| p.status())
-    }
-
-    /// The live node that believes it leads the highest term.
-    pub fn leader(&self) -> Option<NodeId> {
-        self.nodes
-            .iter()
-            .filter(|n| n.policy.is_some() && n.role == Some(Role::Leader))
-            .max_by_key(|n| n.term)
-            .map(|n| n.id)
-    }
-
-    /// [`Sim::leader`] with the term it believes it leads.
-    pub fn leader_and_term(&self) -> Option<(NodeId, Term)> {
-        self.leader().map(|id| (id, self.nodes[self.index(id)].term))
-    }
-
-    pub fn role(&self, id: NodeId) -> Option<Role> {
-        self.nodes[self.index(id)].role
-    }
-
-    /// The node's log as written (synced or not).
-    pub fn log(&self, id: NodeId) -> &LogStore {
-        &self.nodes[self.index(id)].view
-    }
-
-    /// What the node's disk would give back after a crash.
-    pub fn durable(&self, id: NodeId) -> &LogStore {
-        &self.nodes[self.index(id)].disk.durable
-    }
-
-    /// The node's simulated disk (pending writes, held sends, sync state).
-    pub fn disk(&self, id: NodeId) -> &Disk {
-        &self.nodes[self.index(id)].disk
-    }
-
-    pub fn state_machine(&self, id: NodeId) -> Option<&M> {
-        self.nodes[self.index(id)].state_machine.as_ref()
-    }
-
-    /// Entries applied by the node's current incarnation, in order.
-    pub fn applied(&self, id: NodeId) -> &[LogPosition] {
-        &self.nodes[self.index(id)].applied
-    }
-
-    pub fn last_applied(&self, id: NodeId) -> LogIndex {
-        self.nodes[self.index(id)].last_applied
-    }
-
-    pub fn commit_index(&self, id: NodeId) -> LogIndex {
-        self.nodes[self.index(id)].commit
-    }
-
-    pub fn crashes(&self, id: NodeId) -> u64 {
-        self.nodes[self.index(id)].crashes
-    }
-
-    /// The highest index committed anywhere so far.
-    pub fn max_committed(&self) -> LogIndex {
-        self.checker.max_committed()
-    }
-
-    /// Every (term, leader) pair seen so far.
-    pub fn leaders_by_term(&self) -> &std::collections::BTreeMap<Term, NodeId> {
-        self.checker.leaders()
-    }
-
-    pub fn proposal(&self, id: ProposalId) -> Option<&ProposalRecord> {
-        self.clients.proposal(id)
-    }
-
-    pub fn proposals(&self) -> &[ProposalRecord] {
-        &self.clients.proposals
-    }
-
-    pub fn read_record(&self, id: ReadId) -> Option<&ReadRecord> {
-        self.clients.read(id)
-    }
-
-    pub fn reads(&self) -> &[ReadRecord] {
-        &self.clients.reads
-    }
-
-    /// Commands whose proposals are known committed.
-    pub fn committed_commands(&self) -> u64 {
-        self.clients.committed_commands
-    }
-
-    pub fn network_stats(&self) -> NetworkStats {
-        self.network.stats
-    }
-
-    pub fn effect_counts(&self) -> EffectCounts {
-        self.counts
-    }
-
-    pub fn effect_log(&self) -> &[EffectRecord] {
-        &self.effect_log
-    }
-
-    pub fn step_errors(&self) -> &[(u64, NodeId, StepError)] {
-        &self.step_errors
-    }
-
-    pub fn events_processed(&self) -> u64 {
-        self.events_processed
-    }
-
-    pub fn violation(&self) -> Option<&Violation> {
-        self.failed.as_ref()
     }
 }
