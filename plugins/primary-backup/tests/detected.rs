@@ -194,3 +194,29 @@ fn claim_without_promises_makes_two_primaries_of_one_generation() {
 fn ignore_longer_logs_loses_acknowledged_writes() {
     caught(Bug::IgnoreLongerLogs, Mode::Quorum, ACKNOWLEDGED_WRITE_LOST, 200);
 }
+
+/// How often each bug is caught, and as what, over the first 200 seeds
+/// (`cargo test --release -p replab-primary-backup --test detected --
+/// --ignored --nocapture bug_catch_rates`); the figures are in
+/// docs/PRIMARY_BACKUP.md.
+#[test]
+#[ignore]
+fn bug_catch_rates() {
+    let bugs = [
+        (Bug::AckBeforeQuorum, Mode::Quorum),
+        (Bug::AcceptLowerGeneration, Mode::Quorum),
+        (Bug::ClaimWithoutPromises, Mode::Async),
+        (Bug::ClaimWithoutPromises, Mode::Quorum),
+        (Bug::IgnoreLongerLogs, Mode::Quorum),
+    ];
+    for (bug, mode) in bugs {
+        let mut by_invariant = std::collections::BTreeMap::<String, u64>::new();
+        for seed in 0..200 {
+            let spec = Spec { bug, raft_checks: false, ..Spec::new(seed, mode) };
+            if let (_, Err(violation)) = chaos::run(&spec, false) {
+                *by_invariant.entry(format!("{:?}", violation.invariant)).or_default() += 1;
+            }
+        }
+        println!("{bug:?} ({mode}): {by_invariant:?} of 200 seeds");
+    }
+}

@@ -107,18 +107,21 @@ fn a_flapping_link_produces_suspicions() {
                 total.suspicions += one.suspicions;
                 total.recoveries += one.recoveries;
                 total.generations += one.generations;
+                total.primaries += one.primaries;
             }
         }
         println!(
-            "{kind:?}: {} seeds, 8 flaps each: a flapping link raised {} suspicions ({} recoveries, {} generations); \
-             a flapping node {} ({} recoveries, {} generations)",
+            "{kind:?}: {} seeds, 8 flaps each: a flapping link raised {} suspicions ({} recoveries, {} generations, \
+             {} new primaries); a flapping node {} ({} recoveries, {} generations, {} new primaries)",
             seeds().len(),
             link.suspicions,
             link.recoveries,
             link.generations,
+            link.primaries,
             node.suspicions,
             node.recoveries,
-            node.generations
+            node.generations,
+            node.primaries
         );
         assert!(link.suspicions + node.suspicions > 0, "{kind:?} counted no suspicion");
     }
@@ -173,6 +176,7 @@ struct Sums {
     link_suspicions: u64,
     node_suspicions: u64,
     generations: u64,
+    primaries: u64,
 }
 
 impl Sums {
@@ -184,6 +188,7 @@ impl Sums {
         self.link_suspicions += link.suspicions;
         self.node_suspicions += node.suspicions;
         self.generations += link.generations + node.generations;
+        self.primaries += link.primaries + node.primaries;
     }
 
     fn summary(&self) -> String {
@@ -197,7 +202,7 @@ impl Sums {
         };
         format!(
             "suspected a crash: {}; dead: {}; a crashed primary replaced after {} ({} crashes of a primary); \
-             flapping: {} suspicions on a link, {} on a node, {} generations, over {} seeds",
+             flapping: {} suspicions on a link, {} on a node, {} generations, {} new primaries, over {} seeds",
             stats(&self.suspect_us),
             stats(&self.dead_us),
             stats(&self.failover_us),
@@ -205,6 +210,7 @@ impl Sums {
             self.link_suspicions,
             self.node_suspicions,
             self.generations,
+            self.primaries,
             self.runs
         )
     }

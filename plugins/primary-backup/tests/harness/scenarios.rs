@@ -14,7 +14,7 @@ use replab_sim::{Violation, mix_seed};
 use super::chaos::{MS, SECOND};
 use super::detectors::DetectorConfig;
 use super::invariants::World;
-use super::world::{Spec, world_with};
+use super::world::{Built, Spec, world_with};
 
 pub const MEMBERS: usize = 5;
 /// The simulator's default tick and the world's largest one-way delay.
@@ -61,9 +61,9 @@ impl Schedule {
 }
 
 /// A five-node quorum cluster running `detector`, replayed by `test`.
-pub fn cluster(seed: u64, detector: &DetectorConfig, test: &'static str) -> World {
+pub fn cluster(seed: u64, detector: &DetectorConfig, test: &'static str) -> Built {
     let spec = Spec { members: MEMBERS, test, ..Spec::new(seed, Mode::Quorum) };
-    world_with(&spec, detector.clone(), false).sim
+    world_with(&spec, detector.clone(), false)
 }
 
 /// How long every live observer took to suspect, and to declare dead, a
@@ -97,7 +97,7 @@ impl CrashReport {
 /// Crashes one node as `schedule` says and watches the verdicts until the
 /// slower of the two bounds has passed, plus a second.
 pub fn crash_run(schedule: &Schedule, detector: &DetectorConfig, test: &'static str) -> Result<CrashReport, Violation> {
-    let mut sim = cluster(schedule.seed, detector, test);
+    let mut sim = cluster(schedule.seed, detector, test).sim;
     sim.run_until(schedule.crash_at_us)?;
     let verdicts_before = sim.verdicts().len();
     let primary = sim.leader();
@@ -145,8 +145,10 @@ pub struct FlapReport {
     /// Verdicts back to Alive: each one ends a suspicion.
     pub recoveries: u64,
     /// Generations the cluster went through while flapping (claims, won
-    /// or not): what the suspicions cost the policy.
+    /// or not), and primaries elected: what the suspicions cost the
+    /// policy.
     pub generations: u64,
+    pub primaries: u64,
 }
 
 /// Which fault flaps.
@@ -166,8 +168,9 @@ pub fn flap_run(
     detector: &DetectorConfig,
     test: &'static str,
 ) -> Result<FlapReport, Violation> {
-    let mut sim = cluster(schedule.seed, detector, test);
+    let Built { mut sim, primaries, .. } = cluster(schedule.seed, detector, test);
     sim.run_until(3 * SECOND)?;
+    let primaries_before = primaries.borrow().len() as u64;
     let verdicts_before = sim.verdicts().len();
     let generation = |sim: &World| (1..=MEMBERS as NodeId).filter_map(|n| sim.status(n)).map(|s| s.term).max();
     let generation_before = generation(&sim).unwrap_or(0);
@@ -190,5 +193,6 @@ pub fn flap_run(
     let suspicions = during.iter().filter(|v| v.liveness != Liveness::Alive).count() as u64;
     let recoveries = during.len() as u64 - suspicions;
     let generations = generation(&sim).unwrap_or(0) - generation_before;
-    Ok(FlapReport { suspicions, recoveries, generations })
+    let primaries = primaries.borrow().len() as u64 - primaries_before;
+    Ok(FlapReport { suspicions, recoveries, generations, primaries })
 }
