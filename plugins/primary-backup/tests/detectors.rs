@@ -83,6 +83,31 @@ fn detection_time_stays_within_the_configured_bounds() {
     }
 }
 
+/// A restarted node's new detector starts a new generation (the harness
+/// hands in the node's incarnation, as the engine hands in its start
+/// time), so gossip takes it back at its first round instead of after it
+/// counted past its old self; heartbeats at its first heartbeat. Either
+/// way within a tick (the restarted node's first) and a delay.
+#[test]
+fn a_restarted_node_is_taken_back_at_once() {
+    for kind in DetectorKind::BOTH {
+        let detector = config(kind);
+        let mut worst = 0;
+        for seed in seeds() {
+            let taken_back = scenarios::restart_run(&Schedule::draw(seed), &detector, TEST)
+                .unwrap_or_else(|v| panic!("seed {seed}, {kind:?}: {v}"));
+            let bound = TICK_US + MAX_DELAY_US;
+            assert!(
+                taken_back.iter().all(|&us| us <= bound),
+                "seed {seed}, {kind:?}: taken back after {taken_back:?} us, bound {bound}\n{}",
+                replay(seed)
+            );
+            worst = worst.max(taken_back.into_iter().max().unwrap_or(0));
+        }
+        println!("{kind:?}: a restarted node was taken back by every observer within {:.1} ms", ms(worst));
+    }
+}
+
 /// (b) A link, or a node's every link, cut and healed over and over:
 /// the detectors raise suspicions, counted here. Isolating a node must
 /// make both detectors suspect it; a single cut link makes heartbeats

@@ -196,3 +196,29 @@ pub fn flap_run(
     let primaries = primaries.borrow().len() as u64 - primaries_before;
     Ok(FlapReport { suspicions, recoveries, generations, primaries })
 }
+
+/// Crashes a node as `schedule` says, waits until every observer declared
+/// it dead, restarts it, and returns how long each observer took to take
+/// it back (µs after the restart), in observer order.
+pub fn restart_run(schedule: &Schedule, detector: &DetectorConfig, test: &'static str) -> Result<Vec<u64>, Violation> {
+    let mut sim = cluster(schedule.seed, detector, test).sim;
+    sim.run_until(schedule.crash_at_us)?;
+    let node = schedule.flap_node;
+    sim.crash(node);
+    sim.run_for(detector.detection_bound_us(true, TICK_US, MAX_DELAY_US))?;
+    let restarted_at = sim.now_us();
+    let verdicts_before = sim.verdicts().len();
+    sim.restart(node)?;
+    sim.run_for(SECOND)?;
+    let after = &sim.verdicts()[verdicts_before..];
+    let taken_back = (1..=MEMBERS as NodeId)
+        .filter(|&o| o != node)
+        .map(|o| {
+            after
+                .iter()
+                .find(|v| v.observer == o && v.peer == node && v.liveness == Liveness::Alive)
+                .map_or(u64::MAX, |v| v.time_us - restarted_at)
+        })
+        .collect();
+    Ok(taken_back)
+}
