@@ -46,6 +46,7 @@ impl Totals {
         s.verdicts += o.verdicts;
         s.suspicions += o.suspicions;
         s.detector_messages += o.detector_messages;
+        s.detector_refusals += o.detector_refusals;
         s.crashes += o.crashes;
         self.seeds_losing_acks += u64::from(o.acknowledged.lost > 0);
     }
@@ -87,6 +88,7 @@ fn run_mode(mode: Mode) -> Totals {
     );
     // The runs must have exercised failover driven by the detectors.
     let n = totals.seeds;
+    assert_eq!(s.detector_refusals, 0, "{mode}: a detector refused a correct peer's message");
     assert!(s.primaries > 2 * n, "{mode}: failovers happened: {} primaries in {n} seeds", s.primaries);
     assert!(s.suspicions > n, "{mode}: the detectors suspected nodes: {}", s.suspicions);
     assert!(s.acknowledged.commands > 10 * n, "{mode}: writes were acknowledged: {}", s.acknowledged.commands);

@@ -46,6 +46,8 @@ pub struct Outcome {
     pub verdicts: u64,
     pub suspicions: u64,
     pub detector_messages: u64,
+    /// Inputs a detector refused: none from correct peers.
+    pub detector_refusals: u64,
     pub crashes: u64,
 }
 
@@ -144,6 +146,7 @@ fn outcome(sim: &World, acknowledged: Acknowledged) -> Outcome {
         verdicts: stats.verdicts,
         suspicions: sim.verdicts().iter().filter(|v| v.liveness != replab_api::Liveness::Alive).count() as u64,
         detector_messages: stats.messages_sent,
+        detector_refusals: stats.refused,
         crashes: nodes.map(|n| sim.crashes(n)).sum(),
     }
 }
