@@ -49,11 +49,10 @@ impl DetectorConfig {
     /// configuration alone.
     pub fn defaults(kind: DetectorKind, members: usize) -> DetectorConfig {
         match kind {
-            DetectorKind::Gossip => {
-                DetectorConfig::Gossip(GossipConfig { fanout: members - 1, ..GossipConfig::default() })
-            }
+            DetectorKind::Gossip => DetectorConfig::Gossip(GossipConfig::default()),
             DetectorKind::Heartbeat => DetectorConfig::Heartbeat(HeartbeatConfig::default()),
         }
+        .with_full_fanout(members)
     }
 
     /// A configuration drawn from the seed, for the randomized runs:
@@ -83,6 +82,15 @@ impl DetectorConfig {
         };
         config.validate();
         config
+    }
+
+    /// The same, with gossip sending to every peer each round, as its
+    /// detection bound requires.
+    pub fn with_full_fanout(self, members: usize) -> DetectorConfig {
+        match self {
+            DetectorConfig::Gossip(c) => DetectorConfig::Gossip(GossipConfig { fanout: members - 1, ..c }),
+            heartbeat => heartbeat,
+        }
     }
 
     pub fn kind(&self) -> DetectorKind {
@@ -127,7 +135,8 @@ impl DetectorConfig {
     ///   or `min_std_dev_ms` if that is larger. Phi grows with silence
     ///   and shrinks with mean and spread, so the silence at which phi
     ///   reaches the threshold under those maxima bounds the real one;
-    ///   add `max_delay` and a tick.
+    ///   add `max_delay` and a tick. Rounds start at ticks, so this holds
+    ///   for intervals that are a whole number of ticks (asserted).
     pub fn detection_bound_us(&self, dead: bool, tick_us: u64, max_delay_us: u64) -> u64 {
         match self {
             DetectorConfig::Heartbeat(c) => {
@@ -135,6 +144,7 @@ impl DetectorConfig {
                 timeout_ms * 1_000 + max_delay_us + 1_000 + tick_us
             }
             DetectorConfig::Gossip(c) => {
+                assert!((c.interval_ms * 1_000).is_multiple_of(tick_us), "rounds fall between ticks: no bound");
                 let threshold = if dead { c.dead_phi } else { c.suspect_phi };
                 let interval = c.interval_ms as f64;
                 let mean = interval + 2.0;
