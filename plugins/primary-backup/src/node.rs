@@ -406,4 +406,10 @@ impl ReplicationPolicy for PrimaryBackup {
     fn counters(&self) -> Vec<(&'static str, u64)> {
         self.stats.named()
     }
+
+    /// Async answers reads at once (`reads.rs`): a deposed primary does not
+    /// know it yet and may answer from a superseded history.
+    fn reads_are_linearizable(&self) -> bool {
+        self.config.mode != Mode::Async
+    }
 }
