@@ -28,6 +28,11 @@ pub enum Bug {
     /// Anti-entropy replaces a replica's register with the peer's instead
     /// of merging them: versions only the local replica held are lost.
     AntiEntropyOverwrites,
+    /// The node writes versions under its node id whatever its
+    /// incarnation: after losing its disk it starts its version-vector
+    /// counters over and names new writes with dots its peers already
+    /// hold, which they drop as old.
+    ForgetIncarnation,
 }
 
 /// Tunables of one leaderless node. Every node of a cluster must use the
@@ -184,6 +189,7 @@ mod tests {
             ("ignore_context", Bug::IgnoreContext),
             ("corrupt_replica_value", Bug::CorruptReplicaValue),
             ("anti_entropy_overwrites", Bug::AntiEntropyOverwrites),
+            ("forget_incarnation", Bug::ForgetIncarnation),
         ] {
             assert_eq!(Bug::deserialize(StrDeserializer::<Error>::new(name)).unwrap(), bug);
         }

@@ -81,7 +81,13 @@ impl<R: ConflictResolver> Leaderless<R> {
         } else {
             context
         };
-        let write = LocalWrite { node: self.id, value: value.as_ref(), context, wall_ms: self.clocks.wall_ms };
+        let write = LocalWrite {
+            node: self.id,
+            actor: self.actor,
+            value: value.as_ref(),
+            context,
+            wall_ms: self.clocks.wall_ms,
+        };
         if let Err(e) = R::write(&mut register, write, &mut self.hlc) {
             let reason = format!("the context does not decode as a {} context: {e}", R::NAME);
             self.answer(origin, KeyedReply::Failed { reason }, out);

@@ -269,19 +269,22 @@ fn checker_catches_ack_before_persist() {
     catches::<Lww>(Variant::bug::<Lww>(Bug::AckBeforePersist), &["DurableAck"], 100);
 }
 
-/// The harness's finding, kept as a test: under version vectors a node
-/// that lost its disk starts its dot counters over and names new writes
-/// with dots its peers have already seen, so they drop them as old, and a
-/// put acknowledged `Written` vanishes. Lost disks are therefore left out
-/// of the version-vector CI seeds (last-writer-wins seeds have them). When
-/// the policy learns to survive a lost disk (a new replica id after data
-/// loss, as Riak's vnodes take), this test fails and the CI seeds should
-/// lose disks under both resolvers.
+/// The harness's first finding, fixed. Under version vectors a node that
+/// lost its disk started its dot counters over and named new writes with
+/// dots its peers had already seen; they dropped them as old, and a put
+/// acknowledged `Written` vanished. Now a node that finds its state
+/// missing gets a new incarnation and writes under a new actor
+/// (`replab_api::actor_id`). `Bug::ForgetIncarnation` writes under the node
+/// id again: the checker must catch it, and the seed that shows it must
+/// pass with the fix. (The CI seeds lose disks under both resolvers.)
 #[test]
-fn known_limit_a_lost_disk_reuses_dots_under_version_vectors() {
-    let variant = Variant { wipes: true, ..Variant::ci::<VersionVectors>() };
-    let v = catches::<VersionVectors>(variant, &["VersionReuse", "LostWrite"], 300);
-    assert!(v.detail.contains("already named"), "{v}");
+fn a_lost_disk_no_longer_reuses_dots_under_version_vectors() {
+    let broken = Variant::bug::<VersionVectors>(Bug::ForgetIncarnation);
+    assert!(broken.wipes, "the CI seeds lose disks");
+    let v = catches::<VersionVectors>(broken, &["VersionReuse", "LostWrite"], 300);
+    assert!(v.detail.contains("already named") || v.invariant == "LostWrite", "{v}");
+    let fixed = run_seed::<VersionVectors>(v.seed, Variant::ci::<VersionVectors>()).unwrap_or_else(|v| panic!("{v}"));
+    assert!(fixed.world.wipes > 0, "seed {} loses a disk: {:?}", v.seed, fixed.world);
 }
 
 /// The harness's second finding: a put sent to a node that owns none of
