@@ -17,6 +17,7 @@ use replab_api::{
 use crate::config::{Bug, LeaderlessConfig};
 use crate::forward::PendingForward;
 use crate::hash::Fnv1a64;
+use crate::idempotence::ForwardedPuts;
 use crate::message::{MAX_KEY_BYTES, Message};
 use crate::reads::PendingRead;
 use crate::records::{RecordLog, recover_store};
@@ -58,6 +59,9 @@ pub struct Leaderless<R: ConflictResolver> {
     pub(crate) reads: BTreeMap<u64, PendingRead<R::Register>>,
     /// Puts this node forwarded, by the tag their `Coordinate` carries.
     pub(crate) forwards: BTreeMap<u64, PendingForward>,
+    /// Puts forwarded to this node, remembered so that a duplicated
+    /// `Coordinate` is coordinated once.
+    pub(crate) forwarded_puts: ForwardedPuts,
     /// `None` until the first step (see [`Leaderless::next_tag`]).
     next_tag: Option<u64>,
     seed: u64,
@@ -121,6 +125,7 @@ impl<R: ConflictResolver> Leaderless<R> {
             writes: BTreeMap::new(),
             reads: BTreeMap::new(),
             forwards: BTreeMap::new(),
+            forwarded_puts: ForwardedPuts::default(),
             next_tag: None,
             seed: ctx.seed,
             clocks: Clocks { now: Instant::ZERO, wall_ms: 0 },
@@ -168,6 +173,11 @@ impl<R: ConflictResolver> Leaderless<R> {
     /// reads still collecting replies for read repair) and forwards.
     pub fn pending_requests(&self) -> usize {
         self.writes.len() + self.reads.len() + self.forwards.len()
+    }
+
+    /// Forwarded puts this node remembers (see `idempotence.rs`).
+    pub fn remembered_forwards(&self) -> usize {
+        self.forwarded_puts.len()
     }
 
     pub(crate) fn is_owner(&self, owners: &[NodeId]) -> bool {
@@ -327,6 +337,7 @@ impl<R: ConflictResolver> Leaderless<R> {
     fn tick(&mut self, out: &mut KeyedEffects) {
         self.expire_writes(out);
         self.expire_forwards(out);
+        self.forwarded_puts.expire(self.clocks.now);
         self.expire_reads(out);
         self.tick_anti_entropy(out);
     }
