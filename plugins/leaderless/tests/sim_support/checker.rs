@@ -436,8 +436,9 @@ impl<R: Model> LeaderlessChecker<R> {
         op.is_put() && !self.owners(op.key()).contains(&op.node)
     }
 
-    /// A put that may have been applied, counting the known limit: a
-    /// forwarded put answered `Failed`.
+    /// A put that may have been applied; with `flag_forwarded_failures`
+    /// off (the lenient reading from before the duplicated-forward fix),
+    /// also a forwarded put answered `Failed`.
     fn may_have_applied(&self, op: &OpRecord) -> bool {
         op.may_have_applied()
             || (!self.flag_forwarded_failures
