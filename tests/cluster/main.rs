@@ -5,6 +5,7 @@ mod bad_input;
 mod hardening;
 mod idempotency;
 mod in_process;
+mod keyed_identity;
 mod leaderless;
 mod primary_backup;
 mod process;
