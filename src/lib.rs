@@ -9,6 +9,7 @@ pub mod check;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod histogram;
 pub mod kv;
 pub mod net;
 pub mod node;

@@ -6,6 +6,7 @@ mod hardening;
 mod idempotency;
 mod in_process;
 mod leaderless;
+mod metrics;
 mod process;
 mod snapshot_catch_up;
 mod wal_damage;
