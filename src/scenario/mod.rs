@@ -6,7 +6,9 @@
 
 mod checks;
 pub mod compare;
+pub mod fault_windows;
 mod host;
+pub mod leader_watch;
 mod lua_client;
 mod lua_cluster;
 mod lua_faults;
@@ -14,7 +16,7 @@ mod lua_stats;
 mod ops;
 mod recheck;
 pub mod results;
-mod run_state;
+pub mod run_state;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -187,17 +189,29 @@ fn build_report(run: &Arc<RunState>, error: Option<String>, stats: NodeStats) ->
     let (throughput, latency) = results::performance(&history);
     let checks = run.checks();
     let exit_code = exit_code(error.is_some(), &checks);
+    let duration_s = run.elapsed_s();
+    let leadership = run.leadership_samples();
+    let mut availability = leader_watch::Availability::default();
+    for samples in &leadership {
+        let a = leader_watch::availability(samples, duration_s);
+        availability.watched_s += a.watched_s;
+        availability.unavailable_s += a.unavailable_s;
+        availability.leader_changes += a.leader_changes;
+    }
     RunReport {
         script: run.script.clone(),
         seed: run.seed,
         exit_code,
         error,
-        duration_s: run.elapsed_s(),
+        duration_s,
         cluster: results::totals(&stats, operations.total),
         operations,
         throughput_ops_per_s: throughput,
         latency,
         timeline: run.timeline(),
+        fault_windows: run.fault_windows(duration_s),
+        leadership,
+        availability,
         checks,
         notes: run.notes(),
     }
