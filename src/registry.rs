@@ -14,6 +14,7 @@ use replab_gossip::{GossipConfig, GossipDetector};
 use replab_heartbeat::{HeartbeatConfig, HeartbeatDetector};
 use replab_leaderless::LeaderlessFactory;
 use replab_lww::Lww;
+use replab_primary_backup::PrimaryBackupFactory;
 use replab_raft::RaftFactory;
 use replab_version_vector::VersionVectors;
 
@@ -27,9 +28,59 @@ pub enum Shape {
     Keyed,
 }
 
-/// The replication policies users can select, with their shape.
-pub const REPLICATION_POLICIES: &[(&str, Shape)] =
-    &[(RaftFactory::NAME, Shape::Log), (LeaderlessFactory::NAME, Shape::Keyed)];
+/// What the registry knows about one replication policy: its names, its
+/// shape, and its factory's functions with the config section read for it.
+pub struct PolicyEntry {
+    pub name: &'static str,
+    /// The config section (`[raft]`, `[primary_backup]`).
+    pub section: &'static str,
+    pub shape: Shape,
+    validate: fn(&Settings, usize) -> Result<(), ConfigError>,
+    describe: fn(&Settings, usize) -> Result<String, ConfigError>,
+    build: Builder,
+}
+
+enum Builder {
+    Log(fn(&Settings, PolicyContext, Recovered) -> Result<Box<dyn ReplicationPolicy>, ConfigError>),
+    Keyed(fn(&Settings, PolicyContext, KeyedRecovered) -> Result<Box<dyn KeyedPolicy>, ConfigError>),
+}
+
+/// The replication policies users can select. Adding one is a line here
+/// and its section in config/default.toml.
+pub const REPLICATION_POLICIES: &[PolicyEntry] =
+    &[log_policy::<RaftFactory>(), keyed_policy::<LeaderlessFactory>(), log_policy::<PrimaryBackupFactory>()];
+
+const fn log_policy<F: PolicyFactory>() -> PolicyEntry {
+    PolicyEntry {
+        name: F::NAME,
+        section: F::SECTION,
+        shape: Shape::Log,
+        validate: |settings, members| {
+            F::validate(&settings.plugin(F::SECTION)?, members).map_err(|e| prefixed(F::SECTION, e))
+        },
+        describe: |settings, members| Ok(F::describe(&settings.plugin(F::SECTION)?, members)),
+        build: Builder::Log(|settings, ctx, recovered| Ok(F::build(ctx, settings.plugin(F::SECTION)?, recovered))),
+    }
+}
+
+const fn keyed_policy<F: KeyedFactory>() -> PolicyEntry {
+    PolicyEntry {
+        name: F::NAME,
+        section: F::SECTION,
+        shape: Shape::Keyed,
+        validate: |settings, members| {
+            F::validate(&settings.plugin(F::SECTION)?, members).map_err(|e| prefixed(F::SECTION, e))
+        },
+        describe: |settings, members| Ok(F::describe(&settings.plugin(F::SECTION)?, members)),
+        build: Builder::Keyed(with_resolver::<F>),
+    }
+}
+
+/// The entry `policy.replication` names.
+fn selected(settings: &Settings) -> Result<&'static PolicyEntry, ConfigError> {
+    let name = settings.policy.replication.as_str();
+    REPLICATION_POLICIES.iter().find(|p| p.name == name).ok_or_else(|| unknown_policy(name))
+}
 
 /// The failure detectors users can select.
 pub const FAILURE_DETECTORS: &[&str] = &[GossipDetector::NAME, HeartbeatDetector::NAME];
@@ -48,21 +99,13 @@ pub fn cluster_size(settings: &Settings) -> usize {
 
 /// The shape of the selected policy (validated settings).
 pub fn shape(settings: &Settings) -> Shape {
-    REPLICATION_POLICIES
-        .iter()
-        .find(|(name, _)| *name == settings.policy.replication)
-        .map_or(Shape::Log, |(_, shape)| *shape)
+    selected(settings).map_or(Shape::Log, |p| p.shape)
 }
 
 /// One line about the selected policy's configuration, from its factory,
 /// and the resolver (validated settings).
 pub fn describe(settings: &Settings) -> Result<String, ConfigError> {
-    let members = cluster_size(settings);
-    let policy = match settings.policy.replication.as_str() {
-        RaftFactory::NAME => RaftFactory::describe(&settings.plugin(RaftFactory::NAME)?, members),
-        LeaderlessFactory::NAME => LeaderlessFactory::describe(&settings.plugin(LeaderlessFactory::NAME)?, members),
-        other => return Err(unknown_policy(other)),
-    };
+    let policy = (selected(settings)?.describe)(settings, cluster_size(settings))?;
     Ok(match settings.policy.conflict_resolver.as_str() {
         NO_RESOLVER => policy,
         resolver => format!("{policy}; conflicts resolved by {resolver}"),
@@ -73,20 +116,9 @@ pub fn describe(settings: &Settings) -> Result<String, ConfigError> {
 /// and that nothing is configured for a plugin that is not selected.
 /// Errors name the full key (`raft.election_timeout_max_ms`).
 pub fn validate(settings: &Settings) -> Result<(), ConfigError> {
-    let members = cluster_size(settings);
-    let policy = settings.policy.replication.as_str();
-    let shape = match REPLICATION_POLICIES.iter().find(|(name, _)| *name == policy) {
-        Some((_, shape)) => *shape,
-        None => return Err(unknown_policy(policy)),
-    };
-    match policy {
-        RaftFactory::NAME => {
-            RaftFactory::validate(&settings.plugin(RaftFactory::NAME)?, members).map_err(|e| prefixed("raft", e))?;
-        }
-        LeaderlessFactory::NAME => LeaderlessFactory::validate(&settings.plugin(LeaderlessFactory::NAME)?, members)
-            .map_err(|e| prefixed("leaderless", e))?,
-        _ => unreachable!("every listed policy is validated"),
-    }
+    let entry = selected(settings)?;
+    (entry.validate)(settings, cluster_size(settings))?;
+    let (policy, shape) = (entry.name, entry.shape);
     let resolver = settings.policy.conflict_resolver.as_str();
     match shape {
         Shape::Log if resolver != NO_RESOLVER => {
@@ -109,8 +141,8 @@ pub fn validate(settings: &Settings) -> Result<(), ConfigError> {
         }
         _ => {}
     }
-    for (name, _) in REPLICATION_POLICIES.iter().filter(|(name, _)| *name != policy) {
-        refuse_if_set(settings, name, "policy.replication", policy)?;
+    for other in REPLICATION_POLICIES.iter().filter(|p| p.name != policy) {
+        refuse_if_set(settings, other.section, "policy.replication", policy)?;
     }
     match settings.policy.failure_detector.as_str() {
         GossipDetector::NAME => {
@@ -182,9 +214,9 @@ pub fn build(
     ctx: PolicyContext,
     recovered: Recovered,
 ) -> Result<Box<dyn ReplicationPolicy>, ConfigError> {
-    match settings.policy.replication.as_str() {
-        RaftFactory::NAME => Ok(RaftFactory::build(ctx, settings.plugin(RaftFactory::NAME)?, recovered)),
-        other => Err(unknown_policy(other)),
+    match selected(settings)?.build {
+        Builder::Log(build) => build(settings, ctx, recovered),
+        Builder::Keyed(_) => Err(wrong_shape(settings, "a log-based")),
     }
 }
 
@@ -196,9 +228,16 @@ pub fn build_keyed(
     ctx: PolicyContext,
     recovered: KeyedRecovered,
 ) -> Result<Box<dyn KeyedPolicy>, ConfigError> {
-    match settings.policy.replication.as_str() {
-        LeaderlessFactory::NAME => with_resolver::<LeaderlessFactory>(settings, ctx, recovered),
-        other => Err(unknown_policy(other)),
+    match selected(settings)?.build {
+        Builder::Keyed(build) => build(settings, ctx, recovered),
+        Builder::Log(_) => Err(wrong_shape(settings, "a keyed")),
+    }
+}
+
+fn wrong_shape(settings: &Settings, wanted: &str) -> ConfigError {
+    ConfigError {
+        key: "policy.replication".into(),
+        message: format!("`{}` is not {wanted} policy", settings.policy.replication),
     }
 }
 
@@ -208,7 +247,7 @@ fn with_resolver<F: KeyedFactory>(
     ctx: PolicyContext,
     recovered: KeyedRecovered,
 ) -> Result<Box<dyn KeyedPolicy>, ConfigError> {
-    let config: F::Config = settings.plugin(F::NAME)?;
+    let config: F::Config = settings.plugin(F::SECTION)?;
     let built = match settings.policy.conflict_resolver.as_str() {
         Lww::NAME => F::build::<Lww>(ctx, config, recovered),
         VersionVectors::NAME => F::build::<VersionVectors>(ctx, config, recovered),
@@ -227,7 +266,7 @@ fn prefixed(section: &str, e: ConfigError) -> ConfigError {
 }
 
 fn unknown_policy(name: &str) -> ConfigError {
-    let known: Vec<&str> = REPLICATION_POLICIES.iter().map(|(name, _)| *name).collect();
+    let known: Vec<&str> = REPLICATION_POLICIES.iter().map(|p| p.name).collect();
     ConfigError {
         key: "policy.replication".into(),
         message: format!("`{name}` is not a replication policy; known: {}", known.join(", ")),

@@ -66,6 +66,11 @@ pub trait PolicyFactory {
     /// of the plugin's config section.
     const NAME: &'static str;
 
+    /// The config section the plugin's settings live in: its name unless
+    /// that is not a TOML-friendly key (`primary-backup` reads
+    /// `[primary_backup]`).
+    const SECTION: &'static str = Self::NAME;
+
     type Config: DeserializeOwned + Default + Clone + Send + 'static;
 
     /// Checks ranges and relations between values (min below max, ...).

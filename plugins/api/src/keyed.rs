@@ -199,6 +199,11 @@ pub struct KeyedRecovered {
 pub trait KeyedFactory {
     const NAME: &'static str;
 
+    /// The config section the plugin's settings live in: its name unless
+    /// that is not a TOML-friendly key (`primary-backup` reads
+    /// `[primary_backup]`).
+    const SECTION: &'static str = Self::NAME;
+
     type Config: DeserializeOwned + Default + Clone + Send + 'static;
 
     fn validate(config: &Self::Config, members: usize) -> Result<(), ConfigError>;

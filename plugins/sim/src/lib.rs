@@ -9,6 +9,8 @@
 //! * [`Sim`]: the world (nodes, time, events, faults, clients)
 //! * [`chaos`]: randomized fault runs over one seed, with a liveness phase
 //! * [`Checker`]: the invariants; violations come back as [`Violation`]s
+//! * [`keyed`]: the keyed world, for per-key policies (`KeyedPolicy`), whose
+//!   invariants each policy's tests supply
 
 pub mod chaos;
 pub mod checker;
@@ -16,6 +18,7 @@ pub mod clients;
 mod effects;
 pub mod event;
 mod faults;
+pub mod keyed;
 pub mod liveness;
 pub mod network;
 pub mod options;
