@@ -40,9 +40,14 @@ pub struct PolicyEntry {
     build: Builder,
 }
 
+/// A factory's build function, as stored in the table (named: clippy
+/// finds the bare signatures too complex to read inline).
+type BuildLog = fn(&Settings, PolicyContext, Recovered) -> Result<Box<dyn ReplicationPolicy>, ConfigError>;
+type BuildKeyed = fn(&Settings, PolicyContext, KeyedRecovered) -> Result<Box<dyn KeyedPolicy>, ConfigError>;
+
 enum Builder {
-    Log(fn(&Settings, PolicyContext, Recovered) -> Result<Box<dyn ReplicationPolicy>, ConfigError>),
-    Keyed(fn(&Settings, PolicyContext, KeyedRecovered) -> Result<Box<dyn KeyedPolicy>, ConfigError>),
+    Log(BuildLog),
+    Keyed(BuildKeyed),
 }
 
 /// The replication policies users can select. Adding one is a line here
