@@ -14,5 +14,6 @@ pub mod kv;
 pub mod net;
 pub mod node;
 pub mod registry;
+pub mod report;
 pub mod scenario;
 pub mod wal;

@@ -241,7 +241,9 @@ fn write_outputs(out: &Path, run: &RunState, report: &RunReport) -> std::io::Res
     let json = serde_json::to_string_pretty(&saved).map_err(std::io::Error::other)?;
     std::fs::write(out.join(crate::check::replay::CHECKS_FILE), json + "\n")?;
     let json = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
-    std::fs::write(out.join("results.json"), json + "\n")
+    std::fs::write(out.join("results.json"), json + "\n")?;
+    let evidence = run.evidence();
+    crate::report::write_run_report(out, &crate::report::RunInput { report, history: &history, evidence: &evidence })
 }
 
 fn timeout_message(limits: Limits) -> String {
