@@ -13,6 +13,7 @@ pub mod histogram;
 pub mod kv;
 pub mod net;
 pub mod node;
+pub mod progress;
 pub mod registry;
 pub mod report;
 pub mod scenario;

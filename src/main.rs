@@ -89,7 +89,7 @@ Lua memory limit), 3 no check failed but one could not decide.")]
         /// Seed for every random choice (overrides cluster.seed).
         #[arg(long)]
         seed: Option<u64>,
-        /// Write history.jsonl and results.json into this directory.
+        /// Write history.jsonl, results.json and report.html into this directory.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         #[command(flatten)]
@@ -99,7 +99,8 @@ Lua memory limit), 3 no check failed but one could not decide.")]
     #[command(
         after_help = "Examples:\n  replab compare scripts/leader-crash.lua --variant always:wal.fsync=always --variant never:wal.fsync=never\n  \
 replab compare scripts/quickstart.lua --variant gossip@config/gossip.toml --variant heartbeat@config/heartbeat.toml\n  \
-replab compare scripts/partition-minority-leader.lua --variant prevote: --variant no-prevote:raft.pre_vote=false --out results/\n\n\
+replab compare scripts/partition-minority-leader.lua --variant prevote: --variant no-prevote:raft.pre_vote=false --out results/\n  \
+replab compare scripts/leader-crash.lua --variant always:wal.fsync=always --variant never:wal.fsync=never --runs 3 --out cmp/\n\n\
 A variant is NAME:KEY=VALUE[,KEY=VALUE...] (over the base --config and --set) or NAME@FILE (instead of\n\
 the base --config). Every variant runs with the same seed.\n\n\
 Exit codes: 0 every check of every variant passed, 1 a check failed, 2 a usage, config or Lua error,\n\
@@ -116,7 +117,11 @@ Exit codes: 0 every check of every variant passed, 1 a check failed, 2 a usage, 
         /// Seed for every random choice, the same for every variant (overrides cluster.seed).
         #[arg(long)]
         seed: Option<u64>,
-        /// Write each variant's outputs into DIR/NAME/ and the table into DIR/compare.json.
+        /// Runs per variant, with seeds seed, seed+1, ..., seed+R-1; the table shows medians and ranges.
+        #[arg(long, value_name = "R", default_value_t = 1)]
+        runs: u64,
+        /// Write each variant's outputs into DIR/NAME/ (DIR/NAME/seed-S/ with --runs), and
+        /// report.html, compare.csv and compare.json into DIR.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         #[command(flatten)]
@@ -341,10 +346,11 @@ fn main() -> ExitCode {
                 Ok(l) => l,
                 Err(e) => return usage_error(e),
             };
-            let options = replab::scenario::RunOptions { script, config: config.input(), seed, out, limits };
+            let options =
+                replab::scenario::RunOptions { script, config: config.input(), seed, out, limits, progress: None };
             ExitCode::from(replab::scenario::run(options).0)
         }
-        Command::Compare { script, config, variants, seed, out, limits } => {
+        Command::Compare { script, config, variants, seed, runs, out, limits } => {
             let limits = match limits.limits() {
                 Ok(l) => l,
                 Err(e) => return usage_error(e),
@@ -355,7 +361,7 @@ fn main() -> ExitCode {
                 Ok(v) => v,
                 Err(e) => return usage_error(e),
             };
-            ExitCode::from(compare(CompareOptions { script, base: config.input(), variants, seed, out, limits }))
+            ExitCode::from(compare(CompareOptions { script, base: config.input(), variants, seed, runs, out, limits }))
         }
         Command::Check { history, timeout } => ExitCode::from(replab::scenario::recheck(&history, timeout)),
         Command::Node { config, id, repair_wal } => {

@@ -37,6 +37,7 @@ p.verdict { font-size: 16px; }
 figure { margin: 8px 0 16px 0; } figcaption { font-size: 13px; color: #555; max-width: 1100px; }
 pre { background: #f6f8fa; padding: 8px; overflow-x: auto; font-size: 12px; }
 .charts { display: flex; flex-wrap: wrap; gap: 8px; }
+.charts figure { margin: 0; width: 370px; } .charts figcaption { font-size: 12px; }
 ";
 
 /// A page under construction.
@@ -95,19 +96,26 @@ impl Page {
 pub struct Cell {
     pub text: String,
     pub class: &'static str,
+    /// `text` is markup already (links), not to be escaped again.
+    pub markup: bool,
 }
 
 impl Cell {
     pub fn text(text: impl Into<String>) -> Cell {
-        Cell { text: text.into(), class: "" }
+        Cell { text: text.into(), class: "", markup: false }
     }
 
     pub fn num(text: impl Into<String>) -> Cell {
-        Cell { text: text.into(), class: "num" }
+        Cell { text: text.into(), class: "num", markup: false }
     }
 
     pub fn class(text: impl Into<String>, class: &'static str) -> Cell {
-        Cell { text: text.into(), class }
+        Cell { text: text.into(), class, markup: false }
+    }
+
+    /// Markup the caller built and escaped (a list of links).
+    pub fn markup(markup: impl Into<String>) -> Cell {
+        Cell { text: markup.into(), class: "", markup: true }
     }
 }
 
@@ -137,10 +145,11 @@ impl Table {
         for (key, cells) in &self.rows {
             let _ = write!(s, "<tr class=\"row\" data-key=\"{}\">", escape(key));
             for cell in cells {
+                let text = if cell.markup { cell.text.clone() } else { escape(&cell.text) };
                 if cell.class.is_empty() {
-                    let _ = write!(s, "<td>{}</td>", escape(&cell.text));
+                    let _ = write!(s, "<td>{text}</td>");
                 } else {
-                    let _ = write!(s, "<td class=\"{}\">{}</td>", cell.class, escape(&cell.text));
+                    let _ = write!(s, "<td class=\"{}\">{text}</td>", cell.class);
                 }
             }
             s.push_str("</tr>\n");

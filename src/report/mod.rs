@@ -9,8 +9,11 @@
 //! - `sample`: which operations the latency plot draws past its budget.
 //! - `witness`: failed checks drawn (Knossos-style timeline) and listed.
 //! - `compare_charts`: one chart per measure across variants.
+//! - `compare_page`: the page of `replab compare`.
 //! - `html`: the page, escaping, tables.
 
+pub mod compare_charts;
+pub mod compare_page;
 pub mod html;
 pub mod latency_plot;
 pub mod sample;
