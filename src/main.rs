@@ -162,6 +162,22 @@ that refuses to open).")]
         #[arg(long)]
         repair_wal: bool,
     },
+    /// Write a recorded history in another checker's format (Jepsen's EDN, for Knossos or Elle).
+    #[command(
+        after_help = "Examples:\n  replab run scripts/quickstart.lua --out out/ && replab export --format edn out/history.jsonl\n  \
+replab export --format edn out/history.jsonl --output out/history.edn\n\n\
+docs/CHECKERS.md gives the mapping. Exit codes: 0 written, 2 an unreadable or malformed history, or the\n\
+output could not be written."
+    )]
+    Export {
+        /// A history.jsonl (from replab run --out).
+        history: PathBuf,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Talk to a running cluster: put, get, del, cas, incr, status.
     #[command(after_help = "Examples:\n  \
 replab client --config config/cluster-3.toml --cluster 127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203 put color blue\n  \
@@ -192,6 +208,12 @@ unknown, or no node answered status; 2 a usage or configuration error.")]
         #[command(subcommand)]
         which: BenchCommand,
     },
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ExportFormat {
+    /// Jepsen's operation maps: :type :invoke/:ok/:fail/:info, :f, :value, :process, :time.
+    Edn,
 }
 
 #[derive(Subcommand)]
@@ -363,6 +385,7 @@ fn main() -> ExitCode {
             };
             ExitCode::from(compare(CompareOptions { script, base: config.input(), variants, seed, runs, out, limits }))
         }
+        Command::Export { history, format: ExportFormat::Edn, output } => export_edn(&history, output.as_deref()),
         Command::Check { history, timeout } => ExitCode::from(replab::scenario::recheck(&history, timeout)),
         Command::Node { config, id, repair_wal } => {
             let settings = match config::load(&config.input()) {
@@ -405,6 +428,26 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// Reads a history and writes it as EDN, naming the file that failed.
+fn export_edn(history: &std::path::Path, output: Option<&std::path::Path>) -> ExitCode {
+    let loaded = match replab::check::History::load_jsonl(history) {
+        Ok(h) => h,
+        Err(e) => return usage_error(format!("{}: {e}", history.display())),
+    };
+    let edn = replab::check::edn::to_edn(&loaded);
+    let written = match output {
+        Some(path) => std::fs::write(path, edn).map_err(|e| format!("cannot write {}: {e}", path.display())),
+        None => {
+            use std::io::Write;
+            std::io::stdout().lock().write_all(edn.as_bytes()).map_err(|e| format!("cannot write to stdout: {e}"))
+        }
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => usage_error(e),
     }
 }
 
