@@ -333,6 +333,20 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         repeats: usize,
     },
+    /// Time and size of report.html for a large simulated run (target: 100,000 operations, < 2 s, < 5 MB).
+    #[command(after_help = "Example:\n  replab bench report --ops 100000 --repeats 5")]
+    Report {
+        #[arg(long, default_value_t = 100_000)]
+        ops: usize,
+        /// Runs; the median time is reported.
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Keep report.html in this directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// WAL append throughput and latency against raw write+fdatasync and buffered writes.
     #[command(after_help = "Example:\n  replab bench wal --dir /var/tmp/replab-bench --records 5000")]
     Wal {
@@ -496,6 +510,12 @@ fn bench(which: BenchCommand) -> ExitCode {
             }
             let args = bench::check::CheckBenchArgs { ops, clients, keys, unknown_rate, repeats, seed, budget_s };
             finish(bench::check::run(&args))
+        }
+        BenchCommand::Report { ops, repeats, seed, out } => {
+            if ops == 0 || ops > 10_000_000 || repeats == 0 {
+                return usage_error("--ops must be within 1 ..= 10000000 and --repeats above 0");
+            }
+            finish(bench::report::run(&bench::report::ReportBenchArgs { ops, repeats, seed, out }).map(|_| ()))
         }
         BenchCommand::Raft { batch_sizes, entries, repeats } => {
             if batch_sizes.iter().any(|b| *b == 0 || *b > 100_000) || entries == 0 {

@@ -73,6 +73,11 @@ pub fn latency_plot(input: &LatencyInput<'_>) -> Result<(String, String), String
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(err)?;
+        Ok(())
+    })?;
+    // The key goes on top of the dots, or a dense run would hide it.
+    let key = Layer::draw(size, Layer::attributes(&[("class", "key")]), |area| {
+        let mut chart = axis.chart(area, y())?;
         // The legend: outcome colours (with counts) and kind markers.
         for ((name, meaning, color), count) in OUTCOMES.iter().zip(&counts) {
             let c = *color;
@@ -91,8 +96,14 @@ pub fn latency_plot(input: &LatencyInput<'_>) -> Result<(String, String), String
         }
         legend(&mut chart)?;
         if picked.is_sampled() {
-            let note = EmptyElement::at((0.0, y_lo)) + Text::new(picked.note(), (6, -18), (FONT, 12).into_font());
-            chart.draw_series(std::iter::once(note)).map_err(err)?;
+            // Top left, on a white box: the legend holds the top right, the
+            // leader marks the bottom.
+            let note = picked.note();
+            let width = (note.chars().count() as f64 * 6.4) as i32 + 10;
+            let boxed = EmptyElement::at((0.0, y_hi))
+                + Rectangle::new([(4, 4), (4 + width, 22)], WHITE.mix(0.85).filled())
+                + Text::new(note, (9, 7), (FONT, 12).into_font());
+            chart.draw_series(std::iter::once(boxed)).map_err(err)?;
         }
         Ok(())
     })?;
@@ -120,6 +131,7 @@ pub fn latency_plot(input: &LatencyInput<'_>) -> Result<(String, String), String
             Ok(())
         })?);
     }
+    layers.push(key);
     let skipped = input.history.len() - picked.total;
     let mut caption = format!(
         "Each dot is one client operation: x when it was invoked, y how long until its answer (log scale). \
@@ -128,7 +140,8 @@ pub fn latency_plot(input: &LatencyInput<'_>) -> Result<(String, String), String
         picked.kept.len()
     );
     if picked.is_sampled() {
-        caption.push_str(&format!(" This is a sample: {}.", picked.note()));
+        let note = picked.note();
+        caption.push_str(&format!(" The plot is a sample: {}.", note.trim_start_matches("sampled: ")));
     }
     if skipped > 0 {
         caption.push_str(&format!(" {skipped} operation(s) never completed and have no latency to draw."));
