@@ -35,7 +35,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .unknown { color: #9a6700; font-weight: bold; }
 p.verdict { font-size: 16px; }
 figure { margin: 8px 0 16px 0; } figcaption { font-size: 13px; color: #555; max-width: 1100px; }
-pre { background: #f6f8fa; padding: 8px; overflow-x: auto; font-size: 12px; }
+pre { background: #f6f8fa; padding: 8px; white-space: pre-wrap; font-size: 12px; }
 .charts { display: flex; flex-wrap: wrap; gap: 8px; }
 .charts figure { margin: 0; width: 370px; } .charts figcaption { font-size: 12px; }
 ";

@@ -63,7 +63,13 @@ pub fn witness_timeline(witness: &Witness) -> Result<String, String> {
     let end_of = |op: &Operation| op.complete_us.unwrap_or(op.invoke_us);
     let last_us = ops.iter().map(|(op, _)| end_of(op)).max().unwrap_or(start_us).max(start_us + 1);
     // Past the last answer, for bars that never ended.
-    let right_ms = (last_us - start_us) as f64 / 1000.0 * 1.08;
+    let span_ms = (last_us - start_us) as f64 / 1000.0;
+    // The right third stays empty for the legend and the last bar's label:
+    // the operation that cannot be ordered is often the last one.
+    let right_ms = span_ms * 1.5;
+    // An operation of a few microseconds beside one of seconds would be
+    // invisible: every bar gets at least a few pixels.
+    let min_bar_ms = right_ms * 0.005;
     let height = LABEL_AREA_PX + 40 + ROW_PX * clients.len() as u32;
     let size = (WIDTH_PX, height);
     let rows = clients.len() as f64;
@@ -107,9 +113,10 @@ pub fn witness_timeline(witness: &Witness) -> Result<String, String> {
                 let x0 = (op.invoke_us - start_us) as f64 / 1000.0;
                 let x1 = match op.complete_us {
                     Some(done) => (done - start_us) as f64 / 1000.0,
-                    None => right_ms,
+                    None => span_ms * 1.08,
                 };
-                let bar = Rectangle::new([(x0, top), (x1.max(x0), top - 0.45)], part.color().mix(0.75).filled());
+                let bar =
+                    Rectangle::new([(x0, top), (x1.max(x0 + min_bar_ms), top - 0.45)], part.color().mix(0.75).filled());
                 chart.draw_series(std::iter::once(bar)).map_err(err)?;
                 let label = EmptyElement::at((x0, top - 0.45))
                     + Text::new(format!("{} (op {})", op.action(), op.id), (0, 3), (FONT, 11));
