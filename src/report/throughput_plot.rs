@@ -47,7 +47,8 @@ pub fn throughput_plot(
     let size = (PLOT_WIDTH_PX, HEIGHT_PX);
     let width_s = bucket_width_s(axis.duration_s);
     let rates = buckets(history, axis.duration_s, width_s);
-    let top = rates.iter().map(|(ok, other)| ok.max(*other)).fold(1.0f64, f64::max) * 1.15;
+    // Headroom above the highest bucket, where the legend sits.
+    let top = rates.iter().map(|(ok, other)| ok.max(*other)).fold(1.0f64, f64::max) * 1.4;
     let series = [
         ("acknowledged", RGBColor(31, 119, 180), rates.iter().map(|r| r.0).collect::<Vec<_>>()),
         ("failed or unknown", RGBColor(214, 39, 40), rates.iter().map(|r| r.1).collect::<Vec<_>>()),
@@ -59,6 +60,7 @@ pub fn throughput_plot(
             .configure_mesh()
             .x_desc("seconds since the run started")
             .y_desc(format!("operations/s ({width_s} s buckets)"))
+            .y_label_formatter(&|v| format!("{v:.0}"))
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 14))
             .light_line_style(WHITE.mix(0.0))
