@@ -166,9 +166,15 @@ impl Settings {
     /// section absent from every layer reads as the plugin's defaults.
     pub fn plugin<T: serde::de::DeserializeOwned>(&self, section: &str) -> Result<T, replab_api::ConfigError> {
         let table = self.plugins.get(section).cloned().unwrap_or(toml::Value::Table(toml::Table::new()));
-        table.try_into().map_err(|e: toml::de::Error| replab_api::ConfigError {
-            key: section.to_string(),
-            message: e.message().to_string(),
+        // The path names the key inside the section that failed (an unknown
+        // mode, a string for a number), so the error can say where it came
+        // from; the bare toml error names only the section.
+        serde_path_to_error::deserialize(table).map_err(|e: serde_path_to_error::Error<toml::de::Error>| {
+            let path = e.path().to_string();
+            replab_api::ConfigError {
+                key: if path.is_empty() || path == "." { section.to_string() } else { format!("{section}.{path}") },
+                message: e.into_inner().message().to_string(),
+            }
         })
     }
 

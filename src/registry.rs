@@ -40,11 +40,10 @@ pub struct PolicyEntry {
     build: Builder,
 }
 
-/// A factory's build function, as stored in the table (named: clippy
-/// finds the bare signatures too complex to read inline).
 type BuildLog = fn(&Settings, PolicyContext, Recovered) -> Result<Box<dyn ReplicationPolicy>, ConfigError>;
 type BuildKeyed = fn(&Settings, PolicyContext, KeyedRecovered) -> Result<Box<dyn KeyedPolicy>, ConfigError>;
 
+/// Each shape's policies are built from their own kind of recovered state.
 enum Builder {
     Log(BuildLog),
     Keyed(BuildKeyed),
@@ -147,7 +146,7 @@ pub fn validate(settings: &Settings) -> Result<(), ConfigError> {
         _ => {}
     }
     for other in REPLICATION_POLICIES.iter().filter(|p| p.name != policy) {
-        refuse_if_set(settings, other.section, "policy.replication", policy)?;
+        refuse_if_set(settings, other, policy)?;
     }
     match settings.policy.failure_detector.as_str() {
         GossipDetector::NAME => {
@@ -161,8 +160,10 @@ pub fn validate(settings: &Settings) -> Result<(), ConfigError> {
 }
 
 /// A section configured for a policy that is not selected is a mistake
-/// (the user believes it takes effect): refused, naming its first key.
-fn refuse_if_set(settings: &Settings, section: &str, selector: &str, selected: &str) -> Result<(), ConfigError> {
+/// (the user believes it takes effect): refused, naming its first key and
+/// the policy it belongs to.
+fn refuse_if_set(settings: &Settings, owner: &PolicyEntry, selected: &str) -> Result<(), ConfigError> {
+    let section = owner.section;
     let defaults: toml::Table = crate::config::DEFAULT_TOML.parse().expect("the embedded default.toml is valid TOML");
     let (Some(toml::Value::Table(given)), Some(toml::Value::Table(default))) =
         (settings.plugins.get(section), defaults.get(section))
@@ -174,8 +175,9 @@ fn refuse_if_set(settings: &Settings, section: &str, selector: &str, selected: &
             return Err(ConfigError {
                 key: format!("{section}.{key}"),
                 message: format!(
-                    "is set, but {selector} is \"{selected}\", so it would have no effect; select {section} or \
-                     remove it"
+                    "is set, but policy.replication is \"{selected}\", so it would have no effect; set \
+                     policy.replication = \"{}\" or remove it",
+                    owner.name
                 ),
             });
         }

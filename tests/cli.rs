@@ -287,3 +287,41 @@ fn bad_leaderless_settings_exit_2_naming_the_key() {
     assert_eq!(out.status.code(), Some(2), "a leaderless key under raft");
     assert!(text(&out).contains("leaderless.write_quorum") && text(&out).contains("no effect"), "{}", text(&out));
 }
+
+/// Issue 13: an unknown mode, a detector timeout shorter than its
+/// interval, and a primary-backup key under another policy are refused
+/// before anything starts, naming the key and where it was set.
+#[test]
+fn bad_primary_backup_settings_exit_2_naming_the_key() {
+    let pb = ["config", "--set", "policy.replication=primary-backup"];
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["--set", "primary_backup.mode=eventually"],
+            &["primary_backup.mode = eventually (from --set", "expected one of `async`, `sync`, `quorum`"],
+        ),
+        (
+            &["--set", "policy.failure_detector=heartbeat", "--set", "heartbeat.suspect_after_ms=50"],
+            &["heartbeat.suspect_after_ms = 50", "must exceed interval_ms (100)"],
+        ),
+        (&["--set", "gossip.interval_ms=abc"], &["gossip.interval_ms = abc", "expected an integer"]),
+    ];
+    for (extra, expected) in cases {
+        let mut args = pb.to_vec();
+        args.extend(*extra);
+        let out = replab(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        for part in *expected {
+            assert!(text(&out).contains(part), "{args:?} should say {part:?}: {}", text(&out));
+        }
+    }
+    let out = replab(&["config", "--set", "primary_backup.mode=sync"]);
+    assert_eq!(out.status.code(), Some(2), "a primary-backup key under raft: {}", text(&out));
+    assert!(
+        text(&out).contains("primary_backup.mode = sync")
+            && text(&out).contains("no effect; set policy.replication = \"primary-backup\""),
+        "{}",
+        text(&out)
+    );
+    let out = replab(&["config", "--config", "config/primary-backup-quorum.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

@@ -116,6 +116,9 @@ fn show_read(r: &super::ReadValue) -> String {
     let label = match r.consistency {
         super::protocol::Consistency::Linearizable => "linearizable",
         super::protocol::Consistency::Stale => "STALE read: this replica may be behind",
+        super::protocol::Consistency::Unconfirmed => {
+            "UNCONFIRMED read: the primary did not check that it still leads (async replication)"
+        }
     };
     format!("{value}\n# version {}, node {} had applied {}; {label}", r.version, r.node, r.applied_index)
 }

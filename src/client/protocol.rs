@@ -49,6 +49,10 @@ pub enum Consistency {
     Linearizable,
     /// Served from the local replica at once, possibly behind.
     Stale,
+    /// Served by the leader without confirming that it still leads (the
+    /// policy says its reads are not linearizable: primary-backup async).
+    /// Only a response carries it; a request asking for it is refused.
+    Unconfirmed,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

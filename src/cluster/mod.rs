@@ -88,7 +88,8 @@ pub type NodeBoard = Arc<std::sync::Mutex<BTreeMap<NodeId, Arc<NodeMetrics>>>>;
 
 impl Cluster {
     /// Starts `settings.cluster.nodes` nodes, ids 1..=N, on free ports of
-    /// 127.0.0.1, in `settings.cluster.data_dir` (or a temporary directory).
+    /// this cluster's own loopback address ([`cluster_address`]), in
+    /// `settings.cluster.data_dir` (or a temporary directory).
     pub async fn start(settings: Settings) -> Result<Cluster, ClusterError> {
         let root = if settings.cluster.data_dir.is_empty() {
             Root::Temporary(
@@ -102,9 +103,10 @@ impl Cluster {
         };
         let mut listeners = Vec::new();
         let mut members = BTreeMap::new();
+        let ip = cluster_address();
         for id in 1..=settings.cluster.nodes {
-            let peer = TcpListener::bind("127.0.0.1:0").await.map_err(ClusterError::Bind)?;
-            let client = TcpListener::bind("127.0.0.1:0").await.map_err(ClusterError::Bind)?;
+            let peer = TcpListener::bind((ip, 0)).await.map_err(ClusterError::Bind)?;
+            let client = TcpListener::bind((ip, 0)).await.map_err(ClusterError::Bind)?;
             let addrs = MemberAddrs {
                 peer: peer.local_addr().map_err(ClusterError::Bind)?,
                 client: client.local_addr().map_err(ClusterError::Bind)?,
@@ -408,6 +410,23 @@ impl Cluster {
 }
 
 /// Binds a port a crashed node just released; the kernel may take a moment.
+/// A loopback address for one in-process cluster, 127.x.y.z, distinct per
+/// process (x, y from the pid) and per cluster within it (z). A crashed
+/// node restarts on the port it had, and in the meantime anything else
+/// binding port 0 may take that port; on 127.0.0.1 another cluster of the
+/// same test run did, and the restart failed. Ports on different
+/// addresses do not collide, and outgoing connections take their source
+/// ports on 127.0.0.1.
+fn cluster_address() -> std::net::Ipv4Addr {
+    static CLUSTERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = CLUSTERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let pid = std::process::id();
+    let x = 1 + (pid % 254) as u8;
+    let y = ((pid / 254) % 256) as u8;
+    let z = 1 + (n % 254) as u8;
+    std::net::Ipv4Addr::new(127, x, y, z)
+}
+
 async fn rebind(addr: SocketAddr) -> Result<TcpListener, ClusterError> {
     let mut last = None;
     for _ in 0..50 {

@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use super::event_loop::NodeLoop;
 use super::requests::value_response;
-use crate::client::protocol::{Consistency, ErrorKind, ResponseBody};
+use crate::client::protocol::{ErrorKind, ResponseBody};
 use crate::kv::{Applied, Kv};
 
 impl NodeLoop {
@@ -114,7 +114,7 @@ impl NodeLoop {
         let applied = self.kv.applied().index;
         for read in self.waiting.servable_reads(applied) {
             self.stats.reads_served += 1;
-            read.to.send(value_response(self.kv.get(&read.key), Consistency::Linearizable, applied, self.id));
+            read.to.send(value_response(self.kv.get(&read.key), self.read_consistency, applied, self.id));
         }
     }
 

@@ -80,6 +80,8 @@ pub struct NodeLoop {
     client_addrs: BTreeMap<NodeId, String>,
     pub(super) batch: Batch,
     pub(super) waiting: Waiting,
+    /// How the policy's ready reads are labelled to clients.
+    pub(super) read_consistency: Consistency,
     next_proposal: ProposalId,
     next_read: ReadId,
     /// The policy's clock starts here.
@@ -110,7 +112,12 @@ enum PauseEnd {
 
 impl NodeLoop {
     pub fn new(p: Parts) -> NodeLoop {
+        let read_consistency = match &p.replica {
+            Replica::Log(policy) if !policy.reads_are_linearizable() => Consistency::Unconfirmed,
+            _ => Consistency::Linearizable,
+        };
         NodeLoop {
+            read_consistency,
             id: p.id,
             settings: p.settings,
             replica: p.replica,
@@ -451,6 +458,10 @@ impl NodeLoop {
             _ if self.waiting.len() + self.batch.len() >= limits.max_pending_requests => to.error(
                 ErrorKind::Busy,
                 format!("{} requests already waiting; retry later", limits.max_pending_requests),
+            ),
+            RequestBody::Read { consistency: Consistency::Unconfirmed, .. } => to.error(
+                ErrorKind::BadRequest,
+                "a read asks for linearizable or stale; unconfirmed is only an answer".to_string(),
             ),
             RequestBody::Read { key, consistency: Consistency::Linearizable } => {
                 if key.len() > limits.max_key_bytes {

@@ -260,8 +260,16 @@ pub fn start_locked(spec: NodeSpec, lock: lock::DirLock) -> Result<NodeHandle, N
     let settings = spec.settings;
     let keyed = crate::registry::shape(&settings) == crate::registry::Shape::Keyed;
     let mut recovery = if keyed {
-        let recovery = storage::recover_keyed(&spec.dir, settings.wal.options())
+        let recovery = storage::recover_keyed(&spec.dir, settings.wal.options(), spec.origin, spec.clock.now_us())
             .map_err(|source| NodeError::Storage { id, source })?;
+        if recovery.renewed {
+            warn!(
+                node = id,
+                incarnation = recovery.recovered.incarnation,
+                "this node found its state missing (a first start, a wiped disk or a repaired log): it writes \
+                 under a new incarnation, so it never reuses a version name its peers may hold"
+            );
+        }
         Recovering::Keyed(recovery)
     } else {
         let recovery = storage::recover(&spec.dir, settings.wal.options(), settings.kv.clone(), spec.origin)

@@ -150,14 +150,36 @@ pub struct KeyedRecovery {
     pub wal: Wal,
     pub recovered: KeyedRecovered,
     pub report: RecoveryReport,
+    /// The node found state missing and took a new incarnation.
+    pub renewed: bool,
 }
 
 /// Opens the log of a node that runs a keyed policy: its latest checkpoint
 /// (stored where a log-based policy keeps its snapshot) and the records
-/// after it, which must all be the policy's own.
-pub fn recover_keyed(dir: &Path, options: WalOptions) -> Result<KeyedRecovery, StorageError> {
+/// after it, which must all be the policy's own, and its incarnation.
+///
+/// A node that finds state missing (an empty directory that `origin` does
+/// not vouch for as a new cluster's, or a log cut by `repair`, whose
+/// `memory` record says so) gets a new incarnation before its policy
+/// starts: a policy names versions by node and incarnation, and what the
+/// node lost may include names its peers hold. The new one is the node's
+/// generation (`now_us`, the wall clock, or above every earlier start's
+/// kept in this directory), so it differs from every incarnation this node
+/// had, unless its directory was lost and its clock reads exactly the
+/// microsecond of an earlier start. It is durable before the policy runs;
+/// only then is a repair's `memory` record cleared.
+pub fn recover_keyed(
+    dir: &Path,
+    options: WalOptions,
+    origin: Origin,
+    now_us: u64,
+) -> Result<KeyedRecovery, StorageError> {
     let bad = |reason: String| StorageError::Inconsistent { dir: dir.display().to_string(), reason };
-    let (wal, report) = Wal::open(dir, options)?;
+    let (mut wal, report) = Wal::open(dir, options)?;
+    let stored_memory: Option<Memory> = match wal.load_memory()? {
+        Some(bytes) => Some(postcard::from_bytes(&bytes).map_err(|e| bad(format!("undecodable memory record: {e}")))?),
+        None => None,
+    };
     let checkpoint = wal.load_snapshot()?.map(Bytes::from);
     let records = wal.read_range(wal.first_index()..wal.last_index() + 1)?;
     let mut payloads = Vec::with_capacity(records.len());
@@ -173,8 +195,22 @@ pub fn recover_keyed(dir: &Path, options: WalOptions) -> Result<KeyedRecovery, S
         }
         payloads.push(Bytes::from(record.payload));
     }
-    let recovered = KeyedRecovered { checkpoint, records: payloads, last_seq: wal.last_index() };
-    Ok(KeyedRecovery { wal, recovered, report })
+    let blank = checkpoint.is_none() && wal.is_empty();
+    let repaired = stored_memory.is_some_and(|m| !m.is_intact());
+    let renewed = repaired || (blank && origin == Origin::Existing);
+    let incarnation = if renewed {
+        // Never 0, which means "never lost anything".
+        let fresh = wal.next_generation(now_us)?.max(1);
+        crate::wal::store_incarnation_in(dir, fresh)?;
+        if repaired {
+            wal.save_memory(&postcard::to_allocvec(&Memory::Intact).expect("memory serializes"))?;
+        }
+        fresh
+    } else {
+        crate::wal::load_incarnation_in(dir)?
+    };
+    let recovered = KeyedRecovered { checkpoint, records: payloads, last_seq: wal.last_index(), incarnation };
+    Ok(KeyedRecovery { wal, recovered, report, renewed })
 }
 
 /// What `repair` did.

@@ -5,7 +5,7 @@
 
 use super::compare_charts::measure_chart;
 use super::html::{Cell, Page, Table, escape};
-use crate::scenario::measures::{MEASURES, VariantRuns};
+use crate::scenario::measures::{MEASURES, VariantRuns, note_names};
 
 /// The whole page of a comparison.
 pub fn compare_report(variants: &[VariantRuns]) -> Result<String, String> {
@@ -85,6 +85,11 @@ fn measures_table(variants: &[VariantRuns]) -> Table {
         let mut cells = vec![Cell::text(m.title())];
         cells.extend(variants.iter().map(|v| Cell::num(v.spread(m).map_or("-".to_string(), |s| s.show(m.decimals)))));
         t.row(m.key, cells);
+    }
+    for name in note_names(variants) {
+        let mut cells = vec![Cell::text(format!("{name} (noted by the script)"))];
+        cells.extend(variants.iter().map(|v| Cell::num(v.note_cell(name))));
+        t.row(name, cells);
     }
     t
 }

@@ -275,27 +275,44 @@ fn final_values_verdict(
 /// The values of each key (siblings included), read through the leader
 /// once the cluster has one, or through the leaderless policy's read
 /// quorum. These reads are not part of the history.
+/// How many reads of the final values are in flight at once. Each is a
+/// linearizable read (a quorum round trip under Raft); read one after
+/// another, 500 keys over a 10 ms link took 13 s.
+const FINAL_READERS: usize = 16;
+
 async fn final_values(cluster: &LuaCluster, keys: &[Value]) -> Result<FinalValues, String> {
-    let mut client = {
+    let clients: Vec<_> = {
         let mut guard = cluster.0.cluster.lock().await;
         let c = guard.as_mut().ok_or("the cluster was stopped")?;
         if crate::registry::shape(c.settings()) == crate::registry::Shape::Log {
             c.await_leader(Duration::from_secs(10)).await.ok_or("no leader within 10 s")?;
         }
-        c.client()
+        (0..FINAL_READERS.min(keys.len()).max(1)).map(|_| c.client()).collect()
     };
-    let mut values = BTreeMap::new();
-    for key in keys {
-        match client.get(key.bytes().clone()).await {
-            Ok(read) => {
-                if !read.siblings.is_empty() {
-                    values.insert(key.clone(), read.siblings.into_iter().map(Value::new).collect());
+    // Reader i takes keys i, i + n, i + 2n, ...: the order of the keys
+    // says nothing about their cost, so a plain stride balances well.
+    let readers = clients.len();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, mut client) in clients.into_iter().enumerate() {
+        let share: Vec<Value> = keys.iter().skip(i).step_by(readers).cloned().collect();
+        tasks.spawn(async move {
+            let mut values = Vec::new();
+            for key in share {
+                match client.get(key.bytes().clone()).await {
+                    Ok(read) if read.siblings.is_empty() => {}
+                    Ok(read) => values.push((key, read.siblings.into_iter().map(Value::new).collect())),
+                    Err(e @ (ClientError::Unknown(_) | ClientError::Failed(_) | ClientError::Refused(_))) => {
+                        return Err(format!("reading {key}: {e}"));
+                    }
                 }
             }
-            Err(e @ (ClientError::Unknown(_) | ClientError::Failed(_) | ClientError::Refused(_))) => {
-                return Err(format!("reading {key}: {e}"));
-            }
-        }
+            Ok(values)
+        });
+    }
+    let mut values = BTreeMap::new();
+    while let Some(joined) = tasks.join_next().await {
+        let share = joined.map_err(|e| format!("a final read task failed: {e}"))??;
+        values.extend(share);
     }
     Ok(values)
 }

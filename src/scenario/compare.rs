@@ -210,6 +210,11 @@ pub fn table(variants: &[VariantRuns]) -> String {
         let cells = variants.iter().map(|v| v.spread(m).map_or("-".to_string(), |sp| sp.show(m.decimals))).collect();
         row(&mut s, &m.title(), cells);
     }
+    // What the script measured itself (`report.note`), one row per name:
+    // a scenario's own measure belongs next to the standard ones.
+    for name in measures::note_names(variants) {
+        row(&mut s, name, variants.iter().map(|v| v.note_cell(name)).collect());
+    }
     s
 }
 

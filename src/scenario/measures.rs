@@ -224,6 +224,39 @@ impl VariantRuns {
     pub fn seeds(&self) -> Vec<u64> {
         self.runs.iter().map(|r| r.seed).collect()
     }
+
+    /// A script's `report.note` over the runs: numbers as a spread (whole
+    /// numbers stay whole), anything else as the distinct values; `-`
+    /// where no run noted it.
+    pub fn note_cell(&self, name: &str) -> String {
+        let values: Vec<&serde_json::Value> = self.runs.iter().filter_map(|r| r.notes.get(name)).collect();
+        if values.is_empty() {
+            return "-".to_string();
+        }
+        let numbers: Vec<f64> = values.iter().filter_map(|v| v.as_f64()).collect();
+        if numbers.len() == values.len() {
+            let whole = values.iter().all(|v| v.is_i64() || v.is_u64());
+            return Spread::of(&numbers).map_or("-".to_string(), |s| s.show(if whole { 0 } else { 2 }));
+        }
+        let mut shown: Vec<String> = Vec::new();
+        for v in values {
+            let text = match v {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            if !shown.contains(&text) {
+                shown.push(text);
+            }
+        }
+        shown.join(" / ")
+    }
+}
+
+/// Every note name any run of any variant recorded, sorted.
+pub fn note_names(variants: &[VariantRuns]) -> Vec<&str> {
+    let names: std::collections::BTreeSet<&str> =
+        variants.iter().flat_map(|v| &v.runs).flat_map(|r| r.notes.keys().map(String::as_str)).collect();
+    names.into_iter().collect()
 }
 
 /// compare.csv: one line per (variant, measure) and per (variant, check).

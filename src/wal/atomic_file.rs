@@ -48,6 +48,32 @@ pub const GENERATION: AtomicFile =
 pub const MEMORY: AtomicFile =
     AtomicFile { name: "memory", tmp_name: "memory.tmp", magic: b"RPLBMEM1", max_payload_bytes: 4 * 1024 };
 
+/// A keyed node's incarnation (`KeyedRecovered::incarnation`, 8 bytes
+/// little-endian); absent means 0, a node whose state was never lost.
+pub const INCARNATION: AtomicFile =
+    AtomicFile { name: "incarnation", tmp_name: "incarnation.tmp", magic: b"RPLBINC1", max_payload_bytes: 8 };
+
+/// Reads the incarnation stored in `dir` (0 if none was).
+pub fn load_incarnation_in(dir: &Path) -> Result<u64, WalError> {
+    match INCARNATION.load(dir)? {
+        None => Ok(0),
+        Some(bytes) => {
+            let bytes: [u8; 8] = bytes.as_slice().try_into().map_err(|_| WalError::Corrupt {
+                path: dir.join(INCARNATION.name),
+                offset: HEADER_BYTES as u64,
+                reason: format!("an incarnation is 8 bytes, found {}", bytes.len()),
+            })?;
+            Ok(u64::from_le_bytes(bytes))
+        }
+    }
+}
+
+/// Replaces the incarnation stored in `dir`; durable on return.
+pub fn store_incarnation_in(dir: &Path, incarnation: u64) -> Result<(), WalError> {
+    let dir_file = File::open(dir).map_err(|e| io_err("open directory", dir, e))?;
+    INCARNATION.store(dir, &dir_file, &incarnation.to_le_bytes())
+}
+
 pub const SNAPSHOT: AtomicFile =
     AtomicFile { name: "snapshot", tmp_name: "snapshot.tmp", magic: b"RPLBSNP1", max_payload_bytes: 1 << 34 };
 

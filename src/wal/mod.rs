@@ -45,6 +45,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use atomic_file::{load_incarnation_in, store_incarnation_in};
 pub use error::WalError;
 use error::io_err;
 pub use group_commit::{WalHandle, WalStatsSnapshot};

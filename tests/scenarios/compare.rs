@@ -182,3 +182,76 @@ fn under_clock_skew_lww_loses_the_later_write_and_version_vectors_keep_it() {
     assert_eq!(c.note("vv", "final values"), Some(serde_json::json!("v1,v2")), "both kept: {}", c.explain());
     assert_eq!(c.violations("vv", "lost_updates"), Some(0), "{}", c.explain());
 }
+
+/// Issue 13's acceptance: a leader crash (its network failing first) under
+/// Raft and primary-backup async and sync, in one table.
+#[test]
+fn a_leader_crash_costs_async_acknowledged_writes_and_stalls_sync() {
+    let c = compare(
+        "scripts/leader-crash-compare.lua",
+        &[
+            "--variant",
+            "raft@config/raft.toml",
+            "--variant",
+            "async@config/primary-backup-async.toml",
+            "--variant",
+            "sync@config/primary-backup-sync.toml",
+        ],
+    );
+    assert!(c.rows.is_some(), "{}", c.explain());
+    // Raft: nothing lost, linearizable.
+    for check in ["linearizable", "no_lost_writes", "convergence"] {
+        assert_eq!(c.check_status("raft", check).as_deref(), Some("pass"), "raft {check}: {}", c.explain());
+    }
+    assert_eq!(c.violations("raft", "no_lost_writes"), Some(0), "{}", c.explain());
+    // Async: acknowledged writes vanish, and the checks say so.
+    assert!(c.violations("async", "no_lost_writes").unwrap_or(0) > 0, "{}", c.explain());
+    assert_eq!(c.check_status("async", "no_lost_writes").as_deref(), Some("fail"), "{}", c.explain());
+    // ... for a lower write latency than Raft's majority round trip.
+    let put_p50 = |variant: &str| c.note(variant, "put p50 ms before the fault").and_then(|v| v.as_f64());
+    let (raft_ms, async_ms) = (put_p50("raft").unwrap(), put_p50("async").unwrap());
+    assert!(async_ms < raft_ms, "async put p50 {async_ms} ms, raft {raft_ms} ms: {}", c.explain());
+    // Sync: nothing lost, and nothing acknowledged while a member is down;
+    // the writes of that window fail or stay unknown.
+    assert_eq!(c.violations("sync", "no_lost_writes"), Some(0), "{}", c.explain());
+    assert_eq!(c.check_status("sync", "linearizable").as_deref(), Some("pass"), "{}", c.explain());
+    let down_acks = c.note("sync", "puts acknowledged while a member was down").and_then(|v| v.as_u64());
+    assert_eq!(down_acks, Some(0), "{}", c.explain());
+    let sync = c.rows.as_ref().unwrap().iter().find(|r| r["variant"] == "sync").unwrap();
+    let stalled = sync["runs"][0]["operations"]["fail"].as_u64().unwrap()
+        + sync["runs"][0]["operations"]["unknown"].as_u64().unwrap();
+    assert!(stalled > 0, "sync's writes stall while a backup is down: {}", c.explain());
+    assert!(c.stdout.contains("| put p50 ms before the fault |"), "notes are rows of the table: {}", c.stdout);
+}
+
+/// Issue 13's acceptance: a primary paused past the detector's timeout
+/// and resumed acknowledges nothing under Raft and primary-backup quorum;
+/// under async it does, and the checks count what it cost.
+#[test]
+fn a_resumed_zombie_primary_acknowledges_nothing_unless_replication_is_async() {
+    let c = compare(
+        "scripts/zombie-primary.lua",
+        &[
+            "--variant",
+            "raft@config/raft.toml",
+            "--variant",
+            "quorum@config/primary-backup-quorum.toml",
+            "--variant",
+            "async@config/primary-backup-async.toml",
+        ],
+    );
+    assert!(c.rows.is_some(), "{}", c.explain());
+    let acked = |variant: &str| {
+        c.note(variant, "writes the zombie acknowledged after it resumed").and_then(|v| v.as_u64()).unwrap()
+    };
+    for safe in ["raft", "quorum"] {
+        assert_eq!(acked(safe), 0, "{safe}: {}", c.explain());
+        for check in ["the resumed old leader acknowledged no write", "the old leader stepped down", "no_lost_writes"] {
+            assert_eq!(c.check_status(safe, check).as_deref(), Some("pass"), "{safe} {check}: {}", c.explain());
+        }
+    }
+    assert!(acked("async") > 0, "{}", c.explain());
+    assert_eq!(c.check_status("async", "the old leader stepped down").as_deref(), Some("pass"), "{}", c.explain());
+    assert_eq!(c.check_status("async", "no_lost_writes").as_deref(), Some("fail"), "{}", c.explain());
+    assert!(c.violations("async", "no_lost_writes").unwrap_or(0) > 0, "{}", c.explain());
+}

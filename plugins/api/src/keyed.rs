@@ -192,6 +192,16 @@ pub struct KeyedRecovered {
     pub records: Vec<Bytes>,
     /// The sequence number of the last record (0: none ever).
     pub last_seq: u64,
+    /// Which life of the node's durable state this is. 0 for a node that
+    /// has had all its state since its cluster was created. The engine
+    /// gives a node a new incarnation, one it never had before, whenever it
+    /// starts and finds state missing (an empty directory it did not create
+    /// for a new cluster: a first start cannot be told from a wiped disk; a
+    /// log cut by `--repair-wal`), and keeps it durably in the node's
+    /// directory, so a restart with its state intact keeps it. A policy that
+    /// names versions by their writer names them by node and incarnation
+    /// (`actor_id`): what the node lost may include names its peers hold.
+    pub incarnation: u64,
 }
 
 /// How the engine builds a keyed policy, with the resolver chosen in

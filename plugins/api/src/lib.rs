@@ -54,7 +54,7 @@ pub use lamport::LamportClock;
 pub use liveness::Liveness;
 pub use memory::Memory;
 pub use policy::{Input, PolicyStatus, ReplicationPolicy, Role, StepError};
-pub use resolver::{ConflictResolver, LocalWrite};
+pub use resolver::{ACTOR_BIT, ConflictResolver, LocalWrite, actor_id};
 pub use rng::PluginRng;
 pub use snapshot::{Snapshot, SnapshotMeta};
 pub use time::Instant;

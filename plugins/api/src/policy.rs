@@ -131,4 +131,14 @@ pub trait ReplicationPolicy: Send {
     fn counters(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
     }
+
+    /// Whether a read this policy marks ready has seen every write
+    /// acknowledged before it began. Raft's ReadIndex confirms leadership
+    /// with a quorum first, so it has; a policy that answers at once
+    /// (primary-backup async: a deposed primary does not know it yet) says
+    /// `false`, and the engine labels its reads unconfirmed instead of
+    /// linearizable, so no client is told a guarantee nobody gave.
+    fn reads_are_linearizable(&self) -> bool {
+        true
+    }
 }

@@ -24,11 +24,48 @@ use serde::de::DeserializeOwned;
 use crate::hybrid_clock::{HybridClock, HybridTimestamp};
 use crate::ids::NodeId;
 
+/// The name under which a node writes versions: its id while it has all
+/// the state it ever made durable (`incarnation` 0), a fresh name for each
+/// later incarnation (see `KeyedRecovered::incarnation`).
+///
+/// Why: a resolver that names versions by their writer (a version vector's
+/// dot `(actor, counter)`) relies on the writer never naming two versions
+/// alike. A node that lost its disk has forgotten the counters it used;
+/// under its old name it would hand out dots its peers already hold, and
+/// they would drop the new versions as already seen. Under a new name its
+/// counters start over safely. The cost is one more entry, per incarnation
+/// that writes to a key, in that key's version vectors (Riak's vnodes pay
+/// the same for a new vnode id).
+///
+/// A later incarnation's name has the top bit set and is a hash of the
+/// node and the incarnation, so it never equals a node id (members must be
+/// below 2^63) and two incarnations collide with odds of about 2^-63.
+pub fn actor_id(node: NodeId, incarnation: u64) -> u64 {
+    if incarnation == 0 {
+        return node;
+    }
+    // splitmix64's finalizer over both numbers: stable on every platform.
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let hashed = mix(mix(node.wrapping_add(0x9e37_79b9_7f4a_7c15)) ^ incarnation);
+    ACTOR_BIT | (hashed >> 1)
+}
+
+/// Set in the name of every incarnation after the first (see [`actor_id`]).
+pub const ACTOR_BIT: u64 = 1 << 63;
+
 /// A client write as its coordinator applies it to its own register.
 #[derive(Clone, Copy, Debug)]
 pub struct LocalWrite<'a> {
     /// The coordinating node: a replica of the key.
     pub node: NodeId,
+    /// The name the new version is written under ([`actor_id`] of the
+    /// coordinator and its incarnation). Resolvers that name versions by
+    /// their writer use this, never `node`.
+    pub actor: u64,
     /// `None`: a delete.
     pub value: Option<&'a Bytes>,
     /// What the client read (empty: a blind write).
@@ -61,5 +98,24 @@ pub trait ConflictResolver: Send + 'static {
     /// after it. `None` for resolvers without timestamps.
     fn newest_stamp(_register: &Self::Register) -> Option<HybridTimestamp> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_incarnation_never_writes_under_a_node_id_or_an_earlier_name() {
+        assert_eq!(actor_id(3, 0), 3, "the first incarnation keeps vectors as small as before");
+        let mut seen = std::collections::BTreeSet::new();
+        for node in 1..=5u64 {
+            for incarnation in [1u64, 2, 3, 1_700_000_000_000_000, 1_700_000_000_000_001, u64::MAX] {
+                let actor = actor_id(node, incarnation);
+                assert!(actor & ACTOR_BIT != 0, "{actor} could be a node id");
+                assert!(seen.insert(actor), "({node}, {incarnation}) shares the name {actor}");
+                assert_eq!(actor, actor_id(node, incarnation), "stable");
+            }
+        }
     }
 }

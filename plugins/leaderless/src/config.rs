@@ -28,6 +28,16 @@ pub enum Bug {
     /// Anti-entropy replaces a replica's register with the peer's instead
     /// of merging them: versions only the local replica held are lost.
     AntiEntropyOverwrites,
+    /// The node writes versions under its node id whatever its
+    /// incarnation: after losing its disk it starts its version-vector
+    /// counters over and names new writes with dots its peers already
+    /// hold, which they drop as old.
+    ForgetIncarnation,
+    /// The coordinator takes every copy of a forwarded put (`Coordinate`)
+    /// the network delivers as a new put, and answers a copy it refuses for
+    /// lack of live owners `Failed`: that answer can reach the forwarder
+    /// first although another copy was applied.
+    CoordinateDuplicates,
 }
 
 /// Tunables of one leaderless node. Every node of a cluster must use the
@@ -184,6 +194,8 @@ mod tests {
             ("ignore_context", Bug::IgnoreContext),
             ("corrupt_replica_value", Bug::CorruptReplicaValue),
             ("anti_entropy_overwrites", Bug::AntiEntropyOverwrites),
+            ("forget_incarnation", Bug::ForgetIncarnation),
+            ("coordinate_duplicates", Bug::CoordinateDuplicates),
         ] {
             assert_eq!(Bug::deserialize(StrDeserializer::<Error>::new(name)).unwrap(), bug);
         }

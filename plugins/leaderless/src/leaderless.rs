@@ -9,14 +9,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use replab_api::{
-    Clocks, ConflictResolver, HybridClock, HybridTimestamp, Instant, KeyState, KeyedEffect, KeyedEffects, KeyedInput,
-    KeyedOp, KeyedPolicy, KeyedRecovered, KeyedReply, Liveness, NodeId, PluginRng, PolicyContext, PolicyStatus,
-    RequestId, Role, StepError,
+    ACTOR_BIT, Clocks, ConflictResolver, HybridClock, HybridTimestamp, Instant, KeyState, KeyedEffect, KeyedEffects,
+    KeyedInput, KeyedOp, KeyedPolicy, KeyedRecovered, KeyedReply, Liveness, NodeId, PluginRng, PolicyContext,
+    PolicyStatus, RequestId, Role, StepError, actor_id,
 };
 
-use crate::config::LeaderlessConfig;
+use crate::config::{Bug, LeaderlessConfig};
 use crate::forward::PendingForward;
 use crate::hash::Fnv1a64;
+use crate::idempotence::ForwardedPuts;
 use crate::message::{MAX_KEY_BYTES, Message};
 use crate::reads::PendingRead;
 use crate::records::{RecordLog, recover_store};
@@ -33,6 +34,13 @@ pub const MAX_SANE_WALL_MS: u64 = 1 << 62;
 /// One leaderless node, generic over the conflict resolver `R`.
 pub struct Leaderless<R: ConflictResolver> {
     pub(crate) id: NodeId,
+    /// The incarnation of the node's durable state
+    /// (`KeyedRecovered::incarnation`).
+    incarnation: u64,
+    /// The name this node writes versions under: `actor_id(id,
+    /// incarnation)`. After the node lost its state, a new name, so that
+    /// it never reuses a version name (a dot) its peers already hold.
+    pub(crate) actor: u64,
     /// Every member, ascending.
     pub(crate) members: Vec<NodeId>,
     pub(crate) config: LeaderlessConfig,
@@ -51,6 +59,9 @@ pub struct Leaderless<R: ConflictResolver> {
     pub(crate) reads: BTreeMap<u64, PendingRead<R::Register>>,
     /// Puts this node forwarded, by the tag their `Coordinate` carries.
     pub(crate) forwards: BTreeMap<u64, PendingForward>,
+    /// Puts forwarded to this node, remembered so that a duplicated
+    /// `Coordinate` is coordinated once.
+    pub(crate) forwarded_puts: ForwardedPuts,
     /// `None` until the first step (see [`Leaderless::next_tag`]).
     next_tag: Option<u64>,
     seed: u64,
@@ -83,6 +94,11 @@ impl<R: ConflictResolver> Leaderless<R> {
         if !members.contains(&ctx.id) {
             return Err(format!("node {} is not among the members {members:?}", ctx.id));
         }
+        if let Some(big) = members.iter().find(|m| **m & ACTOR_BIT != 0) {
+            // Such an id could equal the name another node writes under
+            // after it lost its state (`actor_id`).
+            return Err(format!("node id {big} is not below 2^63, which leaderless nodes need"));
+        }
         let (store, log) = recover_store::<R>(&recovered)?;
         let mut hlc = HybridClock::new(ctx.id);
         for (_, replica) in store.iter() {
@@ -93,8 +109,11 @@ impl<R: ConflictResolver> Leaderless<R> {
                 hlc.observe(stamp, 0);
             }
         }
+        let actor = if config.bug == Bug::ForgetIncarnation { ctx.id } else { actor_id(ctx.id, recovered.incarnation) };
         Ok(Leaderless {
             id: ctx.id,
+            incarnation: recovered.incarnation,
+            actor,
             ring: Ring::new(&members, config.ring_vnodes),
             members,
             config,
@@ -106,6 +125,7 @@ impl<R: ConflictResolver> Leaderless<R> {
             writes: BTreeMap::new(),
             reads: BTreeMap::new(),
             forwards: BTreeMap::new(),
+            forwarded_puts: ForwardedPuts::default(),
             next_tag: None,
             seed: ctx.seed,
             clocks: Clocks { now: Instant::ZERO, wall_ms: 0 },
@@ -125,6 +145,12 @@ impl<R: ConflictResolver> Leaderless<R> {
 
     pub fn stats(&self) -> LeaderlessStats {
         self.stats
+    }
+
+    /// The incarnation this node recovered with, and the name its writes'
+    /// versions carry (see [`replab_api::actor_id`]).
+    pub fn identity(&self) -> (u64, u64) {
+        (self.incarnation, self.actor)
     }
 
     /// The key's preference list: the N members that replicate it, the
@@ -147,6 +173,11 @@ impl<R: ConflictResolver> Leaderless<R> {
     /// reads still collecting replies for read repair) and forwards.
     pub fn pending_requests(&self) -> usize {
         self.writes.len() + self.reads.len() + self.forwards.len()
+    }
+
+    /// Forwarded puts this node remembers (see `idempotence.rs`).
+    pub fn remembered_forwards(&self) -> usize {
+        self.forwarded_puts.len()
     }
 
     pub(crate) fn is_owner(&self, owners: &[NodeId]) -> bool {
@@ -218,6 +249,7 @@ impl<R: ConflictResolver> Leaderless<R> {
         let base = Fnv1a64::new()
             .write_u64(self.seed)
             .write_u64(self.log.last_seq)
+            .write_u64(self.incarnation)
             .write_u64(self.clocks.wall_ms)
             .write_u64(self.clocks.now.as_micros())
             .finish_mixed();
@@ -305,6 +337,7 @@ impl<R: ConflictResolver> Leaderless<R> {
     fn tick(&mut self, out: &mut KeyedEffects) {
         self.expire_writes(out);
         self.expire_forwards(out);
+        self.forwarded_puts.expire(self.clocks.now);
         self.expire_reads(out);
         self.tick_anti_entropy(out);
     }

@@ -15,6 +15,7 @@
 //! * [`leaderless`]: the node's state, `step`, what the handlers share
 //! * `writes`: coordinating a put (W acknowledgements, durability first)
 //! * `forward`: a put at a node that owns none of the key
+//! * `idempotence`: the coordinator's memory of forwarded puts
 //! * `reads`: gets, R replies, read repair
 //! * `replica`: an owner's answers to `Store` and `Fetch`
 //! * `anti_entropy`: bucketed digests and the registers of differing buckets
@@ -29,6 +30,7 @@ pub mod config;
 pub mod factory;
 mod forward;
 pub mod hash;
+mod idempotence;
 pub mod leaderless;
 pub mod message;
 mod reads;

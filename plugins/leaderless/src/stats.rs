@@ -18,6 +18,9 @@ pub struct LeaderlessStats {
     pub failed_fast: u64,
     /// Puts this node answered `Unknown` (as coordinator or forwarder).
     pub unknown_writes: u64,
+    /// Copies of a forwarded put this node had already taken (a
+    /// `Coordinate` the network duplicated): not coordinated again.
+    pub duplicate_forwards: u64,
     /// Registers sent (or merged locally) by read repair.
     pub read_repairs: u64,
     /// Digest rounds this node started.
@@ -45,6 +48,7 @@ impl LeaderlessStats {
             ("forwarded", self.forwarded),
             ("failed_fast", self.failed_fast),
             ("unknown_writes", self.unknown_writes),
+            ("duplicate_forwards", self.duplicate_forwards),
             ("read_repairs", self.read_repairs),
             ("anti_entropy_rounds", self.anti_entropy_rounds),
             ("anti_entropy_keys_repaired", self.anti_entropy_keys_repaired),

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use replab_api::{ConflictResolver, Instant, KeyedEffects, KeyedReply, LocalWrite, NodeId, RequestId, StepError};
 
 use crate::config::Bug;
+use crate::idempotence::{REMEMBER_TIMEOUTS, Seen};
 use crate::leaderless::{Leaderless, show_key};
 use crate::message::Message;
 use crate::store::encode_register;
@@ -47,7 +48,11 @@ impl<R: ConflictResolver> Leaderless<R> {
     pub(crate) fn answer(&mut self, origin: Origin, reply: KeyedReply, out: &mut KeyedEffects) {
         match origin {
             Origin::Client(id) => self.reply(id, reply, out),
-            Origin::Forwarded { from, tag } => self.send(from, &Message::Coordinated { tag, reply }, false, out),
+            Origin::Forwarded { from, tag } => {
+                // Later copies of this `Coordinate` get the same answer.
+                self.forwarded_puts.answered(from, tag, &reply);
+                self.send(from, &Message::Coordinated { tag, reply }, false, out)
+            }
         }
     }
 
@@ -70,7 +75,20 @@ impl<R: ConflictResolver> Leaderless<R> {
                 owners.len(),
                 show_key(&key)
             );
-            self.answer(origin, KeyedReply::Failed { reason }, out);
+            let reply = match origin {
+                // This copy writes nothing, but the network may have
+                // delivered another copy of the forward that was (or will
+                // be) applied, by this node before a restart or after it
+                // forgot this one (`idempotence.rs`): "certainly not
+                // applied" is not ours to say.
+                Origin::Forwarded { .. } if self.config.bug != Bug::CoordinateDuplicates => {
+                    self.stats.unknown_writes += 1;
+                    let reason = format!("{reason}; a duplicate of this forwarded put may still be applied");
+                    KeyedReply::Unknown { reason }
+                }
+                _ => KeyedReply::Failed { reason },
+            };
+            self.answer(origin, reply, out);
             return;
         }
         let mut register = self.store.register(&key);
@@ -81,7 +99,13 @@ impl<R: ConflictResolver> Leaderless<R> {
         } else {
             context
         };
-        let write = LocalWrite { node: self.id, value: value.as_ref(), context, wall_ms: self.clocks.wall_ms };
+        let write = LocalWrite {
+            node: self.id,
+            actor: self.actor,
+            value: value.as_ref(),
+            context,
+            wall_ms: self.clocks.wall_ms,
+        };
         if let Err(e) = R::write(&mut register, write, &mut self.hlc) {
             let reason = format!("the context does not decode as a {} context: {e}", R::NAME);
             self.answer(origin, KeyedReply::Failed { reason }, out);
@@ -104,7 +128,8 @@ impl<R: ConflictResolver> Leaderless<R> {
         self.writes.insert(tag, write);
     }
 
-    /// A forwarded put.
+    /// A forwarded put, coordinated once however often the network
+    /// delivers it (see `idempotence.rs`).
     pub(crate) fn on_coordinate(
         &mut self,
         from: NodeId,
@@ -115,6 +140,25 @@ impl<R: ConflictResolver> Leaderless<R> {
         out: &mut KeyedEffects,
     ) {
         let origin = Origin::Forwarded { from, tag };
+        if self.config.bug != Bug::CoordinateDuplicates {
+            match self.forwarded_puts.seen(from, tag) {
+                Some(Seen::InProgress) => {
+                    // The first copy's answer will go to the same tag.
+                    self.stats.duplicate_forwards += 1;
+                    return;
+                }
+                Some(Seen::Answered(reply)) => {
+                    self.stats.duplicate_forwards += 1;
+                    let reply = reply.clone();
+                    self.send(from, &Message::Coordinated { tag, reply }, false, out);
+                    return;
+                }
+                None => {
+                    let timeout = self.config.request_timeout_ms.saturating_mul(REMEMBER_TIMEOUTS);
+                    self.forwarded_puts.start(from, tag, self.clocks.now.add_millis(timeout));
+                }
+            }
+        }
         let owners = self.owners(&key);
         if !self.is_owner(&owners) {
             // Only a node with another ring (another config) sends this.

@@ -69,7 +69,8 @@ fn records_replayed_over_a_checkpoint_that_covers_them_change_nothing() {
     let disk = net.nodes[&2].disk.clone();
     let mut all_records = disk.records.clone();
     all_records.extend(disk.records.iter().cloned());
-    let recovered = KeyedRecovered { checkpoint: disk.checkpoint.clone(), records: all_records, last_seq: 1_000 };
+    let recovered =
+        KeyedRecovered { checkpoint: disk.checkpoint.clone(), records: all_records, last_seq: 1_000, incarnation: 0 };
     let ctx = PolicyContext { id: 2, members: vec![1, 2, 3], seed: 1 };
     let node = Leaderless::<VersionVectors>::recover(ctx, net.config.clone(), recovered).unwrap();
     assert_eq!(node.replica_state(), net.node(2).replica_state());
@@ -120,13 +121,13 @@ fn a_write_acknowledged_by_w_replicas_survives_their_crash() {
 fn a_record_or_checkpoint_that_does_not_decode_is_a_recovery_error_naming_it() {
     let ctx = PolicyContext { id: 1, members: vec![1, 2, 3], seed: 1 };
     let garbage = Bytes::from_static(&[0xff, 0xff, 0xff]);
-    let bad_record = KeyedRecovered { checkpoint: None, records: vec![garbage.clone()], last_seq: 7 };
+    let bad_record = KeyedRecovered { checkpoint: None, records: vec![garbage.clone()], last_seq: 7, incarnation: 0 };
     let err = Leaderless::<VersionVectors>::recover(ctx.clone(), config(3, 2, 2), bad_record.clone()).err().unwrap();
     assert!(err.contains("record 7"), "{err}");
-    let bad_checkpoint = KeyedRecovered { checkpoint: Some(garbage), records: vec![], last_seq: 7 };
+    let bad_checkpoint = KeyedRecovered { checkpoint: Some(garbage), records: vec![], last_seq: 7, incarnation: 0 };
     let err = Leaderless::<VersionVectors>::recover(ctx.clone(), config(3, 2, 2), bad_checkpoint).err().unwrap();
     assert!(err.contains("checkpoint"), "{err}");
-    let impossible = KeyedRecovered { checkpoint: None, records: vec![Bytes::new(); 3], last_seq: 2 };
+    let impossible = KeyedRecovered { checkpoint: None, records: vec![Bytes::new(); 3], last_seq: 2, incarnation: 0 };
     assert!(Leaderless::<VersionVectors>::recover(ctx.clone(), config(3, 2, 2), impossible).is_err());
 
     // The factory returns the error, and the engine refuses to start.

@@ -95,8 +95,14 @@ impl Coverage {
         assert!(o.values_read > 0 && o.failed_reads > 0 && o.updates > 0 && o.deletes > 0, "{summary}");
         assert!(!siblings || o.reads_with_siblings > 0, "no read ever saw siblings: {summary}");
         assert!(!wipes || w.wipes > 0, "no disk was ever lost: {summary}");
-        for counter in ["read_repairs", "anti_entropy_rounds", "anti_entropy_keys_repaired", "forwarded", "failed_fast"]
-        {
+        for counter in [
+            "read_repairs",
+            "anti_entropy_rounds",
+            "anti_entropy_keys_repaired",
+            "forwarded",
+            "failed_fast",
+            "duplicate_forwards",
+        ] {
             assert!(self.counter(counter) > 0, "{counter} never happened: {summary}");
         }
         assert!(self.checked("durable_acks_checked") > 0 && self.checked("superseded_writes") > 0, "{summary}");
@@ -199,8 +205,9 @@ fn lww_seeds_shard_1() {
 }
 
 /// Replays one seed: `REPLAB_SIM_SEED=S`, with `REPLAB_SIM_RESOLVER=lww`,
-/// `REPLAB_SIM_BUG=<switch>`, `REPLAB_SIM_WIPES=0|1` and
-/// `REPLAB_SIM_DURABLE_ACKS=0` as a violation's replay line names them.
+/// `REPLAB_SIM_BUG=<switch>`, `REPLAB_SIM_WIPES=0|1`,
+/// `REPLAB_SIM_DURABLE_ACKS=0` and `REPLAB_SIM_FLAG_FORWARDED_FAILURES=0` as
+/// a violation's replay line names them.
 #[test]
 fn replay_one_seed() {
     let Some(seed) = std::env::var("REPLAB_SIM_SEED").ok().and_then(|s| s.parse().ok()) else {
@@ -269,34 +276,45 @@ fn checker_catches_ack_before_persist() {
     catches::<Lww>(Variant::bug::<Lww>(Bug::AckBeforePersist), &["DurableAck"], 100);
 }
 
-/// The harness's finding, kept as a test: under version vectors a node
-/// that lost its disk starts its dot counters over and names new writes
-/// with dots its peers have already seen, so they drop them as old, and a
-/// put acknowledged `Written` vanishes. Lost disks are therefore left out
-/// of the version-vector CI seeds (last-writer-wins seeds have them). When
-/// the policy learns to survive a lost disk (a new replica id after data
-/// loss, as Riak's vnodes take), this test fails and the CI seeds should
-/// lose disks under both resolvers.
+/// The harness's first finding, fixed. Under version vectors a node that
+/// lost its disk started its dot counters over and named new writes with
+/// dots its peers had already seen; they dropped them as old, and a put
+/// acknowledged `Written` vanished. Now a node that finds its state
+/// missing gets a new incarnation and writes under a new actor
+/// (`replab_api::actor_id`). `Bug::ForgetIncarnation` writes under the node
+/// id again: the checker must catch it, and the seed that shows it must
+/// pass with the fix. (The CI seeds lose disks under both resolvers.)
 #[test]
-fn known_limit_a_lost_disk_reuses_dots_under_version_vectors() {
-    let variant = Variant { wipes: true, ..Variant::ci::<VersionVectors>() };
-    let v = catches::<VersionVectors>(variant, &["VersionReuse", "LostWrite"], 300);
-    assert!(v.detail.contains("already named"), "{v}");
+fn a_lost_disk_no_longer_reuses_dots_under_version_vectors() {
+    let broken = Variant::bug::<VersionVectors>(Bug::ForgetIncarnation);
+    assert!(broken.wipes, "the CI seeds lose disks");
+    let v = catches::<VersionVectors>(broken, &["VersionReuse", "LostWrite"], 300);
+    assert!(v.detail.contains("already named") || v.invariant == "LostWrite", "{v}");
+    let fixed = run_seed::<VersionVectors>(v.seed, Variant::ci::<VersionVectors>()).unwrap_or_else(|v| panic!("{v}"));
+    assert!(fixed.world.wipes > 0, "seed {} loses a disk: {:?}", v.seed, fixed.world);
 }
 
-/// The harness's second finding: a put sent to a node that owns none of
-/// its key is forwarded to an owner (`Coordinate`). When the network
-/// duplicates that message, the owner coordinates the put twice; if its
-/// failure detector changed its mind in between, the second copy fails fast
-/// and its `Failed` can reach the forwarder before the first copy's
-/// answer. The client is told "certainly not applied anywhere" about a put
-/// every replica holds. The CI seeds treat such puts as possibly applied
-/// (and count them); this test flags them.
+/// The harness's second finding, fixed. A put sent to a node that owns
+/// none of its key is forwarded to an owner (`Coordinate`); when the
+/// network duplicated that message, the owner coordinated the put twice,
+/// and if its failure detector changed its mind in between, the second
+/// copy failed fast and its `Failed` could reach the forwarder before the
+/// first copy's answer: the client heard "certainly not applied anywhere"
+/// about a put every replica held. Now the coordinator remembers forwarded
+/// puts and answers a copy with the first answer (`idempotence.rs`), and
+/// answers a forwarded put it refuses for lack of live owners `Unknown`.
+/// `Bug::CoordinateDuplicates` restores the old coordinator: the checker,
+/// which now flags every failed put strictly (as the CI seeds do), must
+/// catch it, and the seed that shows it must pass with the fix.
 #[test]
-fn known_limit_a_duplicated_forward_can_fail_a_put_that_was_applied() {
-    let variant = Variant { flag_forwarded_failures: true, ..Variant::ci::<Lww>() };
-    let v = catches::<Lww>(variant, &["FailedApplied"], 400);
+fn a_duplicated_forward_no_longer_fails_a_put_that_was_applied() {
+    let broken = Variant::bug::<Lww>(Bug::CoordinateDuplicates);
+    assert!(broken.flag_forwarded_failures, "the CI seeds flag forwarded failures");
+    let v = catches::<Lww>(broken, &["FailedApplied"], 400);
     assert!(v.detail.contains("answered Failed"), "{v}");
+    let fixed = run_seed::<Lww>(v.seed, Variant::ci::<Lww>()).unwrap_or_else(|v| panic!("{v}"));
+    let copies = fixed.counters.get("duplicate_forwards").copied().unwrap_or(0);
+    assert!(copies > 0, "seed {} duplicates a forward: {:?}", v.seed, fixed.counters);
 }
 
 /// A seed is a pure function of itself: the same run twice gives the same
@@ -353,11 +371,11 @@ fn bug_catch_rates() {
         rate::<Lww>("lww", Variant::bug::<Lww>(bug), n);
     }
     for wipes in [false, true] {
-        let v = Variant { bug: Bug::AckBeforePersist, wipes, durable_acks: false, flag_forwarded_failures: false };
+        let v = Variant { bug: Bug::AckBeforePersist, wipes, durable_acks: false, flag_forwarded_failures: true };
         rate::<VersionVectors>("vv", v, n);
         rate::<Lww>("lww", v, n);
     }
-    rate::<VersionVectors>("vv", Variant { wipes: true, ..Variant::ci::<VersionVectors>() }, n);
-    rate::<VersionVectors>("vv", Variant { flag_forwarded_failures: true, ..Variant::ci::<VersionVectors>() }, n);
-    rate::<Lww>("lww", Variant { flag_forwarded_failures: true, ..Variant::ci::<Lww>() }, n);
+    rate::<VersionVectors>("vv", Variant::bug::<VersionVectors>(Bug::ForgetIncarnation), n);
+    rate::<VersionVectors>("vv", Variant::bug::<VersionVectors>(Bug::CoordinateDuplicates), n);
+    rate::<Lww>("lww", Variant::bug::<Lww>(Bug::CoordinateDuplicates), n);
 }

@@ -104,7 +104,7 @@ fn register<R: ConflictResolver>() -> BoxedStrategy<Bytes> {
             let mut register = R::Register::default();
             for (node, value, wall_ms) in writes {
                 let value = value.map(|v| Bytes::from(vec![v]));
-                let write = LocalWrite { node, value: value.as_ref(), context: &[], wall_ms };
+                let write = LocalWrite { node, actor: node, value: value.as_ref(), context: &[], wall_ms };
                 R::write(&mut register, write, &mut HybridClock::new(node)).unwrap();
             }
             Bytes::from(postcard::to_allocvec(&register).unwrap())

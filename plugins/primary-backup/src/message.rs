@@ -101,6 +101,16 @@ pub enum Message<'a> {
     Stale {
         generation: Term,
     },
+    /// From a node that found no durable state (a first start or a wiped
+    /// disk, it cannot tell): "do you hold any data?"
+    MemoryQuery {
+        generation: Term,
+    },
+    /// The answer: whether the sender's log or snapshot holds anything.
+    MemoryReport {
+        generation: Term,
+        has_data: bool,
+    },
 }
 
 impl Message<'_> {
@@ -111,7 +121,9 @@ impl Message<'_> {
             | Message::AppendAnswer { generation, .. }
             | Message::HeartbeatAnswer { generation, .. }
             | Message::Snapshot { generation, .. }
-            | Message::Stale { generation } => *generation,
+            | Message::Stale { generation }
+            | Message::MemoryQuery { generation }
+            | Message::MemoryReport { generation, .. } => *generation,
             Message::Append(m) => m.generation,
             Message::Heartbeat(m) => m.generation,
         }
@@ -175,7 +187,10 @@ impl Message<'_> {
                 }
                 Ok(())
             }
-            Message::HeartbeatAnswer { .. } | Message::Stale { .. } => Ok(()),
+            Message::HeartbeatAnswer { .. }
+            | Message::Stale { .. }
+            | Message::MemoryQuery { .. }
+            | Message::MemoryReport { .. } => Ok(()),
         }
     }
 }

@@ -6,6 +6,8 @@
 //! divergence), `apply` (commit, apply, durability, snapshots), `reads`,
 //! `amnesia`.
 
+use std::collections::BTreeSet;
+
 use bytes::Bytes;
 use replab_api::{
     Effect, Effects, Entry, HardState, Input, Instant, LogIndex, Memory, NodeId, PluginRng, PolicyContext,
@@ -51,6 +53,10 @@ pub struct PrimaryBackup {
     pub(crate) diverged: bool,
     /// What this node may have forgotten (`amnesia.rs`).
     pub(crate) memory: Memory,
+    /// Blank: the peers that answered that they hold no data.
+    pub(crate) peers_without_data: BTreeSet<NodeId>,
+    /// Blank: when to ask again whether anyone holds data.
+    pub(crate) memory_query_deadline: Instant,
     /// The role, generation and primary last reported with `RoleChanged`.
     announced: (Role, Term, Option<NodeId>),
     pub(crate) stats: PrimaryBackupStats,
@@ -92,6 +98,8 @@ impl PrimaryBackup {
             snapshot_requested: None,
             diverged: false,
             memory: recovered.memory,
+            peers_without_data: BTreeSet::new(),
+            memory_query_deadline: Instant::ZERO,
             announced: (Role::Follower, hard_state.term, None),
             stats: PrimaryBackupStats::default(),
         }
@@ -233,9 +241,23 @@ impl PrimaryBackup {
             StepError::Decode { from, reason }
         })?;
         let generation = message.generation();
-        if let Message::Claim { generation, last } = message {
-            self.handle_claim(from, generation, last, out);
-            return Ok(());
+        // Claims judge generations themselves (`takeover.rs`); whether a
+        // member holds data is a question about its disk, not about
+        // generations (`amnesia.rs`).
+        match message {
+            Message::Claim { generation, last } => {
+                self.handle_claim(from, generation, last, out);
+                return Ok(());
+            }
+            Message::MemoryQuery { .. } => {
+                self.answer_memory_query(from, out);
+                return Ok(());
+            }
+            Message::MemoryReport { has_data, .. } => {
+                self.handle_memory_report(from, has_data, out);
+                return Ok(());
+            }
+            _ => {}
         }
         if self.generation_after(generation) {
             let primary = message.from_primary().then_some(from);
@@ -273,7 +295,9 @@ impl PrimaryBackup {
 
     fn dispatch(&mut self, from: NodeId, message: Message<'static>, out: &mut Effects) -> Result<(), StepError> {
         match message {
-            Message::Claim { .. } => unreachable!("claims are handled before the generation check"),
+            Message::Claim { .. } | Message::MemoryQuery { .. } | Message::MemoryReport { .. } => {
+                unreachable!("claims and memory queries are handled before the generation check")
+            }
             Message::ClaimAnswer { promised, last, .. } => self.handle_claim_answer(from, promised, last, out),
             Message::Append(append) => {
                 self.follow(from, out)?;
@@ -302,6 +326,10 @@ impl PrimaryBackup {
     }
 
     fn tick(&mut self, out: &mut Effects) {
+        if self.memory == Memory::Blank && self.now >= self.memory_query_deadline {
+            self.memory_query_deadline = self.now.add_millis(self.config.takeover_timeout_ms);
+            self.query_memory(out);
+        }
         match self.role {
             Role::Leader if self.now >= self.heartbeat_deadline => {
                 self.heartbeat_deadline = self.now.add_millis(self.config.heartbeat_interval_ms);
@@ -377,5 +405,11 @@ impl ReplicationPolicy for PrimaryBackup {
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
         self.stats.named()
+    }
+
+    /// Async answers reads at once (`reads.rs`): a deposed primary does not
+    /// know it yet and may answer from a superseded history.
+    fn reads_are_linearizable(&self) -> bool {
+        self.config.mode != Mode::Async
     }
 }

@@ -53,4 +53,7 @@ counters! {
     decode_errors,
     /// A node that lost durable state caught up with its primary.
     memory_restored,
+    /// A blank node learned that every other member holds no data either
+    /// (a first start of the whole cluster).
+    memory_restored_by_empty_cluster,
 }

@@ -134,8 +134,37 @@ fn a_blank_node_neither_promises_nor_claims_until_it_caught_up() {
     let stats = sim.policy(wiped).unwrap().stats();
     assert_eq!(sim.policy(wiped).unwrap().memory(), Memory::Intact, "{stats:?}");
     assert_eq!(stats.memory_restored, 1);
+    assert_eq!(stats.memory_restored_by_empty_cluster, 0, "its peers hold data");
     assert_eq!(stats.takeovers_started, 0);
     assert_eq!(sim.last_applied(wiped), sim.last_applied(primary));
+}
+
+/// A `replab node` cluster's first start: every member finds an empty
+/// directory and cannot tell it from a wiped disk. They ask each other,
+/// learn that nobody holds data, and elect a primary; without the
+/// question none of them would ever claim.
+#[test]
+fn a_cluster_whose_every_member_starts_blank_elects_a_primary() {
+    for mode in [Mode::Async, Mode::Sync, Mode::Quorum] {
+        let mut sim = cluster(7, 3, config(mode));
+        for id in nodes(&sim) {
+            sim.crash(id);
+            sim.wipe(id);
+        }
+        for id in nodes(&sim) {
+            sim.restart(id).unwrap();
+            assert_eq!(sim.policy(id).unwrap().memory(), Memory::Blank);
+        }
+        let primary = elect(&mut sim);
+        for id in nodes(&sim) {
+            let node = sim.policy(id).unwrap();
+            assert_eq!(node.memory(), Memory::Intact, "{mode}: node {id}");
+            assert_eq!(node.stats().memory_restored_by_empty_cluster, 1, "{mode}: node {id}");
+        }
+        propose(&mut sim, primary, 3);
+        sim.run_for(SECOND).unwrap();
+        assert_eq!(sim.last_applied(primary), sim.last_applied(others(&sim, primary)[0]), "{mode}");
+    }
 }
 
 #[test]

@@ -1,14 +1,19 @@
 //! Randomized fault runs: crashes, restarts, isolations and lossy links,
-//! with the failure detectors' verdicts handed in as the faults happen.
+//! with the failure detectors' verdicts handed in as the faults happen:
+//! every verdict right and at once, so failovers are as quick as the
+//! policy allows. `tests/detected.rs` runs the real detectors instead,
+//! late and sometimes wrong.
 //! In quorum and sync mode the simulator checks every Raft-style safety
 //! invariant at every step; in every mode a generation has one primary,
 //! the cluster recovers once healed, and replicas that applied the same
 //! index hold the same state.
 
+mod harness;
 mod support;
 
+use harness::{chaos, world};
 use replab_api::{Liveness, NodeId, PluginRng};
-use replab_primary_backup::{Mode, PrimaryBackup, PrimaryBackupConfig};
+use replab_primary_backup::{Bug, Mode, PrimaryBackup};
 use replab_sim::{LinkConfig, Sim, mix_seed};
 use support::*;
 
@@ -17,17 +22,6 @@ const SEEDS: u64 = 200;
 /// simulator's commit index outlives a rollback), 1656 (a backup whose own
 /// snapshot holds another history; fixed by `replace`).
 const REGRESSIONS: [u64; 2] = [868, 1656];
-
-fn config_for(seed: u64, mode: Mode) -> PrimaryBackupConfig {
-    let mut rng = PluginRng::from_seed_u64(mix_seed(seed, 0x9b));
-    let mut choose = |options: &[u64]| options[rng.range_inclusive(0, options.len() as u64 - 1) as usize];
-    PrimaryBackupConfig {
-        max_entries_per_append: choose(&[2, 64]) as usize,
-        max_inflight_appends: choose(&[1, 4, 16]) as usize,
-        snapshot_threshold_entries: choose(&[0, 0, 12]),
-        ..config(mode)
-    }
-}
 
 /// Tells every live node's detector what is true of `about` right now.
 fn tell_truth(sim: &mut Sim<PrimaryBackup>, about: NodeId, isolated: &[NodeId]) {
@@ -53,16 +47,9 @@ fn run_world(seed: u64, mode: Mode) -> Sim<PrimaryBackup> {
     let members = if seed.is_multiple_of(2) { 3 } else { 5 };
     let mut options = options(seed, members, mode);
     options.record_effects = true;
-    let mut sim = cluster_with(options, config_for(seed, mode));
+    let mut sim = cluster_with(options, world::policy_config(seed, mode, Bug::None));
     let mut rng = PluginRng::from_seed_u64(mix_seed(seed, 0xfa17));
     let mut isolated: Vec<NodeId> = Vec::new();
-    let lossy = LinkConfig {
-        drop_probability: 0.05,
-        duplicate_probability: 0.05,
-        reorder_probability: 0.1,
-        reorder_extra_max_us: 3_000,
-        ..LinkConfig::BENIGN
-    };
     for _ in 0..40 {
         let target = rng.range_inclusive(1, members as u64);
         let down = nodes(&sim).into_iter().filter(|&n| !sim.is_alive(n)).count() + isolated.len();
@@ -77,7 +64,7 @@ fn run_world(seed: u64, mode: Mode) -> Sim<PrimaryBackup> {
                 sim.network_mut().heal();
                 isolated.clear();
             }
-            4 => sim.network_mut().set_all_links(lossy),
+            4 => sim.network_mut().set_all_links(chaos::LOSSY),
             5 => sim.network_mut().set_all_links(LinkConfig::BENIGN),
             _ => {
                 if let Some(primary) = sim.leader() {

@@ -8,25 +8,22 @@ use std::collections::BinaryHeap;
 use bytes::Bytes;
 use replab_api::NodeId;
 
+use crate::detectors::Channel;
+
 #[derive(Debug)]
 pub enum EventKind {
     /// Step the node with `Input::Tick`, if it is still the incarnation
     /// that scheduled it.
-    Tick {
-        node: NodeId,
-        incarnation: u64,
-    },
+    Tick { node: NodeId, incarnation: u64 },
     Deliver {
+        /// The policy's traffic or the failure detector's.
+        channel: Channel,
         from: NodeId,
         to: NodeId,
         bytes: Bytes,
     },
     /// An fsync finished: writes up to sequence number `up_to` are durable.
-    SyncDone {
-        node: NodeId,
-        incarnation: u64,
-        up_to: u64,
-    },
+    SyncDone { node: NodeId, incarnation: u64, up_to: u64 },
 }
 
 #[derive(Debug)]

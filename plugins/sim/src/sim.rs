@@ -1,6 +1,7 @@
 //! The simulated world: N nodes, virtual time, the event loop, and node
 //! lifecycles (boot, crash, restart). Effects are carried out in
-//! `effects.rs`; the liveness helper is in `liveness.rs`.
+//! `effects.rs`; the liveness helper is in `liveness.rs`; what tests may
+//! read of the world is in `observe.rs`; the detectors in `detectors.rs`.
 //!
 //! Everything random derives from the run seed, events at equal times run
 //! in scheduling order, and nothing reads the wall clock, so a seed replays
@@ -8,16 +9,18 @@
 
 use bytes::Bytes;
 use replab_api::{
-    Effect, Effects, Input, Instant, LogIndex, LogPosition, NodeId, PluginRng, PolicyContext, PolicyStatus, ProposalId,
-    ReadId, Recovered, ReplicationPolicy, Role, StepError, Term,
+    DetectorInput, Effect, Effects, FailureDetector, Input, Instant, LogIndex, LogPosition, NodeId, PluginRng,
+    PolicyContext, Recovered, ReplicationPolicy, Role, StepError, Term,
 };
 
 use crate::checker::Checker;
-use crate::clients::{Clients, ProposalRecord, ReadRecord};
+use crate::clients::Clients;
+use crate::detectors::{Channel, Detectors};
 use crate::event::{Event, EventKind, EventQueue};
-use crate::network::{Network, NetworkStats};
+use crate::network::Network;
 use crate::options::SimOptions;
 use crate::state_machine::{DigestStateMachine, StateMachine};
+use crate::step_check::{StepCheck, StepView};
 use crate::storage::{Disk, LogStore};
 use crate::violation::{Invariant, Violation};
 
@@ -86,6 +89,9 @@ pub(crate) struct SimNode<P, M> {
     pub(crate) applied: Vec<LogPosition>,
     pub(crate) effects: Effects,
     pub(crate) crashes: u64,
+    /// The node's failure detector, when the world runs them
+    /// (`detectors.rs`); dropped at a crash like the rest of its memory.
+    pub(crate) detector: Option<Box<dyn FailureDetector>>,
 }
 
 type PolicyBuilder<P> = Box<dyn FnMut(PolicyContext, Recovered) -> P>;
@@ -107,9 +113,11 @@ pub struct Sim<P, M = DigestStateMachine> {
     pub(crate) filter: Option<MessageFilter>,
     pub(crate) effect_log: Vec<EffectRecord>,
     pub(crate) counts: EffectCounts,
-    step_errors: Vec<(u64, NodeId, StepError)>,
-    events_processed: u64,
-    failed: Option<Violation>,
+    pub(crate) step_errors: Vec<(u64, NodeId, StepError)>,
+    pub(crate) detectors: Detectors,
+    pub(crate) step_check: Option<StepCheck>,
+    pub(crate) events_processed: u64,
+    pub(crate) failed: Option<Violation>,
 }
 
 /// SplitMix64: derives independent seeds from the run seed.
@@ -150,6 +158,8 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
             effect_log: Vec::new(),
             counts: EffectCounts::default(),
             step_errors: Vec::new(),
+            detectors: Detectors::default(),
+            step_check: None,
             events_processed: 0,
             failed: None,
             options,
@@ -176,6 +186,7 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
                 applied: Vec::new(),
                 effects: Effects::new(),
                 crashes: 0,
+                detector: None,
             });
         }
         for id in 1..=sim.options.nodes as NodeId {
@@ -225,6 +236,7 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
         let incarnation = node.incarnation;
         let phase = self.rng.range_inclusive(1, self.options.tick_interval_us);
         self.queue.schedule(self.now_us + phase, EventKind::Tick { node: id, incarnation });
+        self.build_detector(id);
         Ok(())
     }
 
@@ -238,6 +250,7 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
         }
         node.policy = None;
         node.state_machine = None;
+        node.detector = None;
         node.role = None;
         node.leader = None;
         node.disk.crash();
@@ -302,9 +315,25 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
             return Ok(None);
         };
         let mut effects = std::mem::take(&mut node.effects);
+        // Kept only for a step check: most worlds have none.
+        let checked = self.step_check.is_some().then(|| (input.clone(), node.view.hard_state));
         let refused = policy.step(now, input, &mut effects).err();
         if let Some(e) = &refused {
             self.step_errors.push((self.now_us, id, e.clone()));
+        }
+        if let (Some(check), Some((input, hard_state_before))) = (self.step_check.as_mut(), checked) {
+            let view = StepView {
+                time_us: self.now_us,
+                node: id,
+                input: &input,
+                hard_state_before,
+                effects: effects.as_slice(),
+            };
+            if let Err(failure) = check(&view) {
+                effects.drain();
+                self.nodes[i].effects = effects;
+                return Err(self.checker.fail(Invariant::Policy(failure.invariant), Some(id), failure.detail));
+            }
         }
         let mut result = Ok(());
         for effect in effects.drain() {
@@ -332,16 +361,25 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
         self.queue.schedule(self.now_us + latency, EventKind::SyncDone { node: id, incarnation, up_to });
     }
 
-    /// Puts a message on the network (through the test filter, if any).
+    /// Puts a policy message on the network (through the test filter, if
+    /// any).
     pub(crate) fn send(&mut self, from: NodeId, to: NodeId, bytes: Bytes) {
-        if let Some(filter) = self.filter.as_mut()
+        self.send_on(Channel::Policy, from, to, bytes);
+    }
+
+    /// Puts a message on the network. The test filter sees only policy
+    /// messages: it exists to drop chosen ones, which tests pick by
+    /// decoding them as the policy's.
+    pub(crate) fn send_on(&mut self, channel: Channel, from: NodeId, to: NodeId, bytes: Bytes) {
+        if channel == Channel::Policy
+            && let Some(filter) = self.filter.as_mut()
             && !filter(from, to, &bytes)
         {
             self.network.stats.dropped += 1;
             return;
         }
         for arrival_us in self.network.route(from, to, self.now_us).into_iter().flatten() {
-            self.queue.schedule(arrival_us, EventKind::Deliver { from, to, bytes: bytes.clone() });
+            self.queue.schedule(arrival_us, EventKind::Deliver { channel, from, to, bytes: bytes.clone() });
         }
     }
 
@@ -353,14 +391,21 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
             EventKind::Tick { node, incarnation } => {
                 if self.nodes[self.index(node)].incarnation == incarnation && self.is_alive(node) {
                     self.step_node(node, Input::Tick)?;
+                    // The engine ticks the detector right after the policy.
+                    self.step_detector(node, DetectorInput::Tick)?;
                     let at = self.now_us + self.options.tick_interval_us;
                     self.queue.schedule(at, EventKind::Tick { node, incarnation });
                 }
             }
-            EventKind::Deliver { from, to, bytes } => {
+            EventKind::Deliver { channel, from, to, bytes } => {
                 if self.is_alive(to) && !self.network.is_cut(from, to) {
                     self.network.stats.delivered += 1;
-                    self.step_node(to, Input::Message { from, bytes })?;
+                    match channel {
+                        Channel::Policy => {
+                            self.step_node(to, Input::Message { from, bytes })?;
+                        }
+                        Channel::Detector => self.deliver_to_detector(from, to, bytes)?,
+                    }
                 } else {
                     self.network.stats.dropped += 1;
                 }
@@ -439,134 +484,5 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
         let deadline = self.now_us + limit_us;
         self.run_until_cond(deadline, |s| s.leader().is_some())?;
         Ok(self.leader())
-    }
-
-    pub fn options(&self) -> &SimOptions {
-        &self.options
-    }
-
-    pub fn now_us(&self) -> u64 {
-        self.now_us
-    }
-
-    pub fn is_alive(&self, id: NodeId) -> bool {
-        self.nodes[self.index(id)].policy.is_some()
-    }
-
-    pub fn policy(&self, id: NodeId) -> Option<&P> {
-        self.nodes[self.index(id)].policy.as_ref()
-    }
-
-    pub fn status(&self, id: NodeId) -> Option<PolicyStatus> {
-        self.policy(id).map(|p| p.status())
-    }
-
-    /// The live node that believes it leads the highest term.
-    pub fn leader(&self) -> Option<NodeId> {
-        self.nodes
-            .iter()
-            .filter(|n| n.policy.is_some() && n.role == Some(Role::Leader))
-            .max_by_key(|n| n.term)
-            .map(|n| n.id)
-    }
-
-    /// [`Sim::leader`] with the term it believes it leads.
-    pub fn leader_and_term(&self) -> Option<(NodeId, Term)> {
-        self.leader().map(|id| (id, self.nodes[self.index(id)].term))
-    }
-
-    pub fn role(&self, id: NodeId) -> Option<Role> {
-        self.nodes[self.index(id)].role
-    }
-
-    /// The node's log as written (synced or not).
-    pub fn log(&self, id: NodeId) -> &LogStore {
-        &self.nodes[self.index(id)].view
-    }
-
-    /// What the node's disk would give back after a crash.
-    pub fn durable(&self, id: NodeId) -> &LogStore {
-        &self.nodes[self.index(id)].disk.durable
-    }
-
-    /// The node's simulated disk (pending writes, held sends, sync state).
-    pub fn disk(&self, id: NodeId) -> &Disk {
-        &self.nodes[self.index(id)].disk
-    }
-
-    pub fn state_machine(&self, id: NodeId) -> Option<&M> {
-        self.nodes[self.index(id)].state_machine.as_ref()
-    }
-
-    /// Entries applied by the node's current incarnation, in order.
-    pub fn applied(&self, id: NodeId) -> &[LogPosition] {
-        &self.nodes[self.index(id)].applied
-    }
-
-    pub fn last_applied(&self, id: NodeId) -> LogIndex {
-        self.nodes[self.index(id)].last_applied
-    }
-
-    pub fn commit_index(&self, id: NodeId) -> LogIndex {
-        self.nodes[self.index(id)].commit
-    }
-
-    pub fn crashes(&self, id: NodeId) -> u64 {
-        self.nodes[self.index(id)].crashes
-    }
-
-    /// The highest index committed anywhere so far.
-    pub fn max_committed(&self) -> LogIndex {
-        self.checker.max_committed()
-    }
-
-    /// Every (term, leader) pair seen so far.
-    pub fn leaders_by_term(&self) -> &std::collections::BTreeMap<Term, NodeId> {
-        self.checker.leaders()
-    }
-
-    pub fn proposal(&self, id: ProposalId) -> Option<&ProposalRecord> {
-        self.clients.proposal(id)
-    }
-
-    pub fn proposals(&self) -> &[ProposalRecord] {
-        &self.clients.proposals
-    }
-
-    pub fn read_record(&self, id: ReadId) -> Option<&ReadRecord> {
-        self.clients.read(id)
-    }
-
-    pub fn reads(&self) -> &[ReadRecord] {
-        &self.clients.reads
-    }
-
-    /// Commands whose proposals are known committed.
-    pub fn committed_commands(&self) -> u64 {
-        self.clients.committed_commands
-    }
-
-    pub fn network_stats(&self) -> NetworkStats {
-        self.network.stats
-    }
-
-    pub fn effect_counts(&self) -> EffectCounts {
-        self.counts
-    }
-
-    pub fn effect_log(&self) -> &[EffectRecord] {
-        &self.effect_log
-    }
-
-    pub fn step_errors(&self) -> &[(u64, NodeId, StepError)] {
-        &self.step_errors
-    }
-
-    pub fn events_processed(&self) -> u64 {
-        self.events_processed
-    }
-
-    pub fn violation(&self) -> Option<&Violation> {
-        self.failed.as_ref()
     }
 }

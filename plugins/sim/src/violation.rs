@@ -33,6 +33,9 @@ pub enum Invariant {
     EffectContract,
     /// After healing, a proposal did not commit within the bound.
     Liveness,
+    /// A policy's own invariant, named by the check its tests set
+    /// (`Sim::set_step_check`).
+    Policy(&'static str),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -27,7 +27,10 @@
 //! Requirement the leaderless policy meets: dots of a node are generated
 //! by that node from its own register, in order, and it makes each durable
 //! before acknowledging. Then every replica's knowledge of a node's events
-//! for a key is a prefix `1..=k`, which is what the context records.
+//! for a key is a prefix `1..=k`, which is what the context records. A
+//! node that lost its state no longer knows its `k`: it writes under a new
+//! actor (`LocalWrite::actor`, `replab_api::actor_id`), whose events start
+//! at 1 again without meeting the old ones.
 
 use std::collections::BTreeMap;
 
@@ -39,6 +42,8 @@ use replab_api::{ConflictResolver, HybridClock, LocalWrite, NodeId, VersionVecto
 /// The event that wrote a version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Dot {
+    /// The writer's actor: its node id, or after the node lost state, the
+    /// name of its new incarnation (`replab_api::actor_id`).
     pub node: NodeId,
     pub counter: u64,
 }
@@ -137,13 +142,15 @@ impl ConflictResolver for VersionVectors {
         // A counter at its maximum (a corrupt context or a faulty peer's
         // register) has no next event: refuse rather than wrap, which would
         // let every replica drop the write as already seen.
-        if register.context.get(write.node).max(context.get(write.node)) == u64::MAX {
+        // Dots are named by the writer's actor, not its node id: a node that
+        // lost its state writes under a new actor (`replab_api::actor_id`).
+        if register.context.get(write.actor).max(context.get(write.actor)) == u64::MAX {
             return Err(format!(
-                "node {}'s version counter is at its maximum: the context is not one a read returned",
-                write.node
+                "actor {}'s version counter is at its maximum: the context is not one a read returned",
+                write.actor
             ));
         }
-        register.write(write.node, write.value.cloned(), &context);
+        register.write(write.actor, write.value.cloned(), &context);
         Ok(())
     }
 
@@ -240,7 +247,7 @@ mod tests {
     fn a_context_that_does_not_decode_is_an_error() {
         let mut r = DvvRegister::default();
         let mut clock = HybridClock::new(1);
-        let write = LocalWrite { node: 1, value: None, context: &[0xff, 0xff, 0xff], wall_ms: 0 };
+        let write = LocalWrite { node: 1, actor: 1, value: None, context: &[0xff, 0xff, 0xff], wall_ms: 0 };
         assert!(VersionVectors::write(&mut r, write, &mut clock).is_err());
         assert_eq!(r, DvvRegister::default());
     }

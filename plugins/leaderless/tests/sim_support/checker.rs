@@ -16,12 +16,14 @@
 //!   restart would, has a register that holds or supersedes one of the
 //!   versions that carried the value.
 //! * `FailedApplied`: a put answered `Failed` ("certainly not applied
-//!   anywhere") never shows up in any node's record. Flagged for puts sent
-//!   to an owner; for puts a non-owner forwarded it is a known limit
-//!   (`flag_forwarded_failures`): a `Coordinate` the network duplicated is
-//!   coordinated twice, and the second copy's fail-fast `Failed` can reach
-//!   the forwarder before the first copy's answer. Such puts are counted
-//!   (`forwarded_failed_applied`) and treated as possibly applied.
+//!   anywhere") never shows up in any node's record, whether a client sent
+//!   it to an owner or to a node that forwarded it. A `Coordinate` the
+//!   network duplicated used to be coordinated twice, and the second
+//!   copy's fail-fast `Failed` could reach the forwarder before the first
+//!   copy's answer (`Bug::CoordinateDuplicates` brings that back). With
+//!   `flag_forwarded_failures` off, forwarded puts answered `Failed` are
+//!   only counted (`forwarded_failed_applied`) and treated as possibly
+//!   applied, the reading the CI seeds used before the fix.
 //! * `FinalRead`: after convergence, a get of every key returns exactly the
 //!   replicas' values.
 //! * `Ownership`: a node holds only keys it owns, and agrees with the ring
@@ -434,8 +436,9 @@ impl<R: Model> LeaderlessChecker<R> {
         op.is_put() && !self.owners(op.key()).contains(&op.node)
     }
 
-    /// A put that may have been applied, counting the known limit: a
-    /// forwarded put answered `Failed`.
+    /// A put that may have been applied; with `flag_forwarded_failures`
+    /// off (the lenient reading from before the duplicated-forward fix),
+    /// also a forwarded put answered `Failed`.
     fn may_have_applied(&self, op: &OpRecord) -> bool {
         op.may_have_applied()
             || (!self.flag_forwarded_failures

@@ -25,11 +25,18 @@ pub struct Disk {
     /// Sequence number of the last durable record (the checkpoint's, if no
     /// record follows it).
     pub last_seq: u64,
+    /// The incarnation the engine keeps with the node's state.
+    pub incarnation: u64,
 }
 
 impl Disk {
     pub fn recovered(&self) -> KeyedRecovered {
-        KeyedRecovered { checkpoint: self.checkpoint.clone(), records: self.records.clone(), last_seq: self.last_seq }
+        KeyedRecovered {
+            checkpoint: self.checkpoint.clone(),
+            records: self.records.clone(),
+            last_seq: self.last_seq,
+            incarnation: self.incarnation,
+        }
     }
 }
 
@@ -286,6 +293,13 @@ impl<R: ConflictResolver> Net<R> {
         node.policy = None;
         node.pending.clear();
         node.held.clear();
+    }
+
+    /// Crashes the node and loses its disk whole; its next start gets
+    /// `incarnation`, as the engine gives a node that finds its state gone.
+    pub fn wipe(&mut self, id: NodeId, incarnation: u64) {
+        self.crash(id);
+        self.nodes.get_mut(&id).unwrap().disk = Disk { incarnation, ..Disk::default() };
     }
 
     /// Rebuilds the node from its disk.

@@ -23,11 +23,24 @@ pub struct DurableLog {
     pub records: Vec<Bytes>,
     /// The sequence number of the last durable record.
     pub last_seq: u64,
+    /// The node's incarnation, which the engine keeps beside the log (and a
+    /// lost disk loses with it): see `KeyedRecovered::incarnation`.
+    pub incarnation: u64,
 }
 
 impl DurableLog {
     pub fn to_recovered(&self) -> KeyedRecovered {
-        KeyedRecovered { checkpoint: self.checkpoint.clone(), records: self.records.clone(), last_seq: self.last_seq }
+        KeyedRecovered {
+            checkpoint: self.checkpoint.clone(),
+            records: self.records.clone(),
+            last_seq: self.last_seq,
+            incarnation: self.incarnation,
+        }
+    }
+
+    /// Nothing durable: a first start, or a disk that was lost.
+    fn is_blank(&self) -> bool {
+        self.checkpoint.is_none() && self.last_seq == 0
     }
 
     fn apply(&mut self, write: Write) -> Result<(), String> {
@@ -78,9 +91,15 @@ pub struct KeyedDisk {
 }
 
 impl KeyedDisk {
-    /// A node boots on what is durable.
-    pub(crate) fn boot(&mut self) {
+    /// A node boots on what is durable. As the engine does, a node that
+    /// finds nothing on a start other than its cluster's first gets a new
+    /// incarnation, `fresh` (never one it had: the world's boot count),
+    /// kept durably: it cannot tell a wiped disk from a first start.
+    pub(crate) fn boot(&mut self, first_boot: bool, fresh: u64) {
         debug_assert!(self.pending.is_empty() && self.held.is_empty());
+        if !first_boot && self.durable.is_blank() {
+            self.durable.incarnation = fresh;
+        }
         self.last_seq = self.durable.last_seq;
     }
 
@@ -171,7 +190,7 @@ mod tests {
     #[test]
     fn records_and_checkpoints_become_durable_in_order_and_only_when_synced() {
         let mut disk = KeyedDisk::default();
-        disk.boot();
+        disk.boot(true, 1);
         assert_eq!(disk.persist(b("r1")), 1);
         disk.hold(2, b("ack"));
         let up_to = disk.sync_to_start().unwrap();
@@ -194,16 +213,36 @@ mod tests {
     #[test]
     fn a_crash_loses_unsynced_writes_or_keeps_a_prefix() {
         let mut disk = KeyedDisk::default();
-        disk.boot();
+        disk.boot(true, 1);
         disk.persist(b("r1"));
         disk.persist(b("r2"));
         disk.hold(3, b("x"));
         disk.crash(1).unwrap();
         assert_eq!(disk.held_sends(), 0);
         assert_eq!(disk.durable.last_seq, 1);
-        disk.boot();
+        disk.boot(false, 3);
         assert_eq!(disk.persist(b("r2'")), 2);
         disk.crash(0).unwrap();
         assert_eq!(disk.durable.records, vec![b("r1")]);
+        assert_eq!(disk.durable.incarnation, 0, "state was found: the incarnation stays");
+    }
+
+    #[test]
+    fn a_node_that_finds_its_disk_empty_after_its_first_start_takes_a_new_incarnation() {
+        let mut disk = KeyedDisk::default();
+        disk.boot(true, 1);
+        assert_eq!(disk.durable.to_recovered().incarnation, 0, "a new cluster's node");
+        disk.crash(0).unwrap();
+        disk.boot(false, 3);
+        assert_eq!(disk.durable.incarnation, 3, "nothing was durable: maybe a wiped disk");
+        disk.persist(b("r1"));
+        let up_to = disk.sync_to_start().unwrap();
+        disk.complete_sync(up_to).unwrap();
+        disk.crash(0).unwrap();
+        disk.boot(false, 5);
+        assert_eq!(disk.durable.to_recovered().incarnation, 3, "kept while the state is");
+        let mut replaced = KeyedDisk::default();
+        replaced.boot(false, 7);
+        assert_eq!(replaced.durable.to_recovered().incarnation, 7, "a lost disk: a new one");
     }
 }

@@ -150,7 +150,7 @@ impl KeyedSim {
         let node = &mut self.nodes[i];
         assert!(node.policy.is_none(), "node {id} is already up");
         node.incarnation += 1;
-        node.disk.boot();
+        node.disk.boot(node.incarnation == 1, node.incarnation);
         let recovered = node.disk.durable.to_recovered();
         if recovered.checkpoint.is_some() {
             self.stats.restarts_from_checkpoint += 1;
