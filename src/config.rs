@@ -83,6 +83,8 @@ pub struct NodeSettings {
     pub max_pending_requests: usize,
     pub max_key_bytes: usize,
     pub max_value_bytes: usize,
+    /// `replab node`'s metrics endpoint; empty: off.
+    pub metrics_addr: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -218,6 +220,9 @@ impl Settings {
                 key: "node.max_value_bytes".into(),
                 message: "a largest key and value (plus 4096 bytes of framing) must fit wal.max_record_bytes".into(),
             });
+        }
+        if let Err(message) = crate::node::metrics_server::parse_addr(&node.metrics_addr) {
+            p.push(Problem { key: "node.metrics_addr".into(), message });
         }
         check_range(&mut p, "kv.session_expiry_ms", self.kv.session_expiry_ms, 1_000, 604_800_000);
         check_range(&mut p, "kv.max_saved_responses", self.kv.max_saved_responses as u64, 1, 1_000_000);

@@ -89,7 +89,7 @@ Lua memory limit), 3 no check failed but one could not decide.")]
         /// Seed for every random choice (overrides cluster.seed).
         #[arg(long)]
         seed: Option<u64>,
-        /// Write history.jsonl and results.json into this directory.
+        /// Write history.jsonl, results.json and report.html into this directory.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         #[command(flatten)]
@@ -99,7 +99,8 @@ Lua memory limit), 3 no check failed but one could not decide.")]
     #[command(
         after_help = "Examples:\n  replab compare scripts/leader-crash.lua --variant always:wal.fsync=always --variant never:wal.fsync=never\n  \
 replab compare scripts/quickstart.lua --variant gossip@config/gossip.toml --variant heartbeat@config/heartbeat.toml\n  \
-replab compare scripts/partition-minority-leader.lua --variant prevote: --variant no-prevote:raft.pre_vote=false --out results/\n\n\
+replab compare scripts/partition-minority-leader.lua --variant prevote: --variant no-prevote:raft.pre_vote=false --out results/\n  \
+replab compare scripts/leader-crash.lua --variant always:wal.fsync=always --variant never:wal.fsync=never --runs 3 --out cmp/\n\n\
 A variant is NAME:KEY=VALUE[,KEY=VALUE...] (over the base --config and --set) or NAME@FILE (instead of\n\
 the base --config). Every variant runs with the same seed.\n\n\
 Exit codes: 0 every check of every variant passed, 1 a check failed, 2 a usage, config or Lua error,\n\
@@ -116,7 +117,11 @@ Exit codes: 0 every check of every variant passed, 1 a check failed, 2 a usage, 
         /// Seed for every random choice, the same for every variant (overrides cluster.seed).
         #[arg(long)]
         seed: Option<u64>,
-        /// Write each variant's outputs into DIR/NAME/ and the table into DIR/compare.json.
+        /// Runs per variant, with seeds seed, seed+1, ..., seed+R-1; the table shows medians and ranges.
+        #[arg(long, value_name = "R", default_value_t = 1)]
+        runs: u64,
+        /// Write each variant's outputs into DIR/NAME/ (DIR/NAME/seed-S/ with --runs), and
+        /// report.html, compare.csv and compare.json into DIR.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         #[command(flatten)]
@@ -157,6 +162,22 @@ that refuses to open).")]
         #[arg(long)]
         repair_wal: bool,
     },
+    /// Write a recorded history in another checker's format (Jepsen's EDN, for Knossos or Elle).
+    #[command(
+        after_help = "Examples:\n  replab run scripts/quickstart.lua --out out/ && replab export --format edn out/history.jsonl\n  \
+replab export --format edn out/history.jsonl --output out/history.edn\n\n\
+docs/CHECKERS.md gives the mapping. Exit codes: 0 written, 2 an unreadable or malformed history, or the\n\
+output could not be written."
+    )]
+    Export {
+        /// A history.jsonl (from replab run --out).
+        history: PathBuf,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Talk to a running cluster: put, get, del, cas, incr, status.
     #[command(after_help = "Examples:\n  \
 replab client --config config/cluster-3.toml --cluster 127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203 put color blue\n  \
@@ -187,6 +208,12 @@ unknown, or no node answered status; 2 a usage or configuration error.")]
         #[command(subcommand)]
         which: BenchCommand,
     },
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ExportFormat {
+    /// Jepsen's operation maps: :type :invoke/:ok/:fail/:info, :f, :value, :process, :time.
+    Edn,
 }
 
 #[derive(Subcommand)]
@@ -306,6 +333,20 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         repeats: usize,
     },
+    /// Time and size of report.html for a large simulated run (target: 100,000 operations, < 2 s, < 5 MB).
+    #[command(after_help = "Example:\n  replab bench report --ops 100000 --repeats 5")]
+    Report {
+        #[arg(long, default_value_t = 100_000)]
+        ops: usize,
+        /// Runs; the median time is reported.
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Keep report.html in this directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// WAL append throughput and latency against raw write+fdatasync and buffered writes.
     #[command(after_help = "Example:\n  replab bench wal --dir /var/tmp/replab-bench --records 5000")]
     Wal {
@@ -341,10 +382,11 @@ fn main() -> ExitCode {
                 Ok(l) => l,
                 Err(e) => return usage_error(e),
             };
-            let options = replab::scenario::RunOptions { script, config: config.input(), seed, out, limits };
+            let options =
+                replab::scenario::RunOptions { script, config: config.input(), seed, out, limits, progress: None };
             ExitCode::from(replab::scenario::run(options).0)
         }
-        Command::Compare { script, config, variants, seed, out, limits } => {
+        Command::Compare { script, config, variants, seed, runs, out, limits } => {
             let limits = match limits.limits() {
                 Ok(l) => l,
                 Err(e) => return usage_error(e),
@@ -355,8 +397,9 @@ fn main() -> ExitCode {
                 Ok(v) => v,
                 Err(e) => return usage_error(e),
             };
-            ExitCode::from(compare(CompareOptions { script, base: config.input(), variants, seed, out, limits }))
+            ExitCode::from(compare(CompareOptions { script, base: config.input(), variants, seed, runs, out, limits }))
         }
+        Command::Export { history, format: ExportFormat::Edn, output } => export_edn(&history, output.as_deref()),
         Command::Check { history, timeout } => ExitCode::from(replab::scenario::recheck(&history, timeout)),
         Command::Node { config, id, repair_wal } => {
             let settings = match config::load(&config.input()) {
@@ -399,6 +442,26 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// Reads a history and writes it as EDN, naming the file that failed.
+fn export_edn(history: &std::path::Path, output: Option<&std::path::Path>) -> ExitCode {
+    let loaded = match replab::check::History::load_jsonl(history) {
+        Ok(h) => h,
+        Err(e) => return usage_error(format!("{}: {e}", history.display())),
+    };
+    let edn = replab::check::edn::to_edn(&loaded);
+    let written = match output {
+        Some(path) => std::fs::write(path, edn).map_err(|e| format!("cannot write {}: {e}", path.display())),
+        None => {
+            use std::io::Write;
+            std::io::stdout().lock().write_all(edn.as_bytes()).map_err(|e| format!("cannot write to stdout: {e}"))
+        }
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => usage_error(e),
     }
 }
 
@@ -447,6 +510,12 @@ fn bench(which: BenchCommand) -> ExitCode {
             }
             let args = bench::check::CheckBenchArgs { ops, clients, keys, unknown_rate, repeats, seed, budget_s };
             finish(bench::check::run(&args))
+        }
+        BenchCommand::Report { ops, repeats, seed, out } => {
+            if ops == 0 || ops > 10_000_000 || repeats == 0 {
+                return usage_error("--ops must be within 1 ..= 10000000 and --repeats above 0");
+            }
+            finish(bench::report::run(&bench::report::ReportBenchArgs { ops, repeats, seed, out }).map(|_| ()))
         }
         BenchCommand::Raft { batch_sizes, entries, repeats } => {
             if batch_sizes.iter().any(|b| *b == 0 || *b > 100_000) || entries == 0 {

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use super::{Measurement, median, print_table};
 use crate::cluster::Cluster;
 use crate::config::{self, ConfigInput};
+use crate::progress::Progress;
 
 #[derive(Clone, Debug)]
 pub struct ClusterBenchArgs {
@@ -74,12 +75,24 @@ pub fn run(args: &ClusterBenchArgs) -> Result<Vec<Measurement>, String> {
 
 async fn run_all(args: &ClusterBenchArgs) -> Result<Vec<Measurement>, String> {
     let mut runs: Vec<Vec<Measurement>> = vec![Vec::new(); args.cases.len()];
+    let repeats = args.repeats.max(1);
+    let progress = Progress::new("bench cluster", (repeats * args.cases.len()) as u64);
     // Cases alternate within each repeat, so a noisy moment hits them all.
-    for _ in 0..args.repeats.max(1) {
+    for repeat in 0..repeats {
         for (slot, (label, sets)) in args.cases.iter().enumerate() {
-            runs[slot].push(one_run(args, label, sets).await?);
+            progress.start_step(&format!("{label}, run {}/{repeats}", repeat + 1));
+            let run = one_run(args, label, sets, &progress).await;
+            progress.finish_step();
+            match run {
+                Ok(m) => runs[slot].push(m),
+                Err(e) => {
+                    progress.finish();
+                    return Err(e);
+                }
+            }
         }
     }
+    progress.finish();
     let rows: Vec<Measurement> = runs
         .into_iter()
         .map(|case| {
@@ -97,7 +110,12 @@ async fn run_all(args: &ClusterBenchArgs) -> Result<Vec<Measurement>, String> {
     Ok(rows)
 }
 
-async fn one_run(args: &ClusterBenchArgs, label: &str, extra: &[String]) -> Result<Measurement, String> {
+async fn one_run(
+    args: &ClusterBenchArgs,
+    label: &str,
+    extra: &[String],
+    progress: &Progress,
+) -> Result<Measurement, String> {
     let mut sets = vec!["cluster.nodes=3".to_string()];
     sets.extend(extra.iter().cloned());
     let settings = config::load(&ConfigInput { sets, ..ConfigInput::default() }).map_err(|e| e.to_string())?;
@@ -123,6 +141,9 @@ async fn one_run(args: &ClusterBenchArgs, label: &str, extra: &[String]) -> Resu
         m.record_latency(t.elapsed());
         m.ops += 1;
         m.bytes += args.value_bytes as u64;
+        if m.ops.is_multiple_of(100) {
+            progress.set_ops(m.ops);
+        }
     }
     m.elapsed = start.elapsed();
     cluster.shutdown().await;

@@ -9,6 +9,7 @@ pub mod check;
 pub mod cluster;
 pub mod net;
 pub mod raft;
+pub mod report;
 pub mod wal;
 
 use std::time::Duration;

@@ -20,6 +20,7 @@
 //! Exact definitions, algorithms and limits: docs/CHECKERS.md.
 
 pub mod convergence;
+pub mod edn;
 pub mod history;
 pub mod linearizability;
 pub mod lost_updates;

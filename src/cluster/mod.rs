@@ -24,6 +24,7 @@ use crate::client::{Client, ClientOptions};
 use crate::config::Settings;
 use crate::net::FaultTable;
 use crate::node::clock::WallClock;
+use crate::node::metrics::NodeMetrics;
 use crate::node::storage::{Origin, Repaired, repair};
 use crate::node::{self, MemberAddrs, NodeHandle, NodeSpec};
 
@@ -79,7 +80,11 @@ pub struct Cluster {
     slots: BTreeMap<NodeId, Slot>,
     members: BTreeMap<NodeId, MemberAddrs>,
     clients_made: u64,
+    board: NodeBoard,
 }
+
+/// Each member's [`NodeMetrics`], replaced when it restarts.
+pub type NodeBoard = Arc<std::sync::Mutex<BTreeMap<NodeId, Arc<NodeMetrics>>>>;
 
 impl Cluster {
     /// Starts `settings.cluster.nodes` nodes, ids 1..=N, on free ports of
@@ -110,8 +115,15 @@ impl Cluster {
             listeners.push((id, peer, client));
         }
         let faults = Arc::new(FaultTable::new(settings.cluster.seed));
-        let mut cluster =
-            Cluster { settings, root, faults, slots: BTreeMap::new(), members: members.clone(), clients_made: 0 };
+        let mut cluster = Cluster {
+            settings,
+            root,
+            faults,
+            slots: BTreeMap::new(),
+            members: members.clone(),
+            clients_made: 0,
+            board: NodeBoard::default(),
+        };
         for (id, peer, client) in listeners {
             let dir = cluster.root.path().join(format!("node-{id}"));
             cluster.slots.insert(id, Slot { addrs: members[&id], dir, handle: None, clock: WallClock::default() });
@@ -140,8 +152,15 @@ impl Cluster {
             clock: slot.clock.clone(),
         };
         let handle = node::start(spec)?;
+        self.board.lock().expect("node board lock").insert(id, Arc::clone(handle.metrics()));
         self.slots.get_mut(&id).expect("checked").handle = Some(handle);
         Ok(())
+    }
+
+    /// Every member's metrics (its latest incarnation's), readable without
+    /// the cluster: a watcher samples roles while a script holds it.
+    pub fn board(&self) -> NodeBoard {
+        Arc::clone(&self.board)
     }
 
     pub fn settings(&self) -> &Settings {

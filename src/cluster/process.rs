@@ -75,6 +75,10 @@ impl std::fmt::Display for RunError {
 /// Runs node `id` until SIGTERM or Ctrl-C.
 pub async fn run_node(settings: Settings, id: NodeId, repair_wal: bool) -> Result<(), RunError> {
     let handle = start_node(settings, id, repair_wal).await.map_err(RunError::Start)?;
+    let metrics_stop = tokio_util::sync::CancellationToken::new();
+    if let Some(listener) = handle.metrics {
+        tokio::spawn(node::metrics_server::serve(listener, handle.node.probe(), metrics_stop.clone()));
+    }
     let (mut term, mut interrupt) = handle.signals;
     let mut watchdog = tokio::time::interval(std::time::Duration::from_millis(200));
     loop {
@@ -84,6 +88,7 @@ pub async fn run_node(settings: Settings, id: NodeId, repair_wal: bool) -> Resul
             _ = watchdog.tick() => if !handle.node.is_running() { break },
         }
     }
+    metrics_stop.cancel();
     match handle.node.shutdown().await {
         Exit::Stopped => {
             eprintln!("node {id}: stopped");
@@ -96,6 +101,8 @@ pub async fn run_node(settings: Settings, id: NodeId, repair_wal: bool) -> Resul
 struct Started {
     node: node::NodeHandle,
     signals: (Signal, Signal),
+    /// Bound before the node starts, so a taken port refuses the start.
+    metrics: Option<TcpListener>,
 }
 
 /// Everything before the node runs; an error here is [`RunError::Start`].
@@ -131,6 +138,15 @@ async fn start_node(settings: Settings, id: NodeId, repair_wal: bool) -> Result<
     let client_listener = TcpListener::bind(me.client)
         .await
         .map_err(|e| format!("node {id}: cannot listen for clients on {} (client_addr): {e}", me.client))?;
+    let metrics = match node::metrics_server::parse_addr(&settings.node.metrics_addr) {
+        Ok(Some(addr)) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("node {id}: cannot serve metrics on {addr} (node.metrics_addr): {e}"))?,
+        ),
+        Ok(None) => None,
+        Err(e) => return Err(format!("node.metrics_addr: {e}")),
+    };
     let signals = (
         signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?,
         signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?,
@@ -149,5 +165,10 @@ async fn start_node(settings: Settings, id: NodeId, repair_wal: bool) -> Result<
         e => e.to_string(),
     })?;
     eprintln!("node {id}: peers on {}, clients on {}, data in {}", me.peer, me.client, dir.display());
-    Ok(Started { node: handle, signals })
+    if let Some(listener) = &metrics
+        && let Ok(addr) = listener.local_addr()
+    {
+        eprintln!("node {id}: metrics on http://{addr}/metrics");
+    }
+    Ok(Started { node: handle, signals, metrics })
 }

@@ -43,7 +43,7 @@ impl NodeLoop {
                 self.storage.append(&entries);
             }
             Effect::Send { to, bytes, after_persist } => self.send_after(to, bytes, after_persist),
-            Effect::Committed { .. } => {}
+            Effect::Committed { index } => self.metrics.set_commit_index(index),
             Effect::Apply { entries } => self.apply(&entries),
             Effect::Proposed { id, first_index, term, count } => {
                 debug_assert!(count > 0, "a proposal places at least one entry");
@@ -106,6 +106,7 @@ impl NodeLoop {
                 Applied::Invalid(e) => write.to.error(ErrorKind::BadRequest, e.to_string()),
             }
         }
+        self.metrics.set_applied_index(self.kv.applied().index);
         self.serve_reads();
     }
 
@@ -147,6 +148,7 @@ impl NodeLoop {
             info!(node = self.id, term, "leader is now {leader:?} ({role})");
         }
         let was_leader = self.role == Role::Leader;
+        self.metrics.set_role(role, term, leader);
         self.role = role;
         self.leader = leader;
         if was_leader && role != Role::Leader {

@@ -18,6 +18,7 @@ use replab_api::{
 
 use super::clock::WallClock;
 use super::keyed::KeyedReplica;
+use super::metrics::NodeMetrics;
 use super::requests::{Batch, PendingRead, PendingWrite, ReplyTo, Waiting, value_response};
 use super::storage::{Storage, StorageDone, WriteKind};
 use super::{Command, Exit};
@@ -46,6 +47,8 @@ pub struct Parts {
     pub paused: watch::Receiver<bool>,
     /// Set with the crash token when the crash is a power loss.
     pub power_loss: Arc<AtomicBool>,
+    /// What the node publishes about itself (role, indexes, latencies).
+    pub metrics: Arc<NodeMetrics>,
 }
 
 pub struct NodeLoop {
@@ -91,6 +94,7 @@ pub struct NodeLoop {
     clock: WallClock,
     paused: watch::Receiver<bool>,
     power_loss: Arc<AtomicBool>,
+    pub(super) metrics: Arc<NodeMetrics>,
 }
 
 /// The policy a node runs, in one of the two shapes of the contract.
@@ -143,6 +147,7 @@ impl NodeLoop {
             clock: p.clock,
             paused: p.paused,
             power_loss: p.power_loss,
+            metrics: p.metrics,
         }
     }
 
@@ -414,16 +419,21 @@ impl NodeLoop {
         to.send(ResponseBody::Redirect { leader, leader_addr });
     }
 
+    fn reply_to(&self, request_id: u64, reply: mpsc::Sender<Bytes>, received: Instant) -> ReplyTo {
+        ReplyTo { request_id, reply, received, metrics: Arc::clone(&self.metrics) }
+    }
+
     fn on_client(&mut self, call: ClientCall) {
+        let received = Instant::now();
         let request = match Request::decode(&call.payload) {
             Ok(request) => request,
             Err(e) => {
                 self.stats.bad_requests += 1;
-                ReplyTo { request_id: 0, reply: call.reply }.error(ErrorKind::BadRequest, e);
+                self.reply_to(0, call.reply, received).error(ErrorKind::BadRequest, e);
                 return;
             }
         };
-        let to = ReplyTo { request_id: request.id, reply: call.reply };
+        let to = self.reply_to(request.id, call.reply, received);
         let limits = &self.settings.node;
         let deadline = Instant::now() + Duration::from_millis(limits.request_timeout_ms);
         if self.is_keyed() {

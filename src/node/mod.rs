@@ -14,6 +14,8 @@ mod effects;
 mod event_loop;
 mod keyed;
 pub mod lock;
+pub mod metrics;
+pub mod metrics_server;
 mod requests;
 pub mod storage;
 
@@ -37,6 +39,7 @@ use crate::net::{ClientListener, Credentials, FaultTable, LinkStats, Network, Ne
 use clock::WallClock;
 use event_loop::Replica;
 use keyed::KeyedReplica;
+use metrics::NodeMetrics;
 
 /// The addresses of one member.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,15 +103,56 @@ pub struct NodeHandle {
     power_loss: Arc<AtomicBool>,
     paused: watch::Sender<bool>,
     task: JoinHandle<Exit>,
-    network_stats: Arc<dyn Fn() -> BTreeMap<NodeId, LinkStats> + Send + Sync>,
+    network_stats: NetworkStats,
+    metrics: Arc<NodeMetrics>,
 }
 
-impl NodeHandle {
+type NetworkStats = Arc<dyn Fn() -> BTreeMap<NodeId, LinkStats> + Send + Sync>;
+
+/// What observers outside the node's owner may read: its status (through
+/// its loop), its link counters and its metrics. Cloneable, so a metrics
+/// endpoint can hold one while the owner keeps the handle.
+#[derive(Clone)]
+pub struct NodeProbe {
+    commands: mpsc::Sender<Command>,
+    network_stats: NetworkStats,
+    metrics: Arc<NodeMetrics>,
+}
+
+impl NodeProbe {
     /// The node's status, or `None` if its loop has ended.
     pub async fn status(&self) -> Option<NodeStatus> {
         let (tx, rx) = oneshot::channel();
         self.commands.send(Command::Status(tx)).await.ok()?;
         rx.await.ok()
+    }
+
+    pub fn network_stats(&self) -> BTreeMap<NodeId, LinkStats> {
+        (self.network_stats)()
+    }
+
+    pub fn metrics(&self) -> &Arc<NodeMetrics> {
+        &self.metrics
+    }
+}
+
+impl NodeHandle {
+    /// The node's status, or `None` if its loop has ended.
+    pub async fn status(&self) -> Option<NodeStatus> {
+        self.probe().status().await
+    }
+
+    pub fn probe(&self) -> NodeProbe {
+        NodeProbe {
+            commands: self.commands.clone(),
+            network_stats: Arc::clone(&self.network_stats),
+            metrics: Arc::clone(&self.metrics),
+        }
+    }
+
+    /// Role, term, indexes and latencies, readable without asking the loop.
+    pub fn metrics(&self) -> &Arc<NodeMetrics> {
+        &self.metrics
     }
 
     /// Every key and value in this replica's store.
@@ -163,10 +207,12 @@ impl NodeHandle {
     /// or disk completions) until `resume`, while time goes on for the
     /// others. Its connections stay open; what peers send waits unread.
     pub fn pause(&self) {
+        self.metrics.set_paused(true);
         self.paused.send_replace(true);
     }
 
     pub fn resume(&self) {
+        self.metrics.set_paused(false);
         self.paused.send_replace(false);
     }
 
@@ -309,6 +355,8 @@ pub fn start_locked(spec: NodeSpec, lock: lock::DirLock) -> Result<NodeHandle, N
     let crash = CancellationToken::new();
     let client_addrs = spec.members.iter().map(|(id, a)| (*id, a.client.to_string())).collect();
     let (storage, storage_done) = storage::Storage::new(wal);
+    let role = if keyed { replab_api::Role::Peer } else { replab_api::Role::Follower };
+    let metrics = Arc::new(NodeMetrics::new(id, role, storage.sync_latency()));
     let stats_network = Arc::clone(&network);
     let node = event_loop::NodeLoop::new(event_loop::Parts {
         id,
@@ -326,10 +374,13 @@ pub fn start_locked(spec: NodeSpec, lock: lock::DirLock) -> Result<NodeHandle, N
         clock: spec.clock,
         paused: paused_rx,
         power_loss: Arc::clone(&power_loss),
+        metrics: Arc::clone(&metrics),
     });
     let (stop_token, crash_token) = (stop.clone(), crash.clone());
+    let task_metrics = Arc::clone(&metrics);
     let task = tokio::spawn(async move {
         let exit = node.run(stop_token, crash_token).await;
+        task_metrics.set_up(false);
         client_cancel.cancel();
         client_tracker.close();
         client_tracker.wait().await;
@@ -347,5 +398,6 @@ pub fn start_locked(spec: NodeSpec, lock: lock::DirLock) -> Result<NodeHandle, N
         paused,
         task,
         network_stats: Arc::new(move || stats_network.stats()),
+        metrics,
     })
 }

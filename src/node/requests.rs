@@ -8,6 +8,7 @@
 //! index to be applied. Everything waiting has a deadline.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -15,19 +16,27 @@ use tokio::time::Instant;
 
 use replab_api::{LogIndex, ProposalId, ReadId, Term};
 
+use super::metrics::{NodeMetrics, ReplyClass};
 use crate::client::protocol::{Consistency, ErrorKind, Response, ResponseBody};
 
-/// Where an answer goes: the client connection and the request's id.
+/// Where an answer goes: the client connection and the request's id,
+/// with when the request reached the loop, so the answer is timed into
+/// the node's client latency histogram.
 #[derive(Clone, Debug)]
 pub struct ReplyTo {
     pub request_id: u64,
     pub reply: mpsc::Sender<Bytes>,
+    pub received: Instant,
+    pub metrics: Arc<NodeMetrics>,
 }
 
 impl ReplyTo {
     /// Sends without waiting: the event loop never blocks on a client. A
     /// client that does not read its responses loses them.
     pub fn send(&self, body: ResponseBody) {
+        if let Some(class) = ReplyClass::of(&body) {
+            self.metrics.client_replied(class, self.received.elapsed());
+        }
         let _ = self.reply.try_send(Response { id: self.request_id, body }.encode());
     }
 

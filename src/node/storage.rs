@@ -396,4 +396,9 @@ impl Storage {
     pub fn wal_stats(&self) -> crate::wal::WalStatsSnapshot {
         self.handle.as_ref().map(WalHandle::stats).unwrap_or_default()
     }
+
+    /// The log thread's fdatasync latencies (for the metrics endpoint).
+    pub fn sync_latency(&self) -> std::sync::Arc<crate::histogram::LatencyHistogram> {
+        self.handle.as_ref().map(WalHandle::sync_latency).unwrap_or_default()
+    }
 }

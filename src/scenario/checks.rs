@@ -12,7 +12,7 @@ use std::time::Duration;
 use mlua::{Lua, Table, UserDataRef, Value as LuaValue};
 
 use super::lua_cluster::{LuaCluster, lua_error};
-use super::run_state::RunState;
+use super::run_state::{Evidence, RunState};
 use super::workload::LuaHistory;
 use crate::check::replay::{Checker, DEFAULT_TIMEOUT_S, SavedCheck, stale_reads_verdict};
 use crate::check::{
@@ -91,6 +91,9 @@ pub fn install(lua: &Lua, run: &Arc<RunState>) -> mlua::Result<()> {
                 })
                 .await
                 .map_err(|e| lua_error(format!("the checker failed: {e}")))?;
+                if let check::Verdict::NotLinearizable { witness, .. } = &report.verdict {
+                    run.add_evidence(Evidence::NotLinearizable(witness.clone()));
+                }
                 let saved = SavedCheck {
                     timeout_s: Some(budget.as_secs_f64()),
                     ..saved(Checker::Linearizable, report.to_check_report())
@@ -111,7 +114,7 @@ pub fn install(lua: &Lua, run: &Arc<RunState>) -> mlua::Result<()> {
                 async move {
                     let keys: Vec<Value> = history.by_key().keys().map(|k| (*k).clone()).collect();
                     let values = final_values(&cluster, &keys).await;
-                    let report = final_values_verdict(checker, &history, &values);
+                    let report = final_values_verdict(&run, checker, &history, &values);
                     let saved = SavedCheck {
                         final_values: values.ok().map(|v| v.into_iter().collect()),
                         ..saved(checker, report)
@@ -182,6 +185,9 @@ pub fn install(lua: &Lua, run: &Arc<RunState>) -> mlua::Result<()> {
                 None => 0,
             };
             let stale = check_stale_reads(&h.0);
+            if stale.stale_reads > 0 {
+                r.add_evidence(Evidence::StaleReads { count: stale.stale_reads, examples: stale.examples.clone() });
+            }
             // Counting is the point; the script says how many it tolerates.
             let report = stale_reads_verdict(&stale, max);
             let saved = SavedCheck { max_stale: Some(max), ..saved(Checker::StaleReads, report) };
@@ -228,15 +234,32 @@ fn lua_to_json(lua: &Lua, value: LuaValue) -> mlua::Result<serde_json::Value> {
 
 /// A verdict that needs the final values: `unknown` if they could not be
 /// read.
-fn final_values_verdict(checker: Checker, history: &History, values: &Result<FinalValues, String>) -> CheckReport {
+fn final_values_verdict(
+    run: &RunState,
+    checker: Checker,
+    history: &History,
+    values: &Result<FinalValues, String>,
+) -> CheckReport {
     let name = match checker {
         Checker::LostUpdates => "lost_updates",
         _ => "no_lost_writes",
     };
     match values {
         Ok(values) => match checker {
-            Checker::LostUpdates => check_lost_updates(history, values).to_check_report(),
-            _ => check_lost_writes_among(history, values).to_check_report(),
+            Checker::LostUpdates => {
+                let report = check_lost_updates(history, values);
+                if !report.lost.is_empty() {
+                    run.add_evidence(Evidence::LostUpdates(report.lost.clone()));
+                }
+                report.to_check_report()
+            }
+            _ => {
+                let report = check_lost_writes_among(history, values);
+                if !report.lost.is_empty() {
+                    run.add_evidence(Evidence::LostWrites(report.lost.clone()));
+                }
+                report.to_check_report()
+            }
         },
         Err(why) => CheckReport {
             name: name.into(),

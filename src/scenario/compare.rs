@@ -1,17 +1,21 @@
 //! `replab compare`: one scenario, several configurations, side by side.
 //!
-//! Every variant runs the same script with the same seed, so the workload
+//! Every variant runs the same script with the same seeds, so the workload
 //! and the fault schedule are the same random choices; what differs is the
-//! configuration. The summary table puts the variants in columns: checks,
-//! operations, throughput, latency, elections, messages.
+//! configuration. With `--runs R` each variant runs with seeds seed ..
+//! seed+R-1: one run on a shared machine proves little, so the table gives
+//! each measure's median and range (measures.rs) and how many runs passed
+//! each check.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::results::RunReport;
+use super::measures::{self, MEASURES, VariantRuns};
 use super::{RunOptions, run};
 use crate::check::CheckStatus;
 use crate::config::{self, ConfigInput};
+use crate::progress::Progress;
 
 /// One configuration to compare.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,12 +72,19 @@ pub struct CompareOptions {
     pub base: ConfigInput,
     pub variants: Vec<Variant>,
     pub seed: Option<u64>,
-    /// Each variant's outputs go to `out/NAME/`, the table to
-    /// `out/compare.json`.
+    /// Runs per variant, with seeds seed, seed+1, ..., seed+runs-1.
+    pub runs: u64,
+    /// Each variant's outputs go to `out/NAME/` (`out/NAME/seed-S/` with
+    /// several runs); the table to compare.json, compare.csv and
+    /// report.html.
     pub out: Option<PathBuf>,
     /// For each variant's run.
     pub limits: super::Limits,
 }
+
+/// The most runs per variant: a typo like `--runs 1000000` should not
+/// start a week of work.
+pub const MAX_RUNS: u64 = 1_000;
 
 /// Exit codes as for `replab run`: 0 every check of every variant passed,
 /// 1 some check failed (the table says where), 2 a usage, config or Lua
@@ -83,6 +94,10 @@ pub fn compare(options: CompareOptions) -> u8 {
         eprintln!("error: compare needs at least two --variant options, got {}", options.variants.len());
         return 2;
     }
+    if !(1..=MAX_RUNS).contains(&options.runs) {
+        eprintln!("error: --runs {} must be within 1 ..= {MAX_RUNS}", options.runs);
+        return 2;
+    }
     for (i, v) in options.variants.iter().enumerate() {
         if options.variants[..i].iter().any(|w| w.name == v.name) {
             eprintln!("error: two variants are named `{}`", v.name);
@@ -90,41 +105,67 @@ pub fn compare(options: CompareOptions) -> u8 {
         }
     }
     // Every configuration is checked before anything runs.
+    let mut first_seeds = Vec::new();
     for v in &options.variants {
-        if let Err(e) = config::load(&v.config(&options.base)) {
-            eprintln!("error: variant `{}`: {e}", v.name);
-            return 2;
-        }
-    }
-    let mut reports = Vec::new();
-    for v in &options.variants {
-        println!("\n######## variant {} ########", v.name);
-        let run_options = RunOptions {
-            script: options.script.clone(),
-            config: v.config(&options.base),
-            seed: options.seed,
-            out: options.out.as_ref().map(|out| out.join(&v.name)),
-            limits: options.limits,
-        };
-        match run(run_options) {
-            (2, _) | (_, None) => {
-                eprintln!("error: variant `{}` did not run to the end; see above", v.name);
+        match config::load(&v.config(&options.base)) {
+            Ok(settings) => first_seeds.push(options.seed.unwrap_or(settings.cluster.seed)),
+            Err(e) => {
+                eprintln!("error: variant `{}`: {e}", v.name);
                 return 2;
             }
-            (_, Some(report)) => reports.push((v.name.clone(), report)),
         }
     }
-    print!("{}", table(&reports));
-    if let Some(out) = &options.out {
-        let rows: Vec<_> =
-            reports.iter().map(|(name, r)| serde_json::json!({ "variant": name, "results": r })).collect();
-        let json = serde_json::to_string_pretty(&rows).expect("reports serialize");
-        if let Err(e) = std::fs::write(out.join("compare.json"), json + "\n") {
-            eprintln!("error: cannot write {}: {e}", out.join("compare.json").display());
-            return 2;
-        }
+    if let Some(out) = &options.out
+        && let Err(e) = std::fs::create_dir_all(out)
+    {
+        eprintln!("error: cannot write results to {}: {e}", out.display());
+        return 2;
     }
-    let codes: Vec<u8> = reports.iter().map(|(_, r)| r.exit_code).collect();
+    let progress = Arc::new(Progress::new("compare", options.variants.len() as u64 * options.runs));
+    let mut variants = Vec::new();
+    for (v, first_seed) in options.variants.iter().zip(first_seeds) {
+        let mut runs = Vec::new();
+        for i in 0..options.runs {
+            let Some(seed) = first_seed.checked_add(i) else {
+                eprintln!("error: seed {first_seed} + {i} overflows");
+                return 2;
+            };
+            let label = format!("variant {}, run {}/{} (seed {seed})", v.name, i + 1, options.runs);
+            progress.println(&format!("\n######## {label} ########"));
+            progress.start_step(&label);
+            let out = options.out.as_ref().map(|out| {
+                if options.runs == 1 { out.join(&v.name) } else { out.join(&v.name).join(format!("seed-{seed}")) }
+            });
+            let run_options = RunOptions {
+                script: options.script.clone(),
+                config: v.config(&options.base),
+                seed: Some(seed),
+                out,
+                limits: options.limits,
+                progress: Some(progress.clone()),
+            };
+            let outcome = run(run_options);
+            progress.finish_step();
+            match outcome {
+                (2, _) | (_, None) => {
+                    progress.finish();
+                    eprintln!("error: variant `{}` (seed {seed}) did not run to the end; see above", v.name);
+                    return 2;
+                }
+                (_, Some(report)) => runs.push(report),
+            }
+        }
+        variants.push(VariantRuns { name: v.name.clone(), runs });
+    }
+    progress.finish();
+    print!("{}", table(&variants));
+    if let Some(out) = &options.out
+        && let Err(e) = write_outputs(out, &variants)
+    {
+        eprintln!("error: {e}");
+        return 2;
+    }
+    let codes: Vec<u8> = variants.iter().flat_map(|v| &v.runs).map(|r| r.exit_code).collect();
     if codes.contains(&super::exit::FAIL) {
         super::exit::FAIL
     } else if codes.contains(&super::exit::UNDECIDED) {
@@ -134,19 +175,56 @@ pub fn compare(options: CompareOptions) -> u8 {
     }
 }
 
-/// The variants side by side, as a Markdown table.
-pub fn table(reports: &[(String, RunReport)]) -> String {
+/// compare.json, compare.csv and report.html, each naming the file it
+/// could not write.
+fn write_outputs(out: &Path, variants: &[VariantRuns]) -> Result<(), String> {
+    let write = |name: &str, text: String| {
+        std::fs::write(out.join(name), text).map_err(|e| format!("cannot write {}: {e}", out.join(name).display()))
+    };
+    let json = serde_json::to_string_pretty(&measures::json(variants)).map_err(|e| format!("compare.json: {e}"))?;
+    write("compare.json", json + "\n")?;
+    write("compare.csv", measures::csv(variants))?;
+    let html = crate::report::compare_page::compare_report(variants)?;
+    write(crate::report::REPORT_FILE, html)
+}
+
+/// The variants side by side, as a Markdown table. With several runs a
+/// cell is the median and, in brackets, the range.
+pub fn table(variants: &[VariantRuns]) -> String {
     let mut s = String::new();
-    let Some((_, first)) = reports.first() else { return s };
-    let _ = writeln!(s, "\n== compare: {} (seed {}) ==\n", first.script, first.seed);
-    let header: Vec<&str> = reports.iter().map(|(name, _)| name.as_str()).collect();
+    let Some(first) = variants.first().and_then(|v| v.runs.first()) else { return s };
+    let seeds = variants[0].seeds();
+    let seeds = match (seeds.first(), seeds.last()) {
+        (Some(a), Some(b)) if a != b => format!("seeds {a}..={b}, {} runs per variant: median (range)", seeds.len()),
+        _ => format!("seed {}", first.seed),
+    };
+    let _ = writeln!(s, "\n== compare: {} ({seeds}) ==\n", first.script);
+    let header: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
     let _ = writeln!(s, "| | {} |", header.join(" | "));
-    let _ = writeln!(s, "|---|{}", "---:|".repeat(reports.len()));
-    let row = |s: &mut String, label: &str, cell: &dyn Fn(&RunReport) -> String| {
-        let cells: Vec<String> = reports.iter().map(|(_, r)| cell(r)).collect();
+    let _ = writeln!(s, "|---|{}", "---:|".repeat(variants.len()));
+    let row = |s: &mut String, label: &str, cells: Vec<String>| {
         let _ = writeln!(s, "| {label} | {} |", cells.join(" | "));
     };
-    row(&mut s, "checks", &|r| {
+    row(&mut s, "checks", variants.iter().map(checks_cell).collect());
+    for m in MEASURES {
+        let cells = variants.iter().map(|v| v.spread(m).map_or("-".to_string(), |sp| sp.show(m.decimals))).collect();
+        row(&mut s, &m.title(), cells);
+    }
+    // What the script measured itself (`report.note`), one row per name:
+    // a scenario's own measure belongs next to the standard ones.
+    for name in measures::note_names(variants) {
+        row(&mut s, name, variants.iter().map(|v| v.note_cell(name)).collect());
+    }
+    s
+}
+
+/// `3/3 pass` for one run; with several, also how many runs passed each
+/// check that did not always pass.
+pub fn checks_cell(v: &VariantRuns) -> String {
+    let checks = v.check_passes();
+    let runs = v.runs.len();
+    if runs == 1 {
+        let r = &v.runs[0];
         let named = |status: CheckStatus| -> Vec<&str> {
             r.checks.iter().filter(|c| c.status == status).map(|c| c.name.as_str()).collect()
         };
@@ -159,42 +237,15 @@ pub fn table(reports: &[(String, RunReport)]) -> String {
         if !undecided.is_empty() {
             cell.push_str(&format!("; undecided: {}", undecided.join(", ")));
         }
-        cell
-    });
-    // What a check counted, or `-` where the script did not run it.
-    let counted = |r: &RunReport, check: &str| {
-        r.checks.iter().find(|c| c.name == check).and_then(|c| c.violations).map_or("-".to_string(), |n| n.to_string())
-    };
-    row(&mut s, "acknowledged writes lost", &|r| counted(r, "no_lost_writes"));
-    row(&mut s, "lost updates (acknowledged, silently dropped)", &|r| counted(r, "lost_updates"));
-    row(&mut s, "stale reads", &|r| counted(r, "stale_reads"));
-    row(&mut s, "reads that returned siblings", &|r| counted(r, "siblings"));
-    row(&mut s, "operations ok / failed / unknown", &|r| {
-        format!("{} / {} / {}", r.operations.ok, r.operations.fail, r.operations.unknown)
-    });
-    row(&mut s, "throughput (acknowledged ops/s)", &|r| format!("{:.0}", r.throughput_ops_per_s));
-    row(&mut s, "latency p50 / p99 (ms)", &|r| {
-        format!("{:.2} / {:.2}", r.latency.p50_us as f64 / 1000.0, r.latency.p99_us as f64 / 1000.0)
-    });
-    row(&mut s, "elections won (candidacies)", &|r| format!("{} ({})", r.cluster.elections, r.cluster.candidacies));
-    row(&mut s, "messages per operation", &|r| format!("{:.1}", r.cluster.messages_per_op));
-    row(&mut s, "bytes per operation", &|r| format!("{:.0}", r.cluster.bytes_per_op));
-    row(&mut s, "duration (s)", &|r| format!("{:.1}", r.duration_s));
-    // What the script measured itself (`report.note`), one row per name:
-    // a scenario's own measure belongs next to the standard ones.
-    let names: std::collections::BTreeSet<&String> = reports.iter().flat_map(|(_, r)| r.notes.keys()).collect();
-    for name in names {
-        row(&mut s, name, &|r| r.notes.get(name).map_or("-".to_string(), note_cell));
+        return cell;
     }
-    s
-}
-
-fn note_cell(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::Number(n) if n.is_f64() => format!("{:.2}", n.as_f64().unwrap_or(f64::NAN)),
-        serde_json::Value::String(text) => text.clone(),
-        other => other.to_string(),
+    let mut cell = format!("{}/{runs} runs pass", v.runs_passed());
+    let short: Vec<String> =
+        checks.iter().filter(|c| c.passed < c.runs).map(|c| format!("{} {}/{}", c.name, c.passed, c.runs)).collect();
+    if !short.is_empty() {
+        cell.push_str(&format!("; {}", short.join(", ")));
     }
+    cell
 }
 
 #[cfg(test)]

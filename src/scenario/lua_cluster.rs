@@ -6,9 +6,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mlua::{Table, UserData, UserDataMethods, Value as LuaValue};
+use tokio_util::sync::CancellationToken;
 
 use replab_api::NodeId;
 
+use super::fault_windows::FaultKind;
+use super::leader_watch;
 use super::lua_client::LuaClient;
 use super::lua_stats::{Counters, stats_table, status_table};
 use super::run_state::RunState;
@@ -29,6 +32,8 @@ pub struct ClusterCell {
     pub run: Arc<RunState>,
     /// The operations of this cluster's clients only (`c:history()`).
     pub recorder: Recorder,
+    /// The leader watch, stopped with the cluster.
+    watch: Mutex<Option<(CancellationToken, tokio::task::JoinHandle<()>)>>,
 }
 
 /// `c` in scripts.
@@ -55,11 +60,15 @@ pub async fn start(run: Arc<RunState>, options: Option<Table>) -> mlua::Result<(
     let cluster = Cluster::start(settings).await.map_err(|e| lua_error(format!("cluster.start: {e}")))?;
     run.event(format!("started {nodes} nodes in {}", cluster.data_dir().display()));
     run.event(described);
+    let watch_stop = CancellationToken::new();
+    let keyed = crate::registry::shape(cluster.settings()) == Shape::Keyed;
+    let watch = leader_watch::watch(cluster.board(), nodes as usize, keyed, Arc::clone(&run), watch_stop.clone());
     let cell = Arc::new(ClusterCell {
         cluster: tokio::sync::Mutex::new(Some(cluster)),
         retired: Mutex::new(Counters::default()),
         recorder: Recorder::with_origin(run.started),
         run,
+        watch: Mutex::new(Some((watch_stop, tokio::spawn(watch)))),
     });
     Ok((LuaCluster(Arc::clone(&cell)), cell))
 }
@@ -129,7 +138,14 @@ impl ClusterCell {
     pub async fn shutdown(&self) -> Counters {
         let mut guard = self.cluster.lock().await;
         let total = self.stats_of(guard.as_mut()).await;
+        let watch = self.watch.lock().expect("watch lock").take();
+        if let Some((stop, task)) = watch {
+            stop.cancel();
+            let _ = task.await;
+        }
         if let Some(cluster) = guard.take() {
+            // Nothing is faulty in a cluster that no longer runs.
+            self.run.faults_ended(&FaultKind::ALL);
             *self.retired.lock().expect("retired stats lock") = total.clone();
             cluster.shutdown().await;
         }
@@ -220,6 +236,8 @@ impl UserData for LuaCluster {
                 if power_loss { c.power_loss(id).await } else { c.crash(id).await }.map_err(lua_error)
             })
             .await?;
+            let what = if power_loss { "power loss" } else { "crash" };
+            cell.run.fault_started(FaultKind::Crash, format!("node {id}"), format!("{what} node {id}"), vec![id]);
             cell.run.event(if power_loss {
                 format!("power loss at node {id}: crashed, and what it had not synced is gone")
             } else {
@@ -241,6 +259,7 @@ impl UserData for LuaCluster {
                     Ok(repaired)
                 })
                 .await?;
+            cell.run.fault_ended(FaultKind::Crash, &format!("node {id}"));
             match repaired {
                 Some(r) => cell.run.event(format!(
                     "restart node {id} after repairing its log: {} record(s) removed from index {}",

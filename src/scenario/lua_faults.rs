@@ -14,6 +14,7 @@ use mlua::{Table, UserDataMethods, Value as LuaValue};
 
 use replab_api::NodeId;
 
+use super::fault_windows::FaultKind;
 use super::lua_cluster::{ClusterCell, LuaCluster, ids, lua_error};
 use crate::cluster::Cluster;
 use crate::net::{Delay, LinkFaults};
@@ -93,7 +94,10 @@ pub fn add_methods<M: UserDataMethods<LuaCluster>>(methods: &mut M) {
             Ok(())
         })
         .await?;
-        cell.run.event(format!("partition {a:?} | {b:?}"));
+        let label = format!("partition {a:?} | {b:?}");
+        let nodes = a.iter().chain(&b).copied().collect();
+        cell.run.fault_started(FaultKind::Partition, label.clone(), label.clone(), nodes);
+        cell.run.event(label);
         Ok(())
     });
     methods.add_async_method("isolate", |_, this, id: NodeId| async move {
@@ -104,7 +108,9 @@ pub fn add_methods<M: UserDataMethods<LuaCluster>>(methods: &mut M) {
             Ok(())
         })
         .await?;
-        cell.run.event(format!("isolate node {id}"));
+        let label = format!("isolate node {id}");
+        cell.run.fault_started(FaultKind::Partition, label.clone(), label.clone(), vec![id]);
+        cell.run.event(label);
         Ok(())
     });
     methods.add_async_method("cut", |_, this, (from, to): (NodeId, NodeId)| async move {
@@ -115,7 +121,9 @@ pub fn add_methods<M: UserDataMethods<LuaCluster>>(methods: &mut M) {
             Ok(())
         })
         .await?;
-        cell.run.event(format!("cut {from} -> {to}"));
+        let label = format!("cut {from} -> {to}");
+        cell.run.fault_started(FaultKind::Partition, label.clone(), label.clone(), vec![from, to]);
+        cell.run.event(label);
         Ok(())
     });
     methods.add_async_method("link", |_, this, (from, to, options): (NodeId, NodeId, Table)| async move {
@@ -126,6 +134,12 @@ pub fn add_methods<M: UserDataMethods<LuaCluster>>(methods: &mut M) {
             c.faults().set(from, to, faults).map_err(lua_error)
         })
         .await?;
+        let target = format!("{from} -> {to}");
+        if faults == LinkFaults::default() {
+            cell.run.fault_ended(FaultKind::Link, &target);
+        } else {
+            cell.run.fault_started(FaultKind::Link, target, format!("link {from} -> {to}"), vec![from, to]);
+        }
         cell.run.event(format!("link {from} -> {to}: {faults:?}"));
         Ok(())
     });
@@ -136,6 +150,7 @@ pub fn add_methods<M: UserDataMethods<LuaCluster>>(methods: &mut M) {
             Ok(())
         })
         .await?;
+        cell.run.faults_ended(&[FaultKind::Partition, FaultKind::Link]);
         cell.run.event("heal");
         Ok(())
     });
@@ -146,6 +161,7 @@ pub fn add_methods<M: UserDataMethods<LuaCluster>>(methods: &mut M) {
             c.pause(id).map_err(lua_error)
         })
         .await?;
+        cell.run.fault_started(FaultKind::Pause, format!("node {id}"), format!("pause node {id}"), vec![id]);
         cell.run.event(format!("pause node {id}"));
         Ok(())
     });
@@ -159,6 +175,7 @@ pub fn add_methods<M: UserDataMethods<LuaCluster>>(methods: &mut M) {
             c.resume(id).map_err(lua_error)
         })
         .await?;
+        cell.run.fault_ended(FaultKind::Pause, &format!("node {id}"));
         cell.run.event(format!("resume node {id}"));
         Ok(())
     });
@@ -173,6 +190,12 @@ pub fn add_methods<M: UserDataMethods<LuaCluster>>(methods: &mut M) {
             c.clock_skew(id, ms).map_err(lua_error)
         })
         .await?;
+        if ms == 0 {
+            cell.run.fault_ended(FaultKind::Skew, &format!("node {id}"));
+        } else {
+            let label = format!("node {id} clock {ms:+} ms");
+            cell.run.fault_started(FaultKind::Skew, format!("node {id}"), label, vec![id]);
+        }
         cell.run.event(format!("clock of node {id} skewed by {ms} ms"));
         Ok(())
     });

@@ -6,15 +6,18 @@
 
 mod checks;
 pub mod compare;
+pub mod fault_windows;
 mod host;
+pub mod leader_watch;
 mod lua_client;
 mod lua_cluster;
 mod lua_faults;
 mod lua_stats;
+pub mod measures;
 mod ops;
 mod recheck;
 pub mod results;
-mod run_state;
+pub mod run_state;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +27,7 @@ use std::time::Duration;
 use crate::check::{CheckReport, CheckStatus};
 use crate::client::protocol::NodeStats;
 use crate::config::{self, ConfigInput};
+use crate::progress::Progress;
 pub use recheck::recheck;
 use results::RunReport;
 use run_state::RunState;
@@ -36,7 +40,17 @@ pub struct RunOptions {
     /// Where history.jsonl and results.json go.
     pub out: Option<PathBuf>,
     pub limits: Limits,
+    /// Where to show the run's progress (`compare` shows every run on one
+    /// bar). None: a run of its own shows one once it has taken
+    /// [`SHOW_PROGRESS_AFTER`].
+    pub progress: Option<Arc<Progress>>,
 }
+
+/// A run shorter than this shows no progress: it would only flicker.
+pub const SHOW_PROGRESS_AFTER: Duration = Duration::from_secs(3);
+
+/// How often the progress display reads the operation count.
+const PROGRESS_POLL: Duration = Duration::from_millis(250);
 
 /// Bounds on what a script may take: a runaway loop or a memory bomb ends
 /// the run with an error (exit 2) instead of hanging or aborting it.
@@ -91,7 +105,14 @@ pub fn run(options: RunOptions) -> (u8, Option<RunReport>) {
             return (2, None);
         }
     };
+    let own_progress = Arc::new(std::sync::Mutex::new(None));
+    let watch = runtime.spawn(watch_progress(run.clone(), options.progress.clone(), own_progress.clone()));
     let (error, stats) = runtime.block_on(execute(&run, &script, &source, options.limits));
+    watch.abort();
+    let own_progress = own_progress.lock().map(|mut own| own.take()).unwrap_or(None);
+    if let Some(own) = own_progress {
+        own.finish();
+    }
     let mut report = build_report(&run, error, stats);
     if let Some(out) = &options.out
         && let Err(e) = write_outputs(out, &run, &report)
@@ -101,6 +122,30 @@ pub fn run(options: RunOptions) -> (u8, Option<RunReport>) {
     }
     print!("{}", report.summary());
     (report.exit_code, Some(report))
+}
+
+/// A progress display a run made for itself, kept where the run can
+/// finish it once the watcher is stopped.
+type OwnProgress = Arc<std::sync::Mutex<Option<Arc<Progress>>>>;
+
+/// Keeps a progress display's operation count current, until aborted. A
+/// run not given a display makes its own once it has run long enough.
+async fn watch_progress(run: Arc<RunState>, given: Option<Arc<Progress>>, own: OwnProgress) {
+    let mut shown = given;
+    loop {
+        tokio::time::sleep(PROGRESS_POLL).await;
+        if shown.is_none() && run.started.elapsed() >= SHOW_PROGRESS_AFTER {
+            let p = Arc::new(Progress::new("run", 1));
+            p.start_step(&run.script);
+            if let Ok(mut slot) = own.lock() {
+                *slot = Some(p.clone());
+            }
+            shown = Some(p);
+        }
+        if let Some(p) = &shown {
+            p.set_ops(run.recorder.len() as u64);
+        }
+    }
 }
 
 /// Creates the output directory and proves it writable.
@@ -187,17 +232,29 @@ fn build_report(run: &Arc<RunState>, error: Option<String>, stats: NodeStats) ->
     let (throughput, latency) = results::performance(&history);
     let checks = run.checks();
     let exit_code = exit_code(error.is_some(), &checks);
+    let duration_s = run.elapsed_s();
+    let leadership = run.leadership_samples();
+    let mut availability = leader_watch::Availability::default();
+    for samples in &leadership {
+        let a = leader_watch::availability(samples, duration_s);
+        availability.watched_s += a.watched_s;
+        availability.unavailable_s += a.unavailable_s;
+        availability.leader_changes += a.leader_changes;
+    }
     RunReport {
         script: run.script.clone(),
         seed: run.seed,
         exit_code,
         error,
-        duration_s: run.elapsed_s(),
+        duration_s,
         cluster: results::totals(&stats, operations.total),
         operations,
         throughput_ops_per_s: throughput,
         latency,
         timeline: run.timeline(),
+        fault_windows: run.fault_windows(duration_s),
+        leadership,
+        availability,
         checks,
         notes: run.notes(),
     }
@@ -227,7 +284,9 @@ fn write_outputs(out: &Path, run: &RunState, report: &RunReport) -> std::io::Res
     let json = serde_json::to_string_pretty(&saved).map_err(std::io::Error::other)?;
     std::fs::write(out.join(crate::check::replay::CHECKS_FILE), json + "\n")?;
     let json = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
-    std::fs::write(out.join("results.json"), json + "\n")
+    std::fs::write(out.join("results.json"), json + "\n")?;
+    let evidence = run.evidence();
+    crate::report::write_run_report(out, &crate::report::RunInput { report, history: &history, evidence: &evidence })
 }
 
 fn timeout_message(limits: Limits) -> String {

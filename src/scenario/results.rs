@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::fault_windows::FaultWindow;
+use super::leader_watch::{Availability, Leadership};
 use super::run_state::TimelineEvent;
 use crate::check::{CheckReport, CheckStatus, History, Outcome};
 use crate::client::protocol::NodeStats;
@@ -55,6 +57,12 @@ pub struct RunReport {
     pub latency: Latency,
     pub cluster: ClusterTotals,
     pub timeline: Vec<TimelineEvent>,
+    /// The injected faults as windows on the run's clock.
+    pub fault_windows: Vec<FaultWindow>,
+    /// Each cluster's leader (or quorum) over time, one list per cluster.
+    pub leadership: Vec<Vec<Leadership>>,
+    /// Time without a leader or quorum, summed over the clusters.
+    pub availability: Availability,
     pub checks: Vec<CheckReport>,
     pub notes: BTreeMap<String, serde_json::Value>,
 }
@@ -123,6 +131,14 @@ impl RunReport {
             "cluster      {} elections won ({} candidacies), {:.1} messages and {:.0} bytes per operation",
             c.elections, c.candidacies, c.messages_per_op, c.bytes_per_op
         );
+        let a = &self.availability;
+        if a.watched_s > 0.0 {
+            let _ = writeln!(
+                s,
+                "availability {:.3} s of {:.1} s without a leader or quorum; {} leader change(s)",
+                a.unavailable_s, a.watched_s, a.leader_changes
+            );
+        }
         if !self.timeline.is_empty() {
             let _ = writeln!(s, "timeline");
             for e in &self.timeline {

@@ -7,10 +7,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use replab_api::PluginRng;
+use replab_api::{NodeId, PluginRng};
 
+use super::fault_windows::{FaultKind, FaultLog, FaultWindow};
+use super::leader_watch::{LeaderState, Leadership};
 use crate::check::replay::SavedCheck;
-use crate::check::{CheckReport, History, Recorder};
+use crate::check::{CheckReport, History, LostUpdate, LostWrite, Recorder, StaleRead, Witness};
 use crate::config::ConfigInput;
 
 /// One thing that happened to the cluster, for the fault timeline.
@@ -19,6 +21,17 @@ pub struct TimelineEvent {
     /// Seconds since the run started.
     pub at_s: f64,
     pub event: String,
+}
+
+/// What a failed check found, kept structured for the report (the
+/// `CheckReport` has it as text): the operations a linearizability
+/// witness could not order, the writes lost, the reads that were stale.
+#[derive(Clone, Debug)]
+pub enum Evidence {
+    NotLinearizable(Box<Witness>),
+    LostWrites(Vec<LostWrite>),
+    StaleReads { count: usize, examples: Vec<StaleRead> },
+    LostUpdates(Vec<LostUpdate>),
 }
 
 pub struct RunState {
@@ -30,6 +43,12 @@ pub struct RunState {
     /// Every client operation of the run, on one clock.
     pub recorder: Recorder,
     timeline: Mutex<Vec<TimelineEvent>>,
+    /// The same faults as windows, for the report's shading.
+    faults: Mutex<FaultLog>,
+    /// Each cluster's leadership samples (by the cluster's number).
+    leadership: Mutex<Vec<Vec<Leadership>>>,
+    /// What the checkers found, structured, for the report.
+    evidence: Mutex<Vec<Evidence>>,
     checks: Mutex<Vec<CheckReport>>,
     /// What `replab check` needs to decide each check again, with the
     /// history it judged (written out by `--out`).
@@ -51,6 +70,9 @@ impl RunState {
             started,
             recorder: Recorder::with_origin(started),
             timeline: Mutex::new(Vec::new()),
+            faults: Mutex::new(FaultLog::default()),
+            leadership: Mutex::new(Vec::new()),
+            evidence: Mutex::new(Vec::new()),
             checks: Mutex::new(Vec::new()),
             saved_checks: Mutex::new(Vec::new()),
             notes: Mutex::new(BTreeMap::new()),
@@ -72,6 +94,56 @@ impl RunState {
 
     pub fn timeline(&self) -> Vec<TimelineEvent> {
         self.timeline.lock().expect("timeline lock").clone()
+    }
+
+    /// A fault begins on `target` (see [`FaultLog::open`]).
+    pub fn fault_started(&self, kind: FaultKind, target: String, label: String, nodes: Vec<NodeId>) {
+        let at_s = self.elapsed_s();
+        self.faults.lock().expect("faults lock").open(at_s, kind, target, label, nodes);
+    }
+
+    /// The fault of this kind on `target` is undone.
+    pub fn fault_ended(&self, kind: FaultKind, target: &str) {
+        let at_s = self.elapsed_s();
+        self.faults.lock().expect("faults lock").close(at_s, kind, target);
+    }
+
+    /// Every open fault of these kinds is undone (heal, a stopped cluster).
+    pub fn faults_ended(&self, kinds: &[FaultKind]) {
+        let at_s = self.elapsed_s();
+        self.faults.lock().expect("faults lock").close_kinds(at_s, kinds);
+    }
+
+    /// The fault windows, the open ones reaching `end_s`.
+    pub fn fault_windows(&self, end_s: f64) -> Vec<FaultWindow> {
+        self.faults.lock().expect("faults lock").windows(end_s)
+    }
+
+    /// A number for a new cluster's leadership samples.
+    pub fn new_cluster_watch(&self) -> usize {
+        let mut all = self.leadership.lock().expect("leadership lock");
+        all.push(Vec::new());
+        all.len() - 1
+    }
+
+    pub fn leadership(&self, cluster: usize, state: LeaderState) {
+        let sample = Leadership { at_s: self.elapsed_s(), state };
+        if let Some(samples) = self.leadership.lock().expect("leadership lock").get_mut(cluster) {
+            samples.push(sample);
+        }
+    }
+
+    /// Each cluster's samples, in the order the clusters started.
+    pub fn leadership_samples(&self) -> Vec<Vec<Leadership>> {
+        self.leadership.lock().expect("leadership lock").clone()
+    }
+
+    pub fn add_evidence(&self, evidence: Evidence) {
+        self.evidence.lock().expect("evidence lock").push(evidence);
+    }
+
+    pub fn evidence(&self) -> Vec<Evidence> {
+        self.evidence.lock().expect("evidence lock").clone()
     }
 
     pub fn add_check(&self, report: CheckReport) {

@@ -22,6 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{FsyncPolicy, RecordBatch, Wal, WalError};
+use crate::histogram::LatencyHistogram;
 
 /// Upper bound on requests folded into one group, so one sync never waits
 /// behind an unbounded amount of writing.
@@ -77,6 +78,8 @@ struct SharedStats {
     fdatasyncs: AtomicU64,
     /// Highest index known durable; published before replies go out.
     durable_index: AtomicU64,
+    /// How long each group's fdatasync took (the metrics endpoint reads it).
+    sync_latency: Arc<LatencyHistogram>,
     /// The open segment and how many of its bytes are synced: what a power
     /// loss would leave of the log (every other file is synced).
     synced_point: Mutex<(PathBuf, u64)>,
@@ -163,6 +166,11 @@ impl WalHandle {
             }),
         );
         rx.recv().unwrap_or_else(|_| Err(WalError::Poisoned("the log thread has stopped".into())))
+    }
+
+    /// The latency of every group fdatasync this log made.
+    pub fn sync_latency(&self) -> Arc<LatencyHistogram> {
+        Arc::clone(&self.stats.sync_latency)
     }
 
     pub fn stats(&self) -> WalStatsSnapshot {
@@ -402,7 +410,12 @@ impl Committer {
     fn sync_and_reply(&mut self, policy: FsyncPolicy) {
         let synced = match policy {
             FsyncPolicy::Never => Ok(()),
-            _ => self.wal.sync(),
+            _ => {
+                let started = Instant::now();
+                let synced = self.wal.sync();
+                self.stats.sync_latency.record(started.elapsed());
+                synced
+            }
         };
         self.publish_synced_point();
         self.stats.fdatasyncs.store(self.wal.stats().fdatasyncs, Ordering::Release);

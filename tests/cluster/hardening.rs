@@ -145,14 +145,7 @@ async fn a_disk_failure_after_the_start_exits_1() {
         replab::config::load(&replab::config::ConfigInput { file: Some(config.clone()), ..Default::default() })
             .unwrap();
     let mut c = crate::process::client(&settings, nodes.clone());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let (leader, _) = loop {
-        if let Some(found) = crate::process::agreed_leader(&mut c, &nodes).await {
-            break found;
-        }
-        assert!(Instant::now() < deadline, "no leader; logs in {}", dir.path().display());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let (leader, _) = crate::process::await_agreed_leader(&mut c, &nodes, dir.path()).await;
     std::fs::remove_dir_all(dir.path().join("data").join(format!("node-{leader}"))).unwrap();
     let victim = procs.iter_mut().find(|p| p.id == leader).unwrap();
     let value = "v".repeat(1_000);

@@ -7,6 +7,7 @@ mod idempotency;
 mod in_process;
 mod keyed_identity;
 mod leaderless;
+mod metrics;
 mod primary_backup;
 mod process;
 mod snapshot_catch_up;

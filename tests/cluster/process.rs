@@ -99,6 +99,19 @@ pub async fn agreed_leader(c: &mut Client, nodes: &[SocketAddr]) -> Option<(u64,
     (agree >= 2).then_some((leader.id, leader.term))
 }
 
+/// The agreed leader, waiting up to 20 s for one; the panic names the
+/// directory with the nodes' logs.
+pub async fn await_agreed_leader(c: &mut Client, nodes: &[SocketAddr], logs: &Path) -> (u64, u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(found) = agreed_leader(c, nodes).await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "no leader; logs in {}", logs.display());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_node_processes_survive_kill_9_of_the_leader_without_losing_acknowledged_writes() {
     let dir = tempfile::tempdir().unwrap();
@@ -135,14 +148,7 @@ async fn survive_kill_9_of_the_leader(
     let mut procs: Vec<NodeProcess> = (1..=3).map(|id| spawn(config_path, id, dir)).collect();
     let mut c = client(&settings, nodes.clone());
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let (old_leader, old_term) = loop {
-        if let Some(found) = agreed_leader(&mut c, &nodes).await {
-            break found;
-        }
-        assert!(Instant::now() < deadline, "no leader; logs in {}", dir.display());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let (old_leader, old_term) = await_agreed_leader(&mut c, &nodes, dir).await;
     for i in 0..50 {
         c.put(format!("k{i}"), format!("v{i}")).await.expect("put through the leader");
     }

@@ -6,7 +6,7 @@ struct Compared {
     code: Option<i32>,
     stdout: String,
     stderr: String,
-    /// compare.json: one entry per variant.
+    /// compare.json: one entry per variant, its runs under `runs`.
     rows: Option<Vec<serde_json::Value>>,
     out: tempfile::TempDir,
 }
@@ -33,7 +33,7 @@ impl Compared {
 
     fn check_status(&self, variant: &str, check: &str) -> Option<String> {
         let row = self.rows.as_ref()?.iter().find(|r| r["variant"] == variant)?;
-        let checks = row["results"]["checks"].as_array()?;
+        let checks = row["runs"][0]["checks"].as_array()?;
         Some(checks.iter().find(|c| c["name"] == check)?["status"].as_str()?.to_string())
     }
 }
@@ -48,8 +48,11 @@ fn every_variant_runs_the_same_script_with_the_same_seed_and_lands_in_one_table(
     assert!(c.stdout.contains("| | always | never |"), "{}", c.explain());
     assert!(c.stdout.contains("| checks | 3/3 pass | 3/3 pass |"), "{}", c.explain());
     let rows = c.rows.as_ref().expect("compare.json written");
-    let seeds: Vec<u64> = rows.iter().map(|r| r["results"]["seed"].as_u64().unwrap()).collect();
+    let seeds: Vec<u64> = rows.iter().map(|r| r["runs"][0]["seed"].as_u64().unwrap()).collect();
     assert_eq!(seeds, vec![7, 7]);
+    for file in ["compare.csv", "report.html"] {
+        assert!(c.out.path().join(file).exists(), "{file} written");
+    }
     for name in ["always", "never"] {
         assert!(c.out.path().join(name).join("results.json").exists(), "{name}'s own results");
         assert!(c.out.path().join(name).join("history.jsonl").exists(), "{name}'s own history");
@@ -89,7 +92,7 @@ fn bad_variants_are_usage_errors_that_name_the_variant() {
 impl Compared {
     fn violations(&self, variant: &str, check: &str) -> Option<u64> {
         let row = self.rows.as_ref()?.iter().find(|r| r["variant"] == variant)?;
-        let checks = row["results"]["checks"].as_array()?;
+        let checks = row["runs"][0]["checks"].as_array()?;
         checks.iter().find(|c| c["name"] == check)?["violations"].as_u64()
     }
 }
@@ -113,7 +116,7 @@ fn a_power_loss_loses_acknowledged_writes_under_fsync_never_and_none_under_alway
 impl Compared {
     fn note(&self, variant: &str, name: &str) -> Option<serde_json::Value> {
         let row = self.rows.as_ref()?.iter().find(|r| r["variant"] == variant)?;
-        Some(row["results"]["notes"][name].clone())
+        Some(row["runs"][0]["notes"][name].clone())
     }
 }
 
@@ -215,8 +218,8 @@ fn a_leader_crash_costs_async_acknowledged_writes_and_stalls_sync() {
     let down_acks = c.note("sync", "puts acknowledged while a member was down").and_then(|v| v.as_u64());
     assert_eq!(down_acks, Some(0), "{}", c.explain());
     let sync = c.rows.as_ref().unwrap().iter().find(|r| r["variant"] == "sync").unwrap();
-    let stalled = sync["results"]["operations"]["fail"].as_u64().unwrap()
-        + sync["results"]["operations"]["unknown"].as_u64().unwrap();
+    let stalled = sync["runs"][0]["operations"]["fail"].as_u64().unwrap()
+        + sync["runs"][0]["operations"]["unknown"].as_u64().unwrap();
     assert!(stalled > 0, "sync's writes stall while a backup is down: {}", c.explain());
     assert!(c.stdout.contains("| put p50 ms before the fault |"), "notes are rows of the table: {}", c.stdout);
 }

@@ -7,6 +7,7 @@ mod broken;
 mod compare;
 mod errors;
 mod recheck;
+mod report;
 mod shipped;
 
 use std::path::{Path, PathBuf};
