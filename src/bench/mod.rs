@@ -7,8 +7,13 @@
 
 pub mod check;
 pub mod cluster;
+pub mod etcd;
+pub mod load;
 pub mod net;
+pub mod processes;
+pub mod procs;
 pub mod raft;
+pub mod report;
 pub mod wal;
 
 use std::time::Duration;
