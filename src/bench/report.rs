@@ -50,6 +50,8 @@ pub struct PhaseResult {
     pub errors: u64,
     pub first_error: Option<String>,
     pub f: Figures,
+    /// CPU time of this benchmark process (the load generator) per operation.
+    pub client_cpu_us_per_op: f64,
     /// The leader (role and term) was the same at both ends of the phase.
     pub leader_kept: bool,
 }
@@ -135,10 +137,11 @@ pub fn print_replab(args: &ProcessBenchArgs, run: &ReplabRun, repeat: usize) {
         args.seconds,
         run.counters_from
     );
-    println!("| phase | clients | ops | errors | {FIGURE_HEADER}");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| phase | clients | ops | errors | {FIGURE_HEADER} client CPU µs/op |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for p in &run.phases {
-        println!("| {} | {} | {} | {} | {} |", p.name, p.clients, p.ops, p.errors, p.f.cells());
+        let (name, clients, ops, errors, cells) = (&p.name, p.clients, p.ops, p.errors, p.f.cells());
+        println!("| {name} | {clients} | {ops} | {errors} | {cells} | {:.1} |", p.client_cpu_us_per_op);
         if let Some(e) = &p.first_error {
             println!("  {}: first error: {e}", p.name);
         }
@@ -243,6 +246,7 @@ impl Summary {
                         "server_cpu_us_per_op": p.f.server_cpu_us_per_op,
                         "leader_fdatasyncs_per_sec": p.f.fdatasyncs_per_sec,
                         "entries_per_fdatasync": p.f.entries_per_fdatasync,
+                        "client_cpu_us_per_op": p.client_cpu_us_per_op,
                         "leader_kept": p.leader_kept,
                     },
                     "etcd": e.map(|e| json!({
