@@ -257,6 +257,38 @@ enum ClientOp {
     Status,
 }
 
+/// `replab bench cluster --processes`: 3 `replab node` processes, closed-loop load, optionally etcd.
+#[derive(Args, Clone, Debug)]
+struct ProcessArgs {
+    /// Benchmark 3 `replab node` processes on 127.0.0.1 instead of an in-process cluster.
+    #[arg(long)]
+    processes: bool,
+    /// Also run etcd (../shared/peers/etcd/bench.sh, or --etcd-script), interleaved; implies --processes.
+    #[arg(long)]
+    etcd: bool,
+    /// The etcd peer script [default: ../shared/peers/etcd/bench.sh].
+    #[arg(long, value_name = "FILE")]
+    etcd_script: Option<PathBuf>,
+    /// --processes: the strategy: raft, primary-backup (quorum) or leaderless.
+    #[arg(long, default_value = "raft")]
+    policy: String,
+    /// --processes: clients of the many-client phases.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// --processes: warm-up before each measured phase, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    warmup_seconds: f64,
+    /// --processes: measured operations per phase at most (each phase also stops after --seconds).
+    #[arg(long, default_value_t = 2_000_000)]
+    max_ops: u64,
+    /// --processes: write the figures as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// --processes: override one node setting, e.g. --set node.batch_max_entries=128 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Linearizability checker speed on generated histories (default: 10 clients x 10,000 ops).
@@ -282,19 +314,25 @@ enum BenchCommand {
     },
     /// Client write latency on a 3-node in-process cluster, per fsync policy or per strategy.
     #[command(
-        after_help = "Examples:\n  replab bench cluster --fsync always --puts 2000\n  replab bench cluster --strategies\n\n\
+        after_help = "Examples:\n  replab bench cluster --fsync always --puts 2000\n  replab bench cluster --strategies\n  \
+replab bench cluster --processes --etcd --json bench.json\n\n\
 --strategies measures raft against leaderless (version vectors) at W=1 and W=2, alternating in one run\n\
-(fsync batch unless --fsync names others)."
+(fsync batch unless --fsync names others).\n\n\
+--processes starts 3 `replab node` processes on 127.0.0.1 (wal.fsync = always) and measures puts with 1\n\
+client, puts with --clients clients and linearizable gets with --clients clients, closed loop, 16-byte keys\n\
+over 100,000, 256-byte values. --etcd (implies --processes) also runs ../shared/peers/etcd/bench.sh, runs\n\
+interleaved, and prints replab/etcd ratios. Every process started is stopped, also on Ctrl-C."
     )]
     Cluster {
         /// Puts per run (each run also stops after --seconds).
         #[arg(long, default_value_t = 2_000)]
         puts: u64,
-        #[arg(long, default_value_t = 5.0)]
-        seconds: f64,
-        /// Runs per policy; the run with the median p50 is reported.
-        #[arg(long, default_value_t = 3)]
-        repeats: usize,
+        /// Seconds per run [default: 5; with --processes: 10 per measured phase].
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Runs per policy; the run with the median p50 is reported [default: 3; with --processes: 1].
+        #[arg(long)]
+        repeats: Option<usize>,
         /// fsync policies to compare, comma separated [default: always,batch,never; with --strategies: batch].
         #[arg(long, value_delimiter = ',')]
         fsync: Option<Vec<String>>,
@@ -303,6 +341,8 @@ enum BenchCommand {
         /// Compare strategies: raft, leaderless W=1, leaderless W=2 (under each --fsync policy).
         #[arg(long)]
         strategies: bool,
+        #[command(flatten)]
+        processes: ProcessArgs,
     },
     /// Raft protocol cost: committed entries per CPU-second on a 3-node in-memory cluster.
     #[command(after_help = "Example:\n  replab bench raft --batch-sizes 1,64 --entries 200000")]
@@ -490,7 +530,27 @@ fn bench(which: BenchCommand) -> ExitCode {
             let args = bench::net::NetBenchArgs { sizes, seconds, round_trips, repeats };
             finish(bench::net::run(&args).map(|_| ()))
         }
-        BenchCommand::Cluster { puts, seconds, repeats, fsync, value_bytes, strategies } => {
+        BenchCommand::Cluster { puts, seconds, repeats, fsync, value_bytes, strategies, processes } => {
+            if processes.processes || processes.etcd {
+                if strategies || fsync.is_some() {
+                    return usage_error(
+                        "--processes measures wal.fsync = always; --strategies and --fsync are for the in-process bench",
+                    );
+                }
+                let args = bench::processes::ProcessBenchArgs {
+                    policy: processes.policy,
+                    sets: processes.sets,
+                    clients: processes.clients,
+                    warmup_seconds: processes.warmup_seconds,
+                    seconds: seconds.unwrap_or(10.0),
+                    max_ops: processes.max_ops,
+                    repeats: repeats.unwrap_or(1),
+                    json: processes.json,
+                    etcd: processes.etcd.then(|| processes.etcd_script.unwrap_or_else(bench::etcd::default_script)),
+                };
+                return finish(bench::processes::run(&args));
+            }
+            let (seconds, repeats) = (seconds.unwrap_or(5.0), repeats.unwrap_or(3));
             let default_fsync: &[&str] = if strategies { &["batch"] } else { &["always", "batch", "never"] };
             let fsync = fsync.unwrap_or_else(|| default_fsync.iter().map(|f| f.to_string()).collect());
             if let Some(bad) = fsync.iter().find(|f| !["always", "batch", "interval", "never"].contains(&f.as_str())) {

@@ -325,3 +325,116 @@ fn bad_primary_backup_settings_exit_2_naming_the_key() {
     let out = replab(&["config", "--config", "config/primary-backup-quorum.toml"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+/// Issue 14: the process benchmark runs every phase against three real
+/// `replab node` processes (tiny, bounded phases here), writes its JSON,
+/// says etcd is missing when its script is, and leaves no node running.
+#[test]
+fn process_benchmark_measures_every_phase_and_stops_every_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let no_script = dir.path().join("no-such-bench.sh");
+    let out = replab(&[
+        "bench",
+        "cluster",
+        "--processes",
+        "--etcd",
+        "--etcd-script",
+        no_script.to_str().unwrap(),
+        "--clients",
+        "4",
+        "--seconds",
+        "1",
+        "--warmup-seconds",
+        "0.2",
+        "--max-ops",
+        "300",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    for phase in ["put-1", "put-4", "get-4"] {
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&format!("| {phase} |")))
+            .unwrap_or_else(|| panic!("{phase}:\n{table}"));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        // | phase | clients | ops | errors | ops/s | p50 | p99 | p99.9 | cpu | fsync/s | entries/fsync |
+        let ops: u64 = cells[3].parse().unwrap();
+        assert!(ops > 0 && ops <= 300 + 4, "{row}");
+        assert_eq!(cells[4], "0", "no errors: {row}");
+        for c in &cells[5..10] {
+            assert!(c.parse::<f64>().unwrap() > 0.0, "{row}");
+        }
+    }
+    assert!(table.contains("etcd missing: no "), "{table}");
+    assert!(table.contains("floor of one put"), "{table}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let phases = v["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 3);
+    for p in phases {
+        assert!(p["replab"]["ops_per_sec"].as_f64().unwrap() > 0.0, "{p}");
+        assert!(p["replab"]["server_cpu_us_per_op"].as_f64().unwrap() > 0.0, "{p}");
+        if p["phase"].as_str().unwrap().starts_with("put") {
+            // Durable writes: the leader synced its log during the phase.
+            assert!(p["replab"]["leader_fdatasyncs_per_sec"].as_f64().unwrap() > 0.0, "{p}");
+            assert!(p["replab"]["entries_per_fdatasync"].as_f64().unwrap() >= 1.0, "{p}");
+        }
+        assert!(p["etcd"].is_null());
+    }
+    assert!(v["etcd"]["missing"].as_str().unwrap().contains("no-such-bench.sh"));
+    let pids = v["node_pids"][0].as_array().unwrap();
+    assert_eq!(pids.len(), 3);
+    for pid in pids {
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "node {pid} survived the benchmark");
+    }
+}
+
+/// Issue 14: Ctrl-C stops the benchmark and every node it started.
+#[test]
+fn process_benchmark_stops_its_nodes_on_ctrl_c() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_replab"))
+        .args(["bench", "cluster", "--processes", "--clients", "2", "--seconds", "60", "--warmup-seconds", "0"])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let pids: Vec<String> = loop {
+        let line = lines.next().expect("the bench said which nodes it started").unwrap();
+        if let Some(rest) = line.strip_prefix("nodes ready (pids ") {
+            break rest.split(')').next().unwrap().split(' ').map(String::from).collect();
+        }
+    };
+    assert_eq!(pids.len(), 3);
+    for pid in &pids {
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    }
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let started = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "an interrupted benchmark fails");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "took {:?}", started.elapsed());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("interrupted")), "{rest:?}");
+    for pid in &pids {
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "node {pid} survived Ctrl-C");
+    }
+}
+
+#[test]
+fn process_benchmark_refuses_bad_input_with_a_clear_error() {
+    let out = replab(&["bench", "cluster", "--processes", "--policy", "paxos"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("--policy: `paxos` is not one of raft, primary-backup, leaderless"), "{}", text(&out));
+    let out = replab(&["bench", "cluster", "--processes", "--clients", "0"]);
+    assert!(text(&out).contains("--clients must be within"), "{}", text(&out));
+    let out = replab(&["bench", "cluster", "--processes", "--set", "wal.nonsense=1", "--seconds", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("nonsense"), "{}", text(&out));
+    let out = replab(&["bench", "cluster", "--etcd", "--strategies"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

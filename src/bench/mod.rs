@@ -7,7 +7,12 @@
 
 pub mod check;
 pub mod cluster;
+pub mod etcd;
+pub mod load;
 pub mod net;
+pub mod process_figures;
+pub mod processes;
+pub mod procs;
 pub mod raft;
 pub mod report;
 pub mod wal;

@@ -1,0 +1,226 @@
+//! Three `replab node` processes on 127.0.0.1 for `replab bench cluster
+//! --processes`: their config file, their start and stop, and what the
+//! benchmark reads from them (status counters, CPU time from /proc).
+//!
+//! Every process started here is owned by a [`NodeProcs`] guard that stops
+//! it by pid when dropped: after a normal end, an error, a panic or a
+//! Ctrl-C (the caller drops the future that owns the guard).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use replab_api::Role;
+
+use crate::client::protocol::NodeStatus;
+use crate::client::{Client, ClientOptions};
+use crate::config::{self, ConfigInput, Settings};
+
+/// The cluster id the generated config uses; clients must present it.
+const CLUSTER_ID: &str = "replab-bench";
+
+/// A generated three-member config on free loopback ports.
+pub struct ClusterConfig {
+    pub path: PathBuf,
+    pub clients: Vec<SocketAddr>,
+    pub settings: Settings,
+    /// The `--set` overrides every node gets, after the file.
+    pub sets: Vec<String>,
+}
+
+/// Writes `<dir>/cluster.toml`: the members on free ports, the data
+/// directory, `wal.fsync = "always"` (an acknowledged write is
+/// fdatasync'ed on a majority) and the strategy's `policy_toml`. `sets`
+/// are checked here, so a bad key fails before any process starts.
+pub fn write_config(dir: &Path, policy_toml: &str, sets: &[String]) -> Result<ClusterConfig, String> {
+    let ports = free_ports(6)?;
+    let mut text = format!(
+        "# Written by `replab bench cluster --processes`.\n[cluster]\nid = \"{CLUSTER_ID}\"\ndata_dir = \"{}\"\n\n\
+         [wal]\nfsync = \"always\"\n\n{policy_toml}\n",
+        dir.join("data").display()
+    );
+    let mut clients = Vec::new();
+    for id in 1..=3usize {
+        let (peer, client) = (ports[id - 1], ports[id + 2]);
+        text.push_str(&format!(
+            "\n[[cluster.members]]\nid = {id}\npeer_addr = \"127.0.0.1:{peer}\"\nclient_addr = \"127.0.0.1:{client}\"\n"
+        ));
+        clients.push(SocketAddr::from(([127, 0, 0, 1], client)));
+    }
+    let path = dir.join("cluster.toml");
+    std::fs::write(&path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let input = ConfigInput { file: Some(path.clone()), env: Vec::new(), sets: sets.to_vec() };
+    let settings = config::load(&input).map_err(|e| e.to_string())?;
+    Ok(ClusterConfig { path, clients, settings, sets: sets.to_vec() })
+}
+
+/// Ports the kernel hands out now; they stay free long enough in practice
+/// (the same method the process tests use).
+fn free_ports(n: usize) -> Result<Vec<u16>, String> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("cannot find a free loopback port: {e}"))?;
+    listeners.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())).collect()
+}
+
+/// The node processes; dropping this stops every one of them.
+pub struct NodeProcs {
+    children: Vec<Child>,
+}
+
+impl NodeProcs {
+    /// Starts `replab node --id 1..=3` from the config; each node's stderr
+    /// goes to `<dir>/node-<id>.log`.
+    pub fn start(exe: &Path, cfg: &ClusterConfig, dir: &Path) -> Result<NodeProcs, String> {
+        let mut procs = NodeProcs { children: Vec::new() };
+        for id in 1..=3u64 {
+            let log_path = dir.join(format!("node-{id}.log"));
+            let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+            let mut cmd = Command::new(exe);
+            cmd.args(["node", "--config"]).arg(&cfg.path).args(["--id", &id.to_string()]);
+            for set in &cfg.sets {
+                cmd.args(["--set", set]);
+            }
+            let child = cmd
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .map_err(|e| format!("cannot start {} node: {e}", exe.display()))?;
+            procs.children.push(child);
+        }
+        Ok(procs)
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(Child::id).collect()
+    }
+
+    /// A node that already exited, with its status: the benchmark is void.
+    pub fn exited(&mut self) -> Option<String> {
+        for (i, c) in self.children.iter_mut().enumerate() {
+            if let Ok(Some(status)) = c.try_wait() {
+                return Some(format!("node {} (pid {}) exited: {status}", i + 1, c.id()));
+            }
+        }
+        None
+    }
+
+    /// SIGTERM to each node (a clean stop syncs and closes its log), then
+    /// SIGKILL to any still alive after `grace`; waits for every one.
+    pub fn stop(&mut self, grace: Duration) {
+        for c in &self.children {
+            if let Ok(pid) = i32::try_from(c.id()) {
+                // SAFETY: kill(2) on the pid of a child we have not reaped
+                // yet, so the pid cannot have been reused.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
+        }
+        let deadline = Instant::now() + grace;
+        for c in &mut self.children {
+            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.children.clear();
+    }
+}
+
+impl Drop for NodeProcs {
+    fn drop(&mut self) {
+        self.stop(Duration::from_secs(5));
+    }
+}
+
+/// A client for the bench's load and status calls.
+pub fn client(cfg: &ClusterConfig, name: u64) -> Client {
+    Client::new(ClientOptions {
+        nodes: cfg.clients.clone(),
+        cluster_id: cfg.settings.cluster.id.clone(),
+        secret: cfg.settings.cluster.secret.clone(),
+        net: cfg.settings.net.clone(),
+        op_timeout: Duration::from_secs(10),
+        attempt_timeout: Duration::from_secs(2),
+        name,
+        pinned: false,
+    })
+}
+
+/// The node the counters are read from: the leader a majority agrees on,
+/// or node 1 under a policy without leaders once all three answer.
+pub async fn await_ready(c: &mut Client, cfg: &ClusterConfig, procs: &mut NodeProcs) -> Result<SocketAddr, String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(why) = procs.exited() {
+            return Err(why);
+        }
+        let mut views = Vec::new();
+        for node in &cfg.clients {
+            if let Ok(s) = c.status(*node).await {
+                views.push((*node, s.policy));
+            }
+        }
+        if views.len() == 3 && views.iter().all(|(_, p)| p.role == Role::Peer) {
+            return Ok(cfg.clients[0]);
+        }
+        if let Some((addr, leader)) = views.iter().filter(|(_, p)| p.role == Role::Leader).max_by_key(|(_, p)| p.term) {
+            let agree = views.iter().filter(|(_, p)| p.term == leader.term && p.leader == Some(leader.id)).count();
+            if agree >= 2 {
+                return Ok(*addr);
+            }
+        }
+        if Instant::now() > deadline {
+            return Err("no leader (or not every node serving) within 30 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn status(c: &mut Client, node: SocketAddr) -> Result<NodeStatus, String> {
+    c.status(node).await.map_err(|e| format!("status of {node}: {e}"))
+}
+
+/// User plus system CPU time of the processes, in seconds, from
+/// /proc/<pid>/stat (fields 14 and 15, in clock ticks).
+pub fn cpu_seconds(pids: &[u32]) -> Result<f64, String> {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as f64 } else { 100.0 };
+    let mut ticks = 0u64;
+    for pid in pids {
+        let path = format!("/proc/{pid}/stat");
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+        // The command name (field 2) may hold spaces: count after its ')'.
+        let rest = text.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| format!("{path}: no ')'"))?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // `rest` starts at field 3, so fields 14 and 15 are at 11 and 12.
+        let field = |i: usize| -> Result<u64, String> {
+            fields.get(i).and_then(|f| f.parse().ok()).ok_or_else(|| format!("{path}: field {} unreadable", i + 3))
+        };
+        ticks += field(11)? + field(12)?;
+    }
+    Ok(ticks as f64 / hz)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_seconds_reads_this_process_and_refuses_a_missing_pid() {
+        // Burn a little CPU so the figure is above zero.
+        let mut x = 0u64;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(50) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        assert!(x != 7);
+        let me = std::process::id();
+        assert!(cpu_seconds(&[me]).unwrap() > 0.0);
+        assert!(cpu_seconds(&[u32::MAX]).is_err());
+    }
+}
