@@ -209,6 +209,33 @@ fn wal_benchmark_runs_a_tiny_bounded_round() {
         assert!(table.contains(case), "{case} missing from\n{table}");
     }
     assert!(table.contains("ratios"));
+    // stderr is not a terminal here: progress comes as plain lines, one
+    // per case started and finished.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("bench wal 1/9: (a) write+fdatasync loop, run 1/1"), "{log}");
+    assert!(log.contains("bench wal: done"), "{log}");
+}
+
+/// Issue 15: every benchmark shows its progress; on a pipe, as lines.
+#[test]
+fn raft_net_and_check_benchmarks_report_progress() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["bench", "raft", "--repeats", "1", "--entries", "2000"], "bench raft 2/2: batch 64, run 1/1"),
+        (
+            &["bench", "net", "--repeats", "1", "--sizes", "64", "--seconds", "0.2", "--round-trips", "50"],
+            "bench net 1/1: 64 B, run 1/1",
+        ),
+        (
+            &["bench", "check", "--repeats", "1", "--ops", "200", "--keys", "2"],
+            "bench check 1/2: 2 keys, as recorded, run 1/1",
+        ),
+    ];
+    for (args, line) in cases {
+        let out = replab(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(log.contains(line), "{args:?} should log {line:?}:\n{log}");
+    }
 }
 
 /// Issue 12: the strategies benchmark measures raft and leaderless W=1,

@@ -71,6 +71,9 @@ pub fn run_rows(args: &CheckBenchArgs) -> Result<Vec<CheckBenchRow>, String> {
     let options = LinearizabilityOptions::with_time_budget(Duration::from_secs_f64(args.budget_s));
     let mut rows = Vec::new();
     let mut failures = Vec::new();
+    // Each key count checks the recorded history and a mutated one.
+    let steps = (2 * args.keys.len() * args.repeats) as u64;
+    let progress = crate::progress::Progress::new("bench check", steps);
     for &keys in &args.keys {
         let params = SimulationParams {
             seed: args.seed,
@@ -91,10 +94,13 @@ pub fn run_rows(args: &CheckBenchArgs) -> Result<Vec<CheckBenchRow>, String> {
             };
             let mut seconds = Vec::new();
             let mut verdicts = Vec::new();
-            for _ in 0..args.repeats {
+            for repeat in 0..args.repeats {
+                let what = if is_mutated { "one stale read" } else { "as recorded" };
+                progress.start_step(&format!("{keys} keys, {what}, run {}/{}", repeat + 1, args.repeats));
                 let started = Instant::now();
                 let report = check_linearizable_with(case, &options);
                 seconds.push(started.elapsed().as_secs_f64());
+                progress.finish_step();
                 verdicts.push(report.verdict);
             }
             let verdict = describe(&verdicts[0]);
@@ -120,6 +126,7 @@ pub fn run_rows(args: &CheckBenchArgs) -> Result<Vec<CheckBenchRow>, String> {
             });
         }
     }
+    progress.finish();
     print_rows(args, &rows);
     if failures.is_empty() { Ok(rows) } else { Err(format!("wrong verdicts: {}", failures.join("; "))) }
 }

@@ -60,15 +60,23 @@ pub fn run(args: &NetBenchArgs) -> Result<Vec<Measurement>, String> {
     let budget = Duration::from_secs_f64(args.seconds);
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
+    let repeats = args.repeats.max(1);
+    let progress = crate::progress::Progress::new("bench net", (repeats * args.sizes.len()) as u64);
     for &size in &args.sizes {
         let count = stream_count(size);
         let (mut ours_s, mut plain_s, mut ours_r, mut plain_r) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         // Interleaved repeats: drift on a shared machine hits both alike.
-        for _ in 0..args.repeats.max(1) {
-            ours_s.push(replab_stream(size, count, budget)?);
-            plain_s.push(plain_stream(size, count, budget)?);
-            ours_r.push(replab_ping_pong(size, args.round_trips, budget)?);
-            plain_r.push(plain_ping_pong(size, args.round_trips, budget)?);
+        for repeat in 0..repeats {
+            progress.start_step(&format!("{size} B, run {}/{repeats}", repeat + 1));
+            let measured = (|| -> Result<(), String> {
+                ours_s.push(replab_stream(size, count, budget)?);
+                plain_s.push(plain_stream(size, count, budget)?);
+                ours_r.push(replab_ping_pong(size, args.round_trips, budget)?);
+                plain_r.push(plain_ping_pong(size, args.round_trips, budget)?);
+                Ok(())
+            })();
+            progress.finish_step();
+            measured.inspect_err(|_| progress.finish())?;
         }
         let pick = |runs: Vec<Measurement>, name: String| {
             let med = median(runs.iter().map(Measurement::ops_per_sec).collect());
@@ -86,6 +94,7 @@ pub fn run(args: &NetBenchArgs) -> Result<Vec<Measurement>, String> {
         rows.push(pick(ours_r, format!("replab ping-pong {size} B")));
         rows.push(pick(plain_r, format!("plain tcp ping-pong {size} B")));
     }
+    progress.finish();
     print_table(&format!("Net benchmark: one loopback link (median of {} runs)", args.repeats), &rows);
     println!("\nratios (targets in brackets):");
     for (size, throughput, rtt) in ratios {

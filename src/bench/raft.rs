@@ -63,14 +63,20 @@ impl RaftRun {
 /// median run of each.
 pub fn run_all(args: &RaftBenchArgs) -> Vec<RaftRun> {
     let mut runs: Vec<Vec<RaftRun>> = vec![Vec::new(); args.batch_sizes.len()];
-    for _ in 0..args.repeats.max(1) {
+    let repeats = args.repeats.max(1);
+    let progress = crate::progress::Progress::new("bench raft", (repeats * args.batch_sizes.len()) as u64);
+    for repeat in 0..repeats {
         for (slot, &batch_size) in args.batch_sizes.iter().enumerate() {
+            progress.start_step(&format!("batch {batch_size}, run {}/{repeats}", repeat + 1));
             let cpu_start = thread_cpu_seconds();
             let report = run(batch_size, args.entries);
             let cpu_seconds = thread_cpu_seconds() - cpu_start;
+            progress.set_ops(report.committed_entries);
+            progress.finish_step();
             runs[slot].push(RaftRun { batch_size, report, cpu_seconds });
         }
     }
+    progress.finish();
     let chosen: Vec<RaftRun> = runs
         .into_iter()
         .map(|case| {

@@ -92,16 +92,22 @@ pub fn run(args: &WalBenchArgs) -> Result<Vec<Measurement>, String> {
     // Rounds interleave the cases (a, b, c, ..., a, b, c, ...) so that the
     // machine's drift during the run hits every case alike.
     let mut runs: Vec<Vec<Measurement>> = vec![Vec::new(); cases.len()];
-    for round in 0..args.repeats.max(1) {
+    let repeats = args.repeats.max(1);
+    let progress = crate::progress::Progress::new("bench wal", (repeats * cases.len()) as u64);
+    for round in 0..repeats {
         for (slot, (name, case)) in cases.iter().enumerate() {
             let dir = root.join(format!("case-{slot}-{round}"));
             let _ = std::fs::remove_dir_all(&dir);
-            let mut m = case(&dir)?;
+            progress.start_step(&format!("{name}, run {}/{repeats}", round + 1));
+            let measured = case(&dir);
+            progress.finish_step();
+            let mut m = measured.inspect_err(|_| progress.finish())?;
             let _ = std::fs::remove_dir_all(&dir);
             m.name = name.to_string();
             runs[slot].push(m);
         }
     }
+    progress.finish();
     for case_runs in runs {
         // Report the run with the median throughput.
         let med = median(case_runs.iter().map(Measurement::ops_per_sec).collect());
