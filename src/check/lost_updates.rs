@@ -29,12 +29,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::history::{History, OpKind, Operation, show_siblings};
-use super::lost_writes::FinalValues;
+use super::lost_writes::{FinalValues, first_lost};
 use super::report::{CheckReport, CheckStatus};
 use super::value::Value;
-
-/// Lost updates printed in a report (all are kept in `lost`).
-const LOST_SHOWN: usize = 10;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LostUpdate {
@@ -84,14 +81,7 @@ impl LostUpdatesReport {
     }
 
     pub fn witness(&self) -> String {
-        let mut text = String::new();
-        for lost in self.lost.iter().take(LOST_SHOWN) {
-            text.push_str(&format!("{lost}\n"));
-        }
-        if self.lost.len() > LOST_SHOWN {
-            text.push_str(&format!("... and {} more\n", self.lost.len() - LOST_SHOWN));
-        }
-        text
+        first_lost(&self.lost)
     }
 
     pub fn to_check_report(&self) -> CheckReport {

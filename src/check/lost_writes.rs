@@ -35,6 +35,19 @@ use super::value::{Value, show};
 /// Lost writes printed in a report (all are kept in `lost`).
 const LOST_SHOWN: usize = 10;
 
+/// The first lost writes (or updates), one per line, and how many more:
+/// a witness short enough to read whatever the run lost.
+pub(super) fn first_lost<T: fmt::Display>(lost: &[T]) -> String {
+    let mut text = String::new();
+    for one in lost.iter().take(LOST_SHOWN) {
+        text.push_str(&format!("{one}\n"));
+    }
+    if lost.len() > LOST_SHOWN {
+        text.push_str(&format!("... and {} more\n", lost.len() - LOST_SHOWN));
+    }
+    text
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LostWrite {
     pub op: Operation,
@@ -86,14 +99,7 @@ impl LostWritesReport {
     }
 
     pub fn witness(&self) -> String {
-        let mut text = String::new();
-        for lost in self.lost.iter().take(LOST_SHOWN) {
-            text.push_str(&format!("{lost}\n"));
-        }
-        if self.lost.len() > LOST_SHOWN {
-            text.push_str(&format!("... and {} more\n", self.lost.len() - LOST_SHOWN));
-        }
-        text
+        first_lost(&self.lost)
     }
 
     pub fn to_check_report(&self) -> CheckReport {
