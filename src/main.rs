@@ -449,7 +449,7 @@ fn main() -> ExitCode {
             if let Err(e) = replab::cluster::process::members(&settings, id) {
                 return usage_error(e);
             }
-            match runtime().block_on(replab::cluster::process::run_node(settings, id, repair_wal)) {
+            match node_runtime().block_on(replab::cluster::process::run_node(settings, id, repair_wal)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -503,6 +503,14 @@ fn export_edn(history: &std::path::Path, output: Option<&std::path::Path>) -> Ex
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => usage_error(e),
     }
+}
+
+/// A node process runs its event loop, its links and its client
+/// connections on one thread (its log has a thread of its own). A second
+/// worker only moves the node's tasks between threads, and every such move
+/// is a cross-CPU wake-up, which on a VM is the dominant cost of a request.
+fn node_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime")
 }
 
 fn runtime() -> tokio::runtime::Runtime {
