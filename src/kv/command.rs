@@ -71,6 +71,82 @@ impl WriteOp {
     }
 }
 
+impl LoggedCommand {
+    /// Decodes a log entry's payload without copying: keys and values
+    /// come out as slices of `data`, which every replica already holds in
+    /// memory, rather than one allocation and copy each per applied write.
+    /// A stored value keeps `data` alive, so `data` must be the entry's
+    /// own buffer, not a slice of a larger one: every entry is (the leader
+    /// encodes each command into its own allocation; the Raft message and
+    /// WAL record decoders copy each entry's data out of their buffers).
+    pub fn decode(data: &Bytes) -> Result<LoggedCommand, postcard::Error> {
+        let borrowed: wire::LoggedCommand<'_> = postcard::from_bytes(data)?;
+        Ok(borrowed.into_owned(data))
+    }
+}
+
+/// The borrowed shape of [`LoggedCommand`]: the same postcard encoding
+/// (serde writes `Bytes` and `&[u8]` alike, as length-prefixed bytes), read
+/// in place.
+mod wire {
+    use bytes::Bytes;
+    use serde::Deserialize;
+
+    use replab_api::{ClientId, Seq};
+
+    #[derive(Deserialize)]
+    pub struct LoggedCommand<'a> {
+        at_ms: u64,
+        #[serde(borrow)]
+        command: Command<'a>,
+    }
+
+    #[derive(Deserialize)]
+    enum Command<'a> {
+        Register,
+        Request {
+            client: ClientId,
+            seq: Seq,
+            ack_below: Seq,
+            #[serde(borrow)]
+            op: WriteOp<'a>,
+        },
+    }
+
+    #[derive(Deserialize)]
+    enum WriteOp<'a> {
+        Put { key: &'a [u8], value: &'a [u8] },
+        Delete { key: &'a [u8] },
+        Cas { key: &'a [u8], expected: Option<&'a [u8]>, new: &'a [u8] },
+        Incr { key: &'a [u8], by: i64 },
+    }
+
+    impl LoggedCommand<'_> {
+        /// `data` is the buffer this was decoded from: every slice is a
+        /// part of it, so `slice_ref` shares it instead of copying.
+        pub fn into_owned(self, data: &Bytes) -> super::LoggedCommand {
+            let share = |part: &[u8]| data.slice_ref(part);
+            let command = match self.command {
+                Command::Register => super::Command::Register,
+                Command::Request { client, seq, ack_below, op } => super::Command::Request {
+                    client,
+                    seq,
+                    ack_below,
+                    op: match op {
+                        WriteOp::Put { key, value } => super::WriteOp::Put { key: share(key), value: share(value) },
+                        WriteOp::Delete { key } => super::WriteOp::Delete { key: share(key) },
+                        WriteOp::Cas { key, expected, new } => {
+                            super::WriteOp::Cas { key: share(key), expected: expected.map(share), new: share(new) }
+                        }
+                        WriteOp::Incr { key, by } => super::WriteOp::Incr { key: share(key), by },
+                    },
+                },
+            };
+            super::LoggedCommand { at_ms: self.at_ms, command }
+        }
+    }
+}
+
 /// The answer to a write; saved in the session so a retry gets it again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WriteResult {

@@ -137,7 +137,7 @@ impl Kv {
         if entry.kind == EntryKind::Noop {
             return None;
         }
-        let logged: LoggedCommand = match postcard::from_bytes(&entry.data) {
+        let logged = match LoggedCommand::decode(&entry.data) {
             Ok(logged) => logged,
             Err(e) => return Some(Applied::Invalid(KvError::BadCommand(e.to_string()))),
         };

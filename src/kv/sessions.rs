@@ -98,7 +98,13 @@ impl Sessions {
         // bounds the session's memory.
         if ack_below > session.ack_below {
             session.ack_below = ack_below;
-            session.responses = session.responses.split_off(&ack_below);
+            // In place: `split_off` would allocate a new map per request.
+            while let Some(oldest) = session.responses.first_entry() {
+                if *oldest.key() >= ack_below {
+                    break;
+                }
+                oldest.remove();
+            }
         }
         if let Some(saved) = session.responses.get(&seq) {
             return Admission::Duplicate(saved.clone());

@@ -169,3 +169,29 @@ fn replicas_applying_the_same_entries_agree() {
     assert_eq!(a.digest(), b.digest());
     assert_eq!(a.dump(), b.dump());
 }
+
+#[test]
+fn decoding_a_logged_command_shares_the_entry_buffer_and_equals_the_owned_decoding() {
+    let ops = [
+        WriteOp::Put { key: Bytes::from_static(b"k"), value: Bytes::from(vec![7u8; 300]) },
+        WriteOp::Delete { key: Bytes::from_static(b"gone") },
+        WriteOp::Cas { key: Bytes::from_static(b"c"), expected: None, new: Bytes::from_static(b"n") },
+        WriteOp::Cas { key: Bytes::from_static(b"c"), expected: Some(Bytes::from_static(b"o")), new: Bytes::new() },
+        WriteOp::Incr { key: Bytes::from_static(b"n"), by: -3 },
+    ];
+    let mut commands: Vec<Command> =
+        ops.into_iter().map(|op| Command::Request { client: 4, seq: 9, ack_below: 2, op }).collect();
+    commands.push(Command::Register);
+    for command in commands {
+        let data = encode(77, command.clone());
+        let owned: LoggedCommand = postcard::from_bytes(&data).unwrap();
+        let shared = LoggedCommand::decode(&data).unwrap();
+        assert_eq!(shared, owned);
+        assert_eq!(shared, LoggedCommand { at_ms: 77, command });
+        if let Command::Request { op: WriteOp::Put { value, .. }, .. } = &shared.command {
+            let inside = data.as_ptr_range().contains(&value.as_ptr());
+            assert!(inside, "the value is a slice of the entry's buffer, not a copy");
+        }
+    }
+    assert!(LoggedCommand::decode(&Bytes::from_static(&[1, 9, 9])).is_err(), "garbage is an error, not a panic");
+}
