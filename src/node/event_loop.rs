@@ -84,6 +84,9 @@ pub struct NodeLoop {
     pub(super) read_consistency: Consistency,
     next_proposal: ProposalId,
     next_read: ReadId,
+    /// Linearizable reads received this turn: the policy gets them in one
+    /// input, so they share one confirmation round.
+    turn_reads: Vec<ReadId>,
     /// The policy's clock starts here.
     epoch: Instant,
     pub(super) role: Role,
@@ -138,6 +141,7 @@ impl NodeLoop {
             batch: Batch::default(),
             waiting: Waiting::default(),
             next_proposal: 0,
+            turn_reads: Vec::new(),
             next_read: 0,
             epoch: Instant::now(),
             role: Role::Follower,
@@ -205,6 +209,7 @@ impl NodeLoop {
                     while let Ok(call) = self.calls.try_recv() {
                         self.on_client(call);
                     }
+                    self.request_reads();
                     if linger.is_zero() {
                         self.propose_batch();
                     }
@@ -470,7 +475,7 @@ impl NodeLoop {
                 self.next_read += 1;
                 let id = self.next_read;
                 self.waiting.read_sent(id, PendingRead { to, deadline, key });
-                self.step(Input::Read { id });
+                self.turn_reads.push(id);
             }
             RequestBody::Register => {
                 let command = kv::encode(self.clock.now_ms(), kv::Command::Register);
@@ -493,6 +498,15 @@ impl NodeLoop {
         {
             self.propose_batch();
         }
+    }
+
+    /// Hands the policy every linearizable read of this turn at once.
+    fn request_reads(&mut self) {
+        if self.turn_reads.is_empty() {
+            return;
+        }
+        let ids = std::mem::take(&mut self.turn_reads);
+        self.step(Input::Read { ids });
     }
 
     fn too_large(&mut self, to: &ReplyTo, what: &str, size: usize, max: usize) {

@@ -30,9 +30,11 @@ pub enum Input {
     /// Client commands to append to the log, batched by the engine. The
     /// policy answers with `Effect::Proposed` or `Effect::ProposalRejected`.
     Propose { id: ProposalId, commands: Vec<Bytes> },
-    /// A linearizable read asks for a safe read index. The policy answers
-    /// with `Effect::ReadReady` or `Effect::ReadRejected`.
-    Read { id: ReadId },
+    /// Linearizable reads ask for a safe read index: every read that
+    /// arrived in one turn of the engine's loop, so a policy can confirm
+    /// them all with one round (ReadIndex batching). The policy answers
+    /// each with `Effect::ReadReady` or `Effect::ReadRejected`.
+    Read { ids: Vec<ReadId> },
     /// Every log write and hard-state save the policy requested before the
     /// entry at `position` was appended is now durable.
     Persisted { position: LogPosition },

@@ -369,8 +369,10 @@ impl ReplicationPolicy for PrimaryBackup {
                 self.propose(id, commands, out);
                 Ok(())
             }
-            Input::Read { id } => {
-                self.read(id, out);
+            Input::Read { ids } => {
+                for id in ids {
+                    self.read(id, out);
+                }
                 Ok(())
             }
             Input::Persisted { position } => {

@@ -466,8 +466,8 @@ impl ReplicationPolicy for Raft {
                 self.propose(id, commands, out);
                 Ok(())
             }
-            Input::Read { id } => {
-                self.read(id, out);
+            Input::Read { ids } => {
+                self.read(ids, out);
                 Ok(())
             }
             Input::Persisted { position } => {

@@ -55,12 +55,14 @@ impl ReadIndexQueue {
         self.deferred.push(id);
     }
 
-    /// Queues a read at `index` under a fresh round, whose number the
+    /// Queues reads at `index` under one fresh round, whose number the
     /// caller sends in the heartbeats that follow.
-    pub fn push(&mut self, id: ReadId, index: LogIndex) -> u64 {
+    pub fn push_round(&mut self, ids: Vec<ReadId>, index: LogIndex) -> u64 {
+        debug_assert!(!ids.is_empty(), "a round confirms at least one read");
         self.last_seq += 1;
-        self.pending.push_back(PendingRead { id, index, seq: self.last_seq });
-        self.last_seq
+        let seq = self.last_seq;
+        self.pending.extend(ids.into_iter().map(|id| PendingRead { id, index, seq }));
+        seq
     }
 
     /// Moves the deferred reads into one new round at `index`. Returns
@@ -89,24 +91,31 @@ impl ReadIndexQueue {
 }
 
 impl Raft {
-    pub(crate) fn read(&mut self, id: ReadId, out: &mut Effects) {
-        if self.config.bug == Bug::ReadWithoutReadIndex {
-            out.push(Effect::ReadReady { id, index: self.log.committed });
-            return;
+    /// Reads that arrived together share one heartbeat round: it starts
+    /// after every one of them arrived, so its quorum of echoes proves
+    /// leadership at a moment later than each read, which is all ReadIndex
+    /// needs. One round instead of one per read is the batching.
+    pub(crate) fn read(&mut self, ids: Vec<ReadId>, out: &mut Effects) {
+        let mut accepted = Vec::with_capacity(ids.len());
+        for id in ids {
+            if self.config.bug == Bug::ReadWithoutReadIndex {
+                out.push(Effect::ReadReady { id, index: self.log.committed });
+            } else if self.role != Role::Leader {
+                out.push(Effect::ReadRejected { id, reason: RejectReason::NotLeader { leader_hint: self.leader } });
+            } else if self.reads.len() + accepted.len() >= self.config.max_pending_reads {
+                out.push(Effect::ReadRejected { id, reason: RejectReason::Busy });
+            } else {
+                accepted.push(id);
+            }
         }
-        if self.role != Role::Leader {
-            out.push(Effect::ReadRejected { id, reason: RejectReason::NotLeader { leader_hint: self.leader } });
-            return;
-        }
-        if self.reads.len() >= self.config.max_pending_reads {
-            out.push(Effect::ReadRejected { id, reason: RejectReason::Busy });
+        if accepted.is_empty() {
             return;
         }
         if !self.committed_in_term() {
-            self.reads.defer(id);
+            accepted.into_iter().for_each(|id| self.reads.defer(id));
             return;
         }
-        self.reads.push(id, self.log.committed);
+        self.reads.push_round(accepted, self.log.committed);
         self.confirm_reads(out);
     }
 
@@ -148,8 +157,8 @@ mod tests {
     #[test]
     fn reads_are_confirmed_in_round_order() {
         let mut q = ReadIndexQueue::default();
-        assert_eq!(q.push(1, 10), 1);
-        assert_eq!(q.push(2, 12), 2);
+        assert_eq!(q.push_round(vec![1], 10), 1);
+        assert_eq!(q.push_round(vec![2], 12), 2);
         assert_eq!(q.pop_confirmed(0), None);
         assert_eq!(q.pop_confirmed(1), Some(PendingRead { id: 1, index: 10, seq: 1 }));
         assert_eq!(q.pop_confirmed(1), None);
@@ -172,7 +181,7 @@ mod tests {
     fn leadership_loss_drains_everything() {
         let mut q = ReadIndexQueue::default();
         q.defer(1);
-        q.push(2, 3);
+        q.push_round(vec![2], 3);
         let ids: Vec<_> = q.drain_all().collect();
         assert_eq!(ids, vec![1, 2]);
         assert_eq!(q.len(), 0);

@@ -91,3 +91,37 @@ fn reads_pending_when_leadership_is_lost_are_rejected() {
     assert_ne!(sim.role(leader), Some(Role::Leader), "CheckQuorum deposed the isolated leader");
     assert_eq!(sim.read_record(read).unwrap().status, ReadStatus::Rejected(RejectReason::LeadershipLost));
 }
+
+/// ReadIndex batching: reads handed over in one input share one heartbeat
+/// round (one heartbeat per follower), and each is still confirmed only by
+/// a round that started after it arrived.
+#[test]
+fn reads_that_arrive_together_share_one_heartbeat_round() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let (mut sim, leader) = leader_and_reads(5);
+    let commit = sim.status(leader).unwrap().commit_index;
+    let heartbeats = Rc::new(Cell::new(0u64));
+    let counted = Rc::clone(&heartbeats);
+    sim.set_filter(move |from, _, bytes| {
+        if from == leader && matches!(Message::decode(bytes), Ok(Message::Heartbeat(_))) {
+            counted.set(counted.get() + 1);
+        }
+        true
+    });
+    let batch = sim.read_many(leader, 10).unwrap();
+    sim.run_for(MS).unwrap();
+    assert_eq!(heartbeats.get(), 2, "one round of heartbeats, one per follower, for ten reads");
+    sim.run_for(10 * MS).unwrap();
+    for id in &batch {
+        assert_eq!(sim.read_record(*id).unwrap().status, ReadStatus::Ready { index: commit });
+    }
+
+    // The same ten reads one input each: ten rounds.
+    heartbeats.set(0);
+    let single: Vec<_> = (0..10).map(|_| sim.read(leader).unwrap()).collect();
+    sim.run_for(MS).unwrap();
+    assert_eq!(heartbeats.get(), 20, "a round per read when each arrives alone");
+    sim.run_for(10 * MS).unwrap();
+    assert!(single.iter().all(|id| sim.read_record(*id).unwrap().status == ReadStatus::Ready { index: commit }));
+}

@@ -204,14 +204,21 @@ impl<P: ReplicationPolicy, M: StateMachine> Sim<P, M> {
 
     /// Asks `node` for a linearizable read, now.
     pub fn read(&mut self, node: NodeId) -> Result<ReadId, Violation> {
+        Ok(self.read_many(node, 1)?[0])
+    }
+
+    /// Asks `node` for `count` linearizable reads in one input, as the
+    /// engine hands over the reads of one turn.
+    pub fn read_many(&mut self, node: NodeId, count: usize) -> Result<Vec<ReadId>, Violation> {
         self.guard()?;
-        let id = self.clients.new_read(node, self.now_us, self.checker.max_committed());
+        let max_committed = self.checker.max_committed();
+        let ids: Vec<ReadId> = (0..count).map(|_| self.clients.new_read(node, self.now_us, max_committed)).collect();
         if !self.is_alive(node) {
-            self.clients.set_read_unreachable(id, self.now_us);
-            return Ok(id);
+            ids.iter().for_each(|&id| self.clients.set_read_unreachable(id, self.now_us));
+            return Ok(ids);
         }
-        let result = self.step_node(node, Input::Read { id });
-        self.record(result).map(|_| id)
+        let result = self.step_node(node, Input::Read { ids: ids.clone() });
+        self.record(result).map(|_| ids)
     }
 
     /// Asks `node` to hand leadership to `to`; returns the node's refusal.
