@@ -6,6 +6,7 @@
 //! cluster shares one fault table with its nodes, so partitions and lossy
 //! links can be set from outside (the Lua `c:partition(...)`).
 
+pub mod children;
 pub mod process;
 
 use std::collections::BTreeMap;
