@@ -16,9 +16,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use replab_api::{NodeId, PluginRng};
 
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub enum Delay {
     #[default]
     None,
@@ -35,7 +37,7 @@ pub enum Delay {
 }
 
 /// The faults on one directed link. The default is a healthy link.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LinkFaults {
     /// Nothing gets through in this direction.
     pub cut: bool,
