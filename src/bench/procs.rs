@@ -74,7 +74,7 @@ impl NodeProcs {
                 sets: &cfg.sets,
                 extra: Vec::new(),
                 log: &log,
-                stdin_pipe: false,
+                tied_to_parent: false,
             })?;
         }
         Ok(procs)

@@ -33,9 +33,12 @@ pub struct Spawn<'a> {
     pub extra: Vec<String>,
     /// Where the node's stderr goes.
     pub log: &'a Path,
-    /// Give the child a pipe as stdin and keep its write end
-    /// (`--exit-with-parent`).
-    pub stdin_pipe: bool,
+    /// Tie the child's life to this process: give it a pipe as stdin and
+    /// keep the write end (with `--exit-with-parent` it stops when that
+    /// closes), and on Linux ask the kernel to SIGKILL it when its parent
+    /// dies (`PR_SET_PDEATHSIG`), which reaches a stopped (paused) child
+    /// too, that cannot read its stdin.
+    pub tied_to_parent: bool,
 }
 
 impl Children {
@@ -55,7 +58,26 @@ impl Children {
             cmd.args(["--set", set]);
         }
         cmd.args(&s.extra);
-        let stdin = if s.stdin_pipe { Stdio::piped() } else { Stdio::null() };
+        let stdin = if s.tied_to_parent { Stdio::piped() } else { Stdio::null() };
+        #[cfg(target_os = "linux")]
+        if s.tied_to_parent {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: between fork and exec the closure calls only
+            // async-signal-safe functions (prctl, getppid).
+            let parent = unsafe { libc::getpid() };
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    // The parent may have died before the prctl.
+                    if libc::getppid() != parent {
+                        return Err(std::io::Error::other("the parent exited"));
+                    }
+                    Ok(())
+                });
+            }
+        }
         let child = cmd
             .stdin(stdin)
             .stdout(Stdio::null())

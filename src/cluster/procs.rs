@@ -175,7 +175,15 @@ impl Procs {
         }
         let log = self.log_path(id);
         self.children
-            .spawn(Spawn { exe: &self.exe, config: &self.config, id, sets: &[], extra, log: &log, stdin_pipe: true })
+            .spawn(Spawn {
+                exe: &self.exe,
+                config: &self.config,
+                id,
+                sets: &[],
+                extra,
+                log: &log,
+                tied_to_parent: true,
+            })
             .map_err(ClusterError::Process)?;
         self.paused.remove(&id);
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
