@@ -75,10 +75,11 @@ impl LimitArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a Lua scenario on an in-process cluster and check what happened.
+    /// Run a Lua scenario on an in-process cluster (--processes: on node processes) and check the history.
     #[command(after_help = "Examples:\n  replab run scripts/quickstart.lua\n  \
 replab run scripts/leader-crash.lua --seed 7 --out results/\n  \
-replab run scripts/partition-minority-leader.lua --set raft.pre_vote=false\n\n\
+replab run scripts/partition-minority-leader.lua --set raft.pre_vote=false\n  \
+replab run scripts/zombie-leader.lua --processes\n\n\
 Exit codes: 0 every check passed, 1 a check failed, 2 a usage, config or Lua error (or --timeout, or the\n\
 Lua memory limit), 3 no check failed but one could not decide.")]
     Run {
@@ -154,7 +155,7 @@ but one could not decide."
 replab node --config config/cluster-3.toml --id 2\n  replab node --config config/cluster-3.toml --id 3\n\n\
 Exit codes: 0 stopped by SIGTERM or Ctrl-C; 1 failed while running (a disk error); 2 could not start (a\n\
 configuration error, a port in use, a data directory it cannot use or that another node holds, a log\n\
-that refuses to open).")]
+that refuses to open); 4 (a node started by replab run only) lost power at the lab's request.")]
     Node {
         #[command(flatten)]
         config: ConfigArgs,
