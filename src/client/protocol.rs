@@ -53,7 +53,8 @@ pub enum RequestBody {
 pub enum AdminRequest {
     /// Sets this node's rules for the links `from -> to` listed (a healthy
     /// `LinkFaults` clears one). In-process faults act on the sending
-    /// side, so the lab sends each node the rules of its outgoing links.
+    /// side; a lab node applies its outgoing links' rules there, and also
+    /// drops what arrives on a cut incoming link.
     Links { rules: Vec<(NodeId, NodeId, LinkFaults)> },
     /// Shifts this node's wall clock by `ms` from the real time.
     ClockSkew { ms: i64 },

@@ -308,9 +308,11 @@ impl Procs {
             .map_err(|e| ClusterError::Process(format!("node {id}: {e}")))
     }
 
-    /// Hands every running, unpaused node the rules of its outgoing links
-    /// (a paused node gets them when it resumes, a crashed one when it
-    /// restarts).
+    /// Hands every running, unpaused node the rules of its links, both
+    /// ways: it applies its outgoing links' rules when it sends, as the
+    /// in-process table does, and drops what arrives on a cut incoming
+    /// link, which covers a sender that cannot be told yet (paused: it
+    /// gets its rules when it resumes; crashed: when it restarts).
     pub(super) async fn push_links(
         &self,
         only: Option<NodeId>,
@@ -321,7 +323,11 @@ impl Procs {
             if only.is_some_and(|o| o != *id) || !self.is_up(*id) || self.is_paused(*id) {
                 continue;
             }
-            let rules = members.keys().filter(|to| *to != id).map(|to| (*id, *to, faults.get(*id, *to))).collect();
+            let rules = members
+                .keys()
+                .filter(|peer| *peer != id)
+                .flat_map(|peer| [(*id, *peer, faults.get(*id, *peer)), (*peer, *id, faults.get(*peer, *id))])
+                .collect();
             self.admin(*id, addrs.client, AdminRequest::Links { rules }).await?;
         }
         Ok(())

@@ -297,6 +297,13 @@ impl NodeLoop {
     }
 
     fn on_peer_message(&mut self, message: Inbound) {
+        // A lab node also drops what arrives on a link the lab cut: the
+        // rules reach the sender only once it runs (a paused sender gets
+        // them after SIGCONT), and in-process the sender's side alone
+        // would have dropped them at once.
+        if self.lab && self.faults.is_cut(message.from, self.id) {
+            return;
+        }
         match message.kind {
             Kind::Peer if self.is_keyed() => {
                 self.step_keyed(KeyedInput::Message { from: message.from, bytes: message.payload })
