@@ -83,6 +83,9 @@ struct Slot {
 }
 
 pub struct Cluster {
+    /// Process mode (`cluster.processes`): the node processes. First, so
+    /// that on drop they stop before their directories are deleted.
+    procs: Option<procs::Procs>,
     settings: Settings,
     root: Root,
     faults: Arc<FaultTable>,
@@ -90,8 +93,6 @@ pub struct Cluster {
     members: BTreeMap<NodeId, MemberAddrs>,
     clients_made: u64,
     board: NodeBoard,
-    /// Process mode (`cluster.processes`): the node processes.
-    procs: Option<procs::Procs>,
 }
 
 /// Each member's [`NodeMetrics`], replaced when it restarts.

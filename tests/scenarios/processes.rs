@@ -224,6 +224,43 @@ fn single_node_config(dir: &Path) -> (std::path::PathBuf, std::net::SocketAddr) 
     (path, format!("127.0.0.1:{}", ports[1]).parse().unwrap())
 }
 
+#[test]
+fn a_lab_node_stops_when_its_stdin_closes() {
+    // --exit-with-parent alone (no PR_SET_PDEATHSIG here: the test, its
+    // parent, lives on): closing the pipe stops the node, cleanly.
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = single_node_config(dir.path());
+    let mut node = Command::new(env!("CARGO_BIN_EXE_replab"))
+        .args(["node", "--config"])
+        .arg(&config)
+        .args(["--id", "1", "--exit-with-parent"])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(node.try_wait().unwrap().is_none(), "the node runs while its stdin is open");
+    drop(node.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = node.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = node.kill();
+    let output = node.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let status = status.unwrap_or_else(|| panic!("the node outlived its closed stdin\n{stderr}"));
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("the lab that started it is gone"), "{stderr}");
+}
+
 /// Sends a clock-skew admin request to a node started with `flags`.
 fn admin_answer(flags: &[&str]) -> Result<String, String> {
     let dir = tempfile::tempdir().unwrap();
