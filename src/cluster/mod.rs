@@ -52,9 +52,6 @@ pub enum ClusterError {
     /// reached.
     #[error("{0}")]
     Process(String),
-    /// A call that reads a node's memory directly.
-    #[error("{0} needs an in-process cluster (this one runs its nodes as processes)")]
-    InProcessOnly(&'static str),
 }
 
 /// Where the nodes' directories live; a temporary root is deleted with the
@@ -326,6 +323,8 @@ impl Cluster {
         self.members.values().map(|m| m.client).collect()
     }
 
+    /// The in-process node `id` (None while it is down, and always on a
+    /// process-mode cluster: use `dump`, `replicas`, `statuses` there).
     pub fn node(&self, id: NodeId) -> Option<&NodeHandle> {
         self.slots.get(&id).and_then(|s| s.handle.as_ref())
     }
