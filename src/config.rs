@@ -49,6 +49,8 @@ pub struct ClusterSettings {
     pub seed: u64,
     pub nodes: u64,
     pub data_dir: String,
+    /// `replab run`: start clusters as `replab node` processes.
+    pub processes: bool,
     pub members: Vec<MemberSettings>,
 }
 

@@ -75,10 +75,11 @@ impl LimitArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a Lua scenario on an in-process cluster and check what happened.
+    /// Run a Lua scenario on an in-process cluster (--processes: on node processes) and check the history.
     #[command(after_help = "Examples:\n  replab run scripts/quickstart.lua\n  \
 replab run scripts/leader-crash.lua --seed 7 --out results/\n  \
-replab run scripts/partition-minority-leader.lua --set raft.pre_vote=false\n\n\
+replab run scripts/partition-minority-leader.lua --set raft.pre_vote=false\n  \
+replab run scripts/zombie-leader.lua --processes\n\n\
 Exit codes: 0 every check passed, 1 a check failed, 2 a usage, config or Lua error (or --timeout, or the\n\
 Lua memory limit), 3 no check failed but one could not decide.")]
     Run {
@@ -92,6 +93,9 @@ Lua memory limit), 3 no check failed but one could not decide.")]
         /// Write history.jsonl, results.json and report.html into this directory.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Run every cluster of the script as `replab node` processes (cluster.processes = true).
+        #[arg(long)]
+        processes: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -124,6 +128,9 @@ Exit codes: 0 every check of every variant passed, 1 a check failed, 2 a usage, 
         /// report.html, compare.csv and compare.json into DIR.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Run every variant's clusters as `replab node` processes (cluster.processes = true).
+        #[arg(long)]
+        processes: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -148,7 +155,7 @@ but one could not decide."
 replab node --config config/cluster-3.toml --id 2\n  replab node --config config/cluster-3.toml --id 3\n\n\
 Exit codes: 0 stopped by SIGTERM or Ctrl-C; 1 failed while running (a disk error); 2 could not start (a\n\
 configuration error, a port in use, a data directory it cannot use or that another node holds, a log\n\
-that refuses to open).")]
+that refuses to open); 4 (a node started by replab run only) lost power at the lab's request.")]
     Node {
         #[command(flatten)]
         config: ConfigArgs,
@@ -161,6 +168,16 @@ that refuses to open).")]
         /// has fetched them from its peers. See docs/WAL.md, "Repair".
         #[arg(long)]
         repair_wal: bool,
+        /// Lab only (`replab run` on processes): take admin requests (link faults, clock skew,
+        /// power loss) from authenticated clients. Never set on a production node.
+        #[arg(long, hide = true)]
+        allow_fault_injection: bool,
+        /// Lab only: stop when standard input ends (the lab holds the pipe).
+        #[arg(long, hide = true)]
+        exit_with_parent: bool,
+        /// Lab only: start with the wall clock skewed by this many milliseconds.
+        #[arg(long, hide = true, default_value_t = 0, allow_hyphen_values = true)]
+        clock_skew_ms: i64,
     },
     /// Write a recorded history in another checker's format (Jepsen's EDN, for Knossos or Elle).
     #[command(
@@ -417,16 +434,19 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Config { config } => show_config(&config),
         Command::Bench { which } => bench(which),
-        Command::Run { script, config, seed, out, limits } => {
+        Command::Run { script, config, seed, out, processes, limits } => {
             let limits = match limits.limits() {
                 Ok(l) => l,
                 Err(e) => return usage_error(e),
             };
-            let options =
-                replab::scenario::RunOptions { script, config: config.input(), seed, out, limits, progress: None };
+            let mut config = config.input();
+            if processes {
+                config.sets.push("cluster.processes=true".into());
+            }
+            let options = replab::scenario::RunOptions { script, config, seed, out, limits, progress: None };
             ExitCode::from(replab::scenario::run(options).0)
         }
-        Command::Compare { script, config, variants, seed, runs, out, limits } => {
+        Command::Compare { script, config, variants, seed, runs, out, processes, limits } => {
             let limits = match limits.limits() {
                 Ok(l) => l,
                 Err(e) => return usage_error(e),
@@ -437,11 +457,15 @@ fn main() -> ExitCode {
                 Ok(v) => v,
                 Err(e) => return usage_error(e),
             };
-            ExitCode::from(compare(CompareOptions { script, base: config.input(), variants, seed, runs, out, limits }))
+            let mut base = config.input();
+            if processes {
+                base.sets.push("cluster.processes=true".into());
+            }
+            ExitCode::from(compare(CompareOptions { script, base, variants, seed, runs, out, limits }))
         }
         Command::Export { history, format: ExportFormat::Edn, output } => export_edn(&history, output.as_deref()),
         Command::Check { history, timeout } => ExitCode::from(replab::scenario::recheck(&history, timeout)),
-        Command::Node { config, id, repair_wal } => {
+        Command::Node { config, id, repair_wal, allow_fault_injection, exit_with_parent, clock_skew_ms } => {
             let settings = match config::load(&config.input()) {
                 Ok(s) => s,
                 Err(e) => return usage_error(e),
@@ -449,7 +473,16 @@ fn main() -> ExitCode {
             if let Err(e) = replab::cluster::process::members(&settings, id) {
                 return usage_error(e);
             }
-            match node_runtime().block_on(replab::cluster::process::run_node(settings, id, repair_wal)) {
+            match node_runtime().block_on(replab::cluster::process::run_node(
+                settings,
+                id,
+                replab::cluster::process::NodeOptions {
+                    repair_wal,
+                    lab: allow_fault_injection,
+                    exit_with_parent,
+                    clock_skew_ms,
+                },
+            )) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");

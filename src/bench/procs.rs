@@ -8,13 +8,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use replab_api::Role;
 
 use crate::client::protocol::NodeStatus;
 use crate::client::{Client, ClientOptions};
+use crate::cluster::children::{Children, Spawn, free_ports};
 use crate::config::{self, ConfigInput, Settings};
 
 /// The cluster id the generated config uses; clients must present it.
@@ -55,84 +55,44 @@ pub fn write_config(dir: &Path, policy_toml: &str, sets: &[String]) -> Result<Cl
     Ok(ClusterConfig { path, clients, settings, sets: sets.to_vec() })
 }
 
-/// Ports the kernel hands out now; they stay free long enough in practice
-/// (the same method the process tests use).
-fn free_ports(n: usize) -> Result<Vec<u16>, String> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("cannot find a free loopback port: {e}"))?;
-    listeners.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())).collect()
-}
-
 /// The node processes; dropping this stops every one of them.
 pub struct NodeProcs {
-    children: Vec<Child>,
+    children: Children,
 }
 
 impl NodeProcs {
     /// Starts `replab node --id 1..=3` from the config; each node's stderr
     /// goes to `<dir>/node-<id>.log`.
     pub fn start(exe: &Path, cfg: &ClusterConfig, dir: &Path) -> Result<NodeProcs, String> {
-        let mut procs = NodeProcs { children: Vec::new() };
+        let mut procs = NodeProcs { children: Children::default() };
         for id in 1..=3u64 {
-            let log_path = dir.join(format!("node-{id}.log"));
-            let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-            let mut cmd = Command::new(exe);
-            cmd.args(["node", "--config"]).arg(&cfg.path).args(["--id", &id.to_string()]);
-            for set in &cfg.sets {
-                cmd.args(["--set", set]);
-            }
-            let child = cmd
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .map_err(|e| format!("cannot start {} node: {e}", exe.display()))?;
-            procs.children.push(child);
+            let log = dir.join(format!("node-{id}.log"));
+            procs.children.spawn(Spawn {
+                exe,
+                config: &cfg.path,
+                id,
+                sets: &cfg.sets,
+                extra: Vec::new(),
+                log: &log,
+                tied_to_parent: false,
+            })?;
         }
         Ok(procs)
     }
 
     pub fn pids(&self) -> Vec<u32> {
-        self.children.iter().map(Child::id).collect()
+        self.children.pids()
     }
 
     /// A node that already exited, with its status: the benchmark is void.
     pub fn exited(&mut self) -> Option<String> {
-        for (i, c) in self.children.iter_mut().enumerate() {
-            if let Ok(Some(status)) = c.try_wait() {
-                return Some(format!("node {} (pid {}) exited: {status}", i + 1, c.id()));
-            }
-        }
-        None
+        self.children.exited().map(|(id, pid, status)| format!("node {id} (pid {pid}) exited: {status}"))
     }
 
     /// SIGTERM to each node (a clean stop syncs and closes its log), then
     /// SIGKILL to any still alive after `grace`; waits for every one.
     pub fn stop(&mut self, grace: Duration) {
-        for c in &self.children {
-            if let Ok(pid) = i32::try_from(c.id()) {
-                // SAFETY: kill(2) on the pid of a child we have not reaped
-                // yet, so the pid cannot have been reused.
-                unsafe { libc::kill(pid, libc::SIGTERM) };
-            }
-        }
-        let deadline = Instant::now() + grace;
-        for c in &mut self.children {
-            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        self.children.clear();
-    }
-}
-
-impl Drop for NodeProcs {
-    fn drop(&mut self) {
-        self.stop(Duration::from_secs(5));
+        self.children.stop_all(grace);
     }
 }
 

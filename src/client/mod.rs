@@ -22,7 +22,7 @@ use replab_api::{ClientId, LogIndex, NodeId, Seq};
 use crate::kv::{KvError, WriteOp, WriteResult};
 use crate::net::handshake::HandshakeError;
 use crate::net::{ClientConnection, Credentials, NetConfig, NetError, Role};
-use protocol::{Consistency, ErrorKind, NodeStatus, Request, RequestBody, Response, ResponseBody};
+use protocol::{AdminRequest, Consistency, ErrorKind, NodeStatus, Request, RequestBody, Response, ResponseBody};
 
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
@@ -274,6 +274,20 @@ impl Client {
         match self.attempt(node, RequestBody::Status).await {
             Attempt::Answer(ResponseBody::Status(status)) => Ok(*status),
             Attempt::Answer(other) => Err(ClientError::Failed(format!("unexpected answer to status: {other:?}"))),
+            Attempt::NoAnswer(why) => Err(ClientError::Unknown(why)),
+            Attempt::Refused(why) => Err(ClientError::Failed(why)),
+        }
+    }
+
+    /// An admin request to one node (the lab's fault injection): its
+    /// answer, or why there was none. A refusal (the node was not started
+    /// with `--allow-fault-injection`, or a bad rule) is `Failed`.
+    pub async fn admin(&mut self, node: SocketAddr, request: AdminRequest) -> Result<ResponseBody, ClientError> {
+        match self.attempt(node, RequestBody::Admin(request)).await {
+            Attempt::Answer(ResponseBody::Error { kind, message }) => {
+                Err(ClientError::Failed(format!("{node}: {kind}: {message}")))
+            }
+            Attempt::Answer(answer) => Ok(answer),
             Attempt::NoAnswer(why) => Err(ClientError::Unknown(why)),
             Attempt::Refused(why) => Err(ClientError::Failed(why)),
         }

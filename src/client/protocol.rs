@@ -13,14 +13,15 @@ use serde::{Deserialize, Serialize};
 use replab_api::{ClientId, LogIndex, NodeId, PeerView, PolicyStatus, Seq};
 
 use crate::kv::{WriteOp, WriteResult};
+use crate::net::LinkFaults;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     pub id: u64,
     pub body: RequestBody,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum RequestBody {
     /// Opens a session; answered with `Registered`.
     Register,
@@ -40,6 +41,32 @@ pub enum RequestBody {
         consistency: Consistency,
     },
     Status,
+    /// The lab's fault injection and observation (`replab run` on
+    /// processes). A node refuses it unless it was started with the lab
+    /// flag `--allow-fault-injection`.
+    Admin(AdminRequest),
+}
+
+/// What the lab asks of a node it started (docs/ARCHITECTURE.md, "The admin
+/// channel"). Answered with `AdminDone`, `Dump`, `Replicas`, or an error.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AdminRequest {
+    /// Sets this node's rules for the links `from -> to` listed (a healthy
+    /// `LinkFaults` clears one). In-process faults act on the sending
+    /// side; a lab node applies its outgoing links' rules there, and also
+    /// drops what arrives on a cut incoming link.
+    Links { rules: Vec<(NodeId, NodeId, LinkFaults)> },
+    /// Shifts this node's wall clock by `ms` from the real time.
+    ClockSkew { ms: i64 },
+    /// Loses power: whatever the node wrote and had not fdatasynced is
+    /// gone, then the process exits at once with code 4. Never answered.
+    PowerLoss,
+    /// Every key and value of this replica's store (the convergence check).
+    Dump,
+    /// A keyed policy's view of every key it replicates.
+    Replicas,
+    /// Asks this node (the leader) to hand leadership to `to`.
+    TransferLeader { to: NodeId },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +130,12 @@ pub enum ResponseBody {
         kind: ErrorKind,
         message: String,
     },
+    /// An admin request was carried out.
+    AdminDone,
+    /// The answer to `AdminRequest::Dump`.
+    Dump(Vec<(Bytes, Bytes)>),
+    /// The answer to `AdminRequest::Replicas`.
+    Replicas(Vec<replab_api::KeyState>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,9 @@
 //! cluster shares one fault table with its nodes, so partitions and lossy
 //! links can be set from outside (the Lua `c:partition(...)`).
 
+pub mod children;
 pub mod process;
+mod procs;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -46,6 +48,10 @@ pub enum ClusterError {
     Wipe { id: NodeId, path: PathBuf, source: std::io::Error },
     #[error("node {id}: {source}")]
     Repair { id: NodeId, source: node::storage::StorageError },
+    /// Process mode: a node process could not be started, signalled or
+    /// reached.
+    #[error("{0}")]
+    Process(String),
 }
 
 /// Where the nodes' directories live; a temporary root is deleted with the
@@ -74,6 +80,9 @@ struct Slot {
 }
 
 pub struct Cluster {
+    /// Process mode (`cluster.processes`): the node processes. First, so
+    /// that on drop they stop before their directories are deleted.
+    procs: Option<procs::Procs>,
     settings: Settings,
     root: Root,
     faults: Arc<FaultTable>,
@@ -101,9 +110,12 @@ impl Cluster {
         } else {
             Root::Kept(PathBuf::from(&settings.cluster.data_dir))
         };
+        let ip = cluster_address();
+        if settings.cluster.processes {
+            return Cluster::start_processes(settings, root, ip).await;
+        }
         let mut listeners = Vec::new();
         let mut members = BTreeMap::new();
-        let ip = cluster_address();
         for id in 1..=settings.cluster.nodes {
             let peer = TcpListener::bind((ip, 0)).await.map_err(ClusterError::Bind)?;
             let client = TcpListener::bind((ip, 0)).await.map_err(ClusterError::Bind)?;
@@ -123,6 +135,7 @@ impl Cluster {
             members: members.clone(),
             clients_made: 0,
             board: NodeBoard::default(),
+            procs: None,
         };
         for (id, peer, client) in listeners {
             let dir = cluster.root.path().join(format!("node-{id}"));
@@ -130,6 +143,124 @@ impl Cluster {
             cluster.launch(id, peer, client, Origin::NewCluster)?;
         }
         Ok(cluster)
+    }
+
+    /// [`Cluster::start`] with every member a `replab node` process.
+    async fn start_processes(
+        mut settings: Settings,
+        root: Root,
+        ip: std::net::Ipv4Addr,
+    ) -> Result<Cluster, ClusterError> {
+        let root_path = root.path().to_path_buf();
+        let (config, members) = procs::write_config(&mut settings, &root_path, ip)?;
+        let board = NodeBoard::default();
+        let procs = procs::Procs::new(&settings, config, root_path.clone(), &members, &board)?;
+        let mut cluster = Cluster {
+            faults: Arc::new(FaultTable::new(settings.cluster.seed)),
+            settings,
+            root,
+            slots: BTreeMap::new(),
+            members: members.clone(),
+            clients_made: 0,
+            board,
+            procs: Some(procs),
+        };
+        for (id, addrs) in &members {
+            let dir = root_path.join(format!("node-{id}"));
+            cluster.slots.insert(*id, Slot { addrs: *addrs, dir, handle: None, clock: WallClock::default() });
+        }
+        for id in members.keys() {
+            cluster.spawn(*id).await?;
+        }
+        Ok(cluster)
+    }
+
+    /// Process mode: starts node `id`'s process with its skew, and hands it
+    /// its links' rules.
+    async fn spawn(&mut self, id: NodeId) -> Result<(), ClusterError> {
+        let slot = self.slots.get(&id).ok_or(ClusterError::NoSuchNode(id))?;
+        let (addr, skew) = (slot.addrs.client, slot.clock.skew_ms());
+        let procs = self.procs.as_mut().expect("process mode");
+        procs.spawn(id, addr, skew, &self.board).await?;
+        procs.push_links(Some(id), &self.faults, &self.members).await
+    }
+
+    /// Whether this cluster's nodes are processes.
+    pub fn is_processes(&self) -> bool {
+        self.procs.is_some()
+    }
+
+    /// Process mode: node `id`'s pid while it runs.
+    pub fn pid(&self, id: NodeId) -> Option<u32> {
+        self.procs.as_ref().and_then(|p| p.pid(id))
+    }
+
+    fn is_up(&self, id: NodeId) -> bool {
+        match &self.procs {
+            Some(p) => p.is_up(id),
+            None => self.slots.get(&id).is_some_and(|s| s.handle.is_some()),
+        }
+    }
+
+    /// After a change of `faults()`: process mode hands every running node
+    /// the rules of its outgoing links (in-process, the nodes share the
+    /// table and there is nothing to do).
+    pub async fn apply_faults(&self) -> Result<(), ClusterError> {
+        match &self.procs {
+            Some(p) => p.push_links(None, &self.faults, &self.members).await,
+            None => Ok(()),
+        }
+    }
+
+    fn member_client(&self, id: NodeId) -> Result<SocketAddr, ClusterError> {
+        self.members.get(&id).map(|m| m.client).ok_or(ClusterError::NoSuchNode(id))
+    }
+
+    /// Every key and value of node `id`'s store; `None` if it is down.
+    pub async fn dump(&self, id: NodeId) -> Result<Option<BTreeMap<bytes::Bytes, bytes::Bytes>>, ClusterError> {
+        match &self.procs {
+            None => Ok(match self.node(id) {
+                Some(node) => node.dump().await,
+                None => None,
+            }),
+            Some(p) if !p.is_up(id) || p.is_paused(id) => Ok(None),
+            Some(p) => match p.admin(id, self.member_client(id)?, crate::client::protocol::AdminRequest::Dump).await? {
+                crate::client::protocol::ResponseBody::Dump(pairs) => Ok(Some(pairs.into_iter().collect())),
+                other => Err(ClusterError::Process(format!("node {id}: unexpected answer to a dump: {other:?}"))),
+            },
+        }
+    }
+
+    /// Node `id`'s keys under a keyed policy; `None` if it is down or paused.
+    pub async fn replicas(&self, id: NodeId) -> Result<Option<Vec<replab_api::KeyState>>, ClusterError> {
+        use crate::client::protocol::{AdminRequest, ResponseBody};
+        match &self.procs {
+            None => Ok(match self.node(id) {
+                Some(node) if !node.is_paused() => node.replicas().await,
+                _ => None,
+            }),
+            Some(p) if !p.is_up(id) || p.is_paused(id) => Ok(None),
+            Some(p) => match p.admin(id, self.member_client(id)?, AdminRequest::Replicas).await? {
+                ResponseBody::Replicas(keys) => Ok(Some(keys)),
+                other => Err(ClusterError::Process(format!("node {id}: unexpected answer to replicas: {other:?}"))),
+            },
+        }
+    }
+
+    /// Asks `leader` to hand leadership to `to`; false if it is not running.
+    pub async fn transfer_leader(&self, leader: NodeId, to: NodeId) -> Result<bool, ClusterError> {
+        match &self.procs {
+            None => Ok(match self.node(leader) {
+                Some(node) => node.transfer_leader(to).await,
+                None => false,
+            }),
+            Some(p) if !p.is_up(leader) || p.is_paused(leader) => Ok(false),
+            Some(p) => {
+                let request = crate::client::protocol::AdminRequest::TransferLeader { to };
+                p.admin(leader, self.member_client(leader)?, request).await?;
+                Ok(true)
+            }
+        }
     }
 
     fn launch(
@@ -150,6 +281,7 @@ impl Cluster {
             peer_listener,
             client_listener,
             clock: slot.clock.clone(),
+            lab: false,
         };
         let handle = node::start(spec)?;
         self.board.lock().expect("node board lock").insert(id, Arc::clone(handle.metrics()));
@@ -172,7 +304,7 @@ impl Cluster {
     }
 
     pub fn running(&self) -> Vec<NodeId> {
-        self.slots.iter().filter(|(_, s)| s.handle.is_some()).map(|(id, _)| *id).collect()
+        self.slots.keys().copied().filter(|id| self.is_up(*id)).collect()
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
@@ -191,6 +323,8 @@ impl Cluster {
         self.members.values().map(|m| m.client).collect()
     }
 
+    /// The in-process node `id` (None while it is down, and always on a
+    /// process-mode cluster: use `dump`, `replicas`, `statuses` there).
     pub fn node(&self, id: NodeId) -> Option<&NodeHandle> {
         self.slots.get(&id).and_then(|s| s.handle.as_ref())
     }
@@ -198,6 +332,10 @@ impl Cluster {
     /// Kills node `id`: memory and tasks gone, unsynced writes lost, files
     /// kept.
     pub async fn crash(&mut self, id: NodeId) -> Result<(), ClusterError> {
+        if let Some(p) = &mut self.procs {
+            self.slots.get(&id).ok_or(ClusterError::NoSuchNode(id))?;
+            return p.crash(id, &self.board).await;
+        }
         let slot = self.slots.get_mut(&id).ok_or(ClusterError::NoSuchNode(id))?;
         let handle = slot.handle.take().ok_or(ClusterError::NotRunning(id))?;
         handle.crash().await;
@@ -206,6 +344,10 @@ impl Cluster {
 
     /// Stops node `id` cleanly.
     pub async fn stop(&mut self, id: NodeId) -> Result<(), ClusterError> {
+        if let Some(p) = &mut self.procs {
+            self.slots.get(&id).ok_or(ClusterError::NoSuchNode(id))?;
+            return p.stop(id, &self.board).await;
+        }
         let slot = self.slots.get_mut(&id).ok_or(ClusterError::NoSuchNode(id))?;
         let handle = slot.handle.take().ok_or(ClusterError::NotRunning(id))?;
         handle.shutdown().await;
@@ -215,8 +357,11 @@ impl Cluster {
     /// Starts node `id` again from its files, on its old ports.
     pub async fn restart(&mut self, id: NodeId) -> Result<(), ClusterError> {
         let slot = self.slots.get(&id).ok_or(ClusterError::NoSuchNode(id))?;
-        if slot.handle.is_some() {
+        if self.is_up(id) {
             return Err(ClusterError::AlreadyRunning(id));
+        }
+        if self.procs.is_some() {
+            return self.spawn(id).await;
         }
         let addrs = slot.addrs;
         let peer = rebind(addrs.peer).await?;
@@ -229,7 +374,7 @@ impl Cluster {
     /// operator replacing its disk would. It restarts with no state.
     pub fn wipe(&mut self, id: NodeId) -> Result<(), ClusterError> {
         let slot = self.slots.get(&id).ok_or(ClusterError::NoSuchNode(id))?;
-        if slot.handle.is_some() {
+        if self.is_up(id) {
             return Err(ClusterError::AlreadyRunning(id));
         }
         match std::fs::remove_dir_all(&slot.dir) {
@@ -243,7 +388,7 @@ impl Cluster {
     /// (`replab node --repair-wal`). `None`: nothing needed repair.
     pub fn repair_wal(&mut self, id: NodeId) -> Result<Option<Repaired>, ClusterError> {
         let slot = self.slots.get(&id).ok_or(ClusterError::NoSuchNode(id))?;
-        if slot.handle.is_some() {
+        if self.is_up(id) {
             return Err(ClusterError::AlreadyRunning(id));
         }
         repair(&slot.dir, &self.settings.wal.options()).map_err(|source| ClusterError::Repair { id, source })
@@ -257,6 +402,10 @@ impl Cluster {
     /// Kills node `id` as a power loss would: besides its memory, whatever
     /// it wrote but had not yet fdatasynced is lost.
     pub async fn power_loss(&mut self, id: NodeId) -> Result<(), ClusterError> {
+        if let Some(p) = &mut self.procs {
+            let addr = self.members.get(&id).ok_or(ClusterError::NoSuchNode(id))?.client;
+            return p.power_loss(id, addr, &self.board).await;
+        }
         let slot = self.slots.get_mut(&id).ok_or(ClusterError::NoSuchNode(id))?;
         let handle = slot.handle.take().ok_or(ClusterError::NotRunning(id))?;
         handle.power_loss().await;
@@ -265,23 +414,49 @@ impl Cluster {
 
     /// Freezes node `id` (see `NodeHandle::pause`).
     pub fn pause(&mut self, id: NodeId) -> Result<(), ClusterError> {
+        if let Some(p) = &mut self.procs {
+            self.slots.get(&id).ok_or(ClusterError::NoSuchNode(id))?;
+            return p.pause(id, &self.board);
+        }
         self.running_node(id)?.pause();
         Ok(())
     }
 
-    pub fn resume(&mut self, id: NodeId) -> Result<(), ClusterError> {
+    /// Resumes a paused node. Process mode: SIGCONT, then the node gets
+    /// what was set while it was frozen (its links' rules, its skew).
+    pub async fn resume(&mut self, id: NodeId) -> Result<(), ClusterError> {
+        if let Some(p) = &mut self.procs {
+            let slot = self.slots.get(&id).ok_or(ClusterError::NoSuchNode(id))?;
+            let (addr, ms) = (slot.addrs.client, slot.clock.skew_ms());
+            p.resume(id, &self.board)?;
+            p.push_links(Some(id), &self.faults, &self.members).await?;
+            p.admin(id, addr, crate::client::protocol::AdminRequest::ClockSkew { ms }).await?;
+            return Ok(());
+        }
         self.running_node(id)?.resume();
         Ok(())
     }
 
     pub fn is_paused(&self, id: NodeId) -> bool {
-        self.node(id).is_some_and(NodeHandle::is_paused)
+        match &self.procs {
+            Some(p) => p.is_paused(id),
+            None => self.node(id).is_some_and(NodeHandle::is_paused),
+        }
     }
 
     /// Shifts node `id`'s wall clock by `ms` from the real time (it stays
     /// shifted across restarts, as a machine's clock would).
-    pub fn clock_skew(&mut self, id: NodeId, ms: i64) -> Result<(), ClusterError> {
-        self.slots.get(&id).ok_or(ClusterError::NoSuchNode(id))?.clock.set_skew_ms(ms);
+    pub async fn clock_skew(&mut self, id: NodeId, ms: i64) -> Result<(), ClusterError> {
+        let slot = self.slots.get(&id).ok_or(ClusterError::NoSuchNode(id))?;
+        slot.clock.set_skew_ms(ms);
+        // Process mode: a node down gets it at its start (--clock-skew-ms),
+        // a paused one when it resumes.
+        if let Some(p) = &self.procs
+            && p.is_up(id)
+            && !p.is_paused(id)
+        {
+            p.admin(id, slot.addrs.client, crate::client::protocol::AdminRequest::ClockSkew { ms }).await?;
+        }
         Ok(())
     }
 
@@ -294,6 +469,12 @@ impl Cluster {
     /// paused node answers nothing).
     pub async fn statuses(&self) -> BTreeMap<NodeId, Option<NodeStatus>> {
         let mut out = BTreeMap::new();
+        if let Some(p) = &self.procs {
+            for (id, slot) in &self.slots {
+                out.insert(*id, p.status(*id, slot.addrs.client).await);
+            }
+            return out;
+        }
         for (id, slot) in &self.slots {
             let status = match &slot.handle {
                 Some(h) if !h.is_paused() => h.status().await,
@@ -401,6 +582,9 @@ impl Cluster {
 
     /// Stops every running node cleanly.
     pub async fn shutdown(mut self) {
+        if let Some(p) = &mut self.procs {
+            p.shutdown(&self.board).await;
+        }
         for slot in self.slots.values_mut() {
             if let Some(handle) = slot.handle.take() {
                 handle.shutdown().await;

@@ -44,6 +44,25 @@ pub fn members(settings: &Settings, id: NodeId) -> Result<BTreeMap<NodeId, Membe
     Ok(members)
 }
 
+/// How `replab node` was started. The lab (`replab run` on processes)
+/// sets the hidden flags; an operator sets only `repair_wal`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NodeOptions {
+    /// `--repair-wal`: cut the log at its first damage before starting.
+    pub repair_wal: bool,
+    /// `--allow-fault-injection`: take the lab's admin requests.
+    pub lab: bool,
+    /// `--exit-with-parent`: stop when standard input ends (the lab holds
+    /// its write end; it closes when the lab exits, however it exits).
+    pub exit_with_parent: bool,
+    /// `--clock-skew-ms`: the wall clock's skew from the first read (a
+    /// skew belongs to the machine and outlives restarts).
+    pub clock_skew_ms: i64,
+}
+
+/// The exit code of a node that lost power at the lab's request.
+pub const EXIT_POWER_LOSS: u8 = 4;
+
 /// Why `run_node` returned an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunError {
@@ -53,6 +72,8 @@ pub enum RunError {
     Start(String),
     /// The node ran, then failed (a disk error). Exit code 1.
     Failed(String),
+    /// The lab cut its power (an admin request): exit code 4.
+    PowerLoss(String),
 }
 
 impl RunError {
@@ -60,6 +81,7 @@ impl RunError {
         match self {
             RunError::Start(_) => 2,
             RunError::Failed(_) => 1,
+            RunError::PowerLoss(_) => EXIT_POWER_LOSS,
         }
     }
 }
@@ -67,28 +89,49 @@ impl RunError {
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RunError::Start(why) | RunError::Failed(why) => f.write_str(why),
+            RunError::Start(why) | RunError::Failed(why) | RunError::PowerLoss(why) => f.write_str(why),
         }
     }
 }
 
-/// Runs node `id` until SIGTERM or Ctrl-C.
-pub async fn run_node(settings: Settings, id: NodeId, repair_wal: bool) -> Result<(), RunError> {
-    let handle = start_node(settings, id, repair_wal).await.map_err(RunError::Start)?;
+/// Runs node `id` until SIGTERM or Ctrl-C (or, with `exit_with_parent`,
+/// until standard input ends).
+pub async fn run_node(settings: Settings, id: NodeId, options: NodeOptions) -> Result<(), RunError> {
+    let handle = start_node(settings, id, options).await.map_err(RunError::Start)?;
+    let parent_gone = tokio_util::sync::CancellationToken::new();
+    if options.exit_with_parent {
+        let gone = parent_gone.clone();
+        // A blocking read on its own thread: EOF (or an error) means the
+        // process holding the pipe's other end is gone.
+        std::thread::spawn(move || {
+            let mut sink = [0u8; 64];
+            let mut stdin = std::io::stdin().lock();
+            while matches!(std::io::Read::read(&mut stdin, &mut sink), Ok(n) if n > 0) {}
+            gone.cancel();
+        });
+    }
     let metrics_stop = tokio_util::sync::CancellationToken::new();
     if let Some(listener) = handle.metrics {
         tokio::spawn(node::metrics_server::serve(listener, handle.node.probe(), metrics_stop.clone()));
     }
     let (mut term, mut interrupt) = handle.signals;
-    let mut watchdog = tokio::time::interval(std::time::Duration::from_millis(200));
+    let mut watchdog = tokio::time::interval(std::time::Duration::from_millis(20));
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = interrupt.recv() => break,
+            _ = parent_gone.cancelled() => {
+                eprintln!("node {id}: the lab that started it is gone; stopping");
+                break;
+            }
             _ = watchdog.tick() => if !handle.node.is_running() { break },
         }
     }
     metrics_stop.cancel();
+    if handle.node.lost_power() {
+        let _ = handle.node.shutdown().await;
+        return Err(RunError::PowerLoss(format!("node {id}: power loss (asked by the lab)")));
+    }
     match handle.node.shutdown().await {
         Exit::Stopped => {
             eprintln!("node {id}: stopped");
@@ -106,7 +149,8 @@ struct Started {
 }
 
 /// Everything before the node runs; an error here is [`RunError::Start`].
-async fn start_node(settings: Settings, id: NodeId, repair_wal: bool) -> Result<Started, String> {
+async fn start_node(settings: Settings, id: NodeId, options: NodeOptions) -> Result<Started, String> {
+    let repair_wal = options.repair_wal;
     let members = members(&settings, id)?;
     let root = if settings.cluster.data_dir.is_empty() {
         PathBuf::from("replab-data")
@@ -155,8 +199,19 @@ async fn start_node(settings: Settings, id: NodeId, repair_wal: bool) -> Result<
     // A process cannot tell a first start from a wiped disk.
     let origin = storage::Origin::Existing;
     let clock = node::clock::WallClock::default();
-    let spec =
-        NodeSpec { id, members, dir: dir.clone(), origin, settings, faults, peer_listener, client_listener, clock };
+    clock.set_skew_ms(options.clock_skew_ms);
+    let spec = NodeSpec {
+        id,
+        members,
+        dir: dir.clone(),
+        origin,
+        settings,
+        faults,
+        peer_listener,
+        client_listener,
+        clock,
+        lab: options.lab,
+    };
     let handle = node::start_locked(spec, lock).map_err(|e| match e {
         node::NodeError::Storage { source: storage::StorageError::Wal(wal @ WalError::Corrupt { .. }), .. } => format!(
             "node {id}: {wal}\nThe log refuses to open. To cut it at the damage and let this node catch up from its \

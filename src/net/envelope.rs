@@ -20,8 +20,10 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
 use replab_api::NodeId;
 
-/// Bumped on any incompatible change of the envelope or the handshake.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// Bumped on any incompatible change of the envelope, the handshake or the
+/// client protocol. 2 added `Detector`; 3 added the lab's admin requests
+/// (`RequestBody::Admin`) and their answers.
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Fixed bound on a postcard-encoded header (u16 + tag + two u64 varints).
 const MAX_HEADER_BYTES: usize = 3 + 1 + 10 + 10;

@@ -16,9 +16,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use replab_api::{NodeId, PluginRng};
 
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub enum Delay {
     #[default]
     None,
@@ -35,7 +37,7 @@ pub enum Delay {
 }
 
 /// The faults on one directed link. The default is a healthy link.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LinkFaults {
     /// Nothing gets through in this direction.
     pub cut: bool,
@@ -177,6 +179,11 @@ impl FaultTable {
         self.any.store(false, Ordering::Release);
     }
 
+    /// Whether `from -> to` is cut (no lock while every link is healthy).
+    pub fn is_cut(&self, from: NodeId, to: NodeId) -> bool {
+        self.any.load(Ordering::Acquire) && self.get(from, to).cut
+    }
+
     /// Decides the fate of the next message on `from -> to`.
     pub fn decide(&self, from: NodeId, to: NodeId) -> Verdict {
         if !self.any.load(Ordering::Acquire) {
@@ -241,7 +248,9 @@ mod tests {
         t.cut(1, 2);
         assert!(t.decide(1, 2).dropped);
         assert_eq!(t.decide(2, 1), Verdict::PASS);
+        assert!(t.is_cut(1, 2) && !t.is_cut(2, 1));
         t.heal();
+        assert!(!t.is_cut(1, 2));
         assert_eq!(t.decide(1, 2), Verdict::PASS);
     }
 

@@ -25,7 +25,7 @@ use super::{Command, Exit};
 use crate::client::protocol::{Consistency, ErrorKind, NodeStats, NodeStatus, Request, RequestBody, ResponseBody};
 use crate::config::Settings;
 use crate::kv::{self, Kv};
-use crate::net::{ClientCall, Inbound, Incoming, Kind, Network, Outbox};
+use crate::net::{ClientCall, FaultTable, Inbound, Incoming, Kind, Network, Outbox};
 use crate::wal::group_commit::Done;
 
 /// What `NodeLoop::new` takes.
@@ -49,6 +49,10 @@ pub struct Parts {
     pub power_loss: Arc<AtomicBool>,
     /// What the node publishes about itself (role, indexes, latencies).
     pub metrics: Arc<NodeMetrics>,
+    /// Started by the lab: takes admin requests (`admin.rs`).
+    pub lab: bool,
+    /// The node's fault table (admin requests set its links' rules).
+    pub faults: Arc<FaultTable>,
 }
 
 pub struct NodeLoop {
@@ -56,7 +60,7 @@ pub struct NodeLoop {
     pub(super) settings: Settings,
     /// The policy: log-based (the engine applies its log to `kv`), or
     /// keyed (it keeps the data itself).
-    replica: Replica,
+    pub(super) replica: Replica,
     /// The failure detector: its verdicts go to the policy as
     /// `Input::PeerLiveness`, its view into the node's status.
     detector: Box<dyn FailureDetector>,
@@ -94,10 +98,14 @@ pub struct NodeLoop {
     pub(super) stats: NodeStats,
     /// Set when the node must stop (a fatal disk error).
     pub(super) fatal: Option<String>,
-    clock: WallClock,
+    pub(super) clock: WallClock,
     paused: watch::Receiver<bool>,
-    power_loss: Arc<AtomicBool>,
+    pub(super) power_loss: Arc<AtomicBool>,
     pub(super) metrics: Arc<NodeMetrics>,
+    pub(super) lab: bool,
+    pub(super) faults: Arc<FaultTable>,
+    /// Set by an admin power loss: the loop crashes at the end of the turn.
+    pub(super) power_off: bool,
 }
 
 /// The policy a node runs, in one of the two shapes of the contract.
@@ -152,6 +160,9 @@ impl NodeLoop {
             paused: p.paused,
             power_loss: p.power_loss,
             metrics: p.metrics,
+            lab: p.lab,
+            faults: p.faults,
+            power_off: false,
         }
     }
 
@@ -228,6 +239,9 @@ impl NodeLoop {
                 Some(command) = self.commands.recv() => self.on_command(command),
             }
             self.network.flush(&mut self.outbox);
+            if self.power_off {
+                return self.crash().await;
+            }
             if let Some(why) = self.fatal.take() {
                 error!(node = self.id, "stopping: {why}");
                 self.waiting.fail_all(ErrorKind::Unavailable, "the node stopped after a fatal error");
@@ -288,6 +302,13 @@ impl NodeLoop {
     }
 
     fn on_peer_message(&mut self, message: Inbound) {
+        // A lab node also drops what arrives on a link the lab cut: the
+        // rules reach the sender only once it runs (a paused sender gets
+        // them after SIGCONT), and in-process the sender's side alone
+        // would have dropped them at once.
+        if self.lab && self.faults.is_cut(message.from, self.id) {
+            return;
+        }
         match message.kind {
             Kind::Peer if self.is_keyed() => {
                 self.step_keyed(KeyedInput::Message { from: message.from, bytes: message.payload })
@@ -368,7 +389,7 @@ impl NodeLoop {
         }
     }
 
-    fn on_command(&mut self, command: Command) {
+    pub(super) fn on_command(&mut self, command: Command) {
         match command {
             Command::Status(tx) => {
                 let _ = tx.send(self.status());
@@ -439,6 +460,10 @@ impl NodeLoop {
             }
         };
         let to = self.reply_to(request.id, call.reply, received);
+        let request = match request.body {
+            RequestBody::Admin(admin) => return self.on_admin(admin, to),
+            body => Request { id: request.id, body },
+        };
         let limits = &self.settings.node;
         let deadline = Instant::now() + Duration::from_millis(limits.request_timeout_ms);
         if self.is_keyed() {
@@ -453,6 +478,8 @@ impl NodeLoop {
             );
         }
         match request.body {
+            // Taken above; here only to keep the match whole.
+            RequestBody::Admin(admin) => self.on_admin(admin, to),
             RequestBody::Status => to.send(ResponseBody::Status(Box::new(self.status()))),
             RequestBody::Read { key, consistency: Consistency::Stale } => {
                 self.stats.reads_served += 1;

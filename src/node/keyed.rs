@@ -134,6 +134,7 @@ impl NodeLoop {
     pub(super) fn keyed_client(&mut self, request: Request, to: ReplyTo, deadline: Instant) {
         let op = match request.body {
             RequestBody::Status => return to.send(ResponseBody::Status(Box::new(self.status()))),
+            RequestBody::Admin(admin) => return self.on_admin(admin, to),
             RequestBody::Register => {
                 let replica = self.keyed();
                 replica.next_session += 1;

@@ -52,7 +52,9 @@ impl ReplyClass {
     /// `None` for a status answer, which is no client operation.
     pub fn of(body: &ResponseBody) -> Option<ReplyClass> {
         match body {
-            ResponseBody::Status(_) => None,
+            ResponseBody::Status(_) | ResponseBody::AdminDone | ResponseBody::Dump(_) | ResponseBody::Replicas(_) => {
+                None
+            }
             ResponseBody::Redirect { .. } => Some(ReplyClass::Redirect),
             ResponseBody::Error { .. } => Some(ReplyClass::Error),
             _ => Some(ReplyClass::Ok),

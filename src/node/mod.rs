@@ -9,6 +9,7 @@
 //! through the transport (held back until durable when they promise
 //! durability), applies to the store, answers to clients.
 
+pub mod admin;
 pub mod clock;
 mod effects;
 mod event_loop;
@@ -64,6 +65,11 @@ pub struct NodeSpec {
     pub client_listener: TcpListener,
     /// The node's wall clock (shared with its owner, who may skew it).
     pub clock: WallClock,
+    /// Started by the lab (`replab node --allow-fault-injection`): the node
+    /// takes admin requests on its client port (`admin.rs`). False for
+    /// every node an operator starts, and in-process, where the cluster
+    /// reaches the node directly.
+    pub lab: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -219,6 +225,11 @@ impl NodeHandle {
     pub fn is_paused(&self) -> bool {
         *self.paused.borrow()
     }
+
+    /// Whether the node lost power (`power_loss`, or an admin request).
+    pub fn lost_power(&self) -> bool {
+        self.power_loss.load(Ordering::Acquire)
+    }
 }
 
 /// What a node's directory held, in the shape of its policy.
@@ -332,7 +343,7 @@ pub fn start_locked(spec: NodeSpec, lock: lock::DirLock) -> Result<NodeHandle, N
         config: settings.net.clone(),
         listener: spec.peer_listener,
         peers,
-        faults: spec.faults,
+        faults: Arc::clone(&spec.faults),
         seed: settings.cluster.seed ^ id,
     });
     let network = Arc::new(network);
@@ -371,6 +382,8 @@ pub fn start_locked(spec: NodeSpec, lock: lock::DirLock) -> Result<NodeHandle, N
         calls,
         commands,
         client_addrs,
+        lab: spec.lab,
+        faults: Arc::clone(&spec.faults),
         clock: spec.clock,
         paused: paused_rx,
         power_loss: Arc::clone(&power_loss),

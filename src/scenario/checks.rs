@@ -346,10 +346,8 @@ async fn owners_agree(
             };
             let mut states = BTreeMap::new();
             for id in c.running() {
-                if let Some(node) = c.node(id)
-                    && !node.is_paused()
-                    && let Some(keys) = node.replicas().await
-                {
+                // A node that cannot answer is left out, as a paused one.
+                if let Ok(Some(keys)) = c.replicas(id).await {
                     states.insert(id, keys);
                 }
             }
@@ -375,7 +373,7 @@ async fn quiesced_replicas(cluster: &LuaCluster, timeout: Duration) -> Result<BT
         if settled && !statuses.is_empty() {
             let mut replicas = BTreeMap::new();
             for (id, _) in &statuses {
-                let dump = c.node(*id).ok_or("a node stopped")?.dump().await.ok_or("a node stopped")?;
+                let dump = c.dump(*id).await.map_err(|e| e.to_string())?.ok_or("a node stopped")?;
                 replicas.insert(*id, dump.into_iter().map(|(k, v)| (Value::new(k), Value::new(v))).collect());
             }
             return Ok(replicas);

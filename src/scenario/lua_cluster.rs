@@ -58,7 +58,13 @@ pub async fn start(run: Arc<RunState>, options: Option<Table>) -> mlua::Result<(
     let nodes = settings.cluster.nodes;
     let described = crate::registry::describe(&settings).map_err(|e| lua_error(format!("cluster.start: {e}")))?;
     let cluster = Cluster::start(settings).await.map_err(|e| lua_error(format!("cluster.start: {e}")))?;
-    run.event(format!("started {nodes} nodes in {}", cluster.data_dir().display()));
+    let how = if cluster.is_processes() {
+        let pids: Vec<String> = cluster.ids().iter().filter_map(|id| cluster.pid(*id)).map(|p| p.to_string()).collect();
+        format!(" as processes (pids {})", pids.join(", "))
+    } else {
+        String::new()
+    };
+    run.event(format!("started {nodes} nodes{how} in {}", cluster.data_dir().display()));
     run.event(described);
     let watch_stop = CancellationToken::new();
     let keyed = crate::registry::shape(cluster.settings()) == Shape::Keyed;
@@ -77,7 +83,11 @@ fn flatten_options(table: &Table, prefix: &str, sets: &mut Vec<String>) -> mlua:
     for pair in table.pairs::<String, LuaValue>() {
         let (key, value) = pair?;
         let key = if prefix.is_empty() { key } else { format!("{prefix}.{key}") };
-        let key = if key == "nodes" { "cluster.nodes".to_string() } else { key };
+        let key = match key.as_str() {
+            "nodes" => "cluster.nodes".to_string(),
+            "processes" => "cluster.processes".to_string(),
+            _ => key,
+        };
         match value {
             LuaValue::Table(inner) => flatten_options(&inner, &key, sets)?,
             LuaValue::Boolean(b) => sets.push(format!("{key}={b}")),
@@ -345,10 +355,36 @@ impl UserData for LuaCluster {
             status_table(&lua, statuses, &paused)
         });
         methods.add_async_method("stats", |lua, this, ()| async move { stats_table(&lua, &this.0.stats().await) });
-        methods.add_async_method("stop", |_, this, ()| async move {
-            this.0.shutdown().await;
-            this.0.run.event("stopped the cluster");
+        // `c:stop()` stops the cluster; `c:stop(id)` stops one node cleanly
+        // (SIGTERM for a process), to be restarted with `c:restart(id)`.
+        methods.add_async_method("stop", |_, this, id: Option<NodeId>| async move {
+            let cell = Arc::clone(&this.0);
+            let Some(id) = id else {
+                cell.shutdown().await;
+                cell.run.event("stopped the cluster");
+                return Ok(());
+            };
+            cell.with(async |c| {
+                ClusterCell::check_member(c, id)?;
+                if let Some(status) = c.statuses().await.remove(&id).flatten() {
+                    cell.retired.lock().expect("retired stats lock").add(&status);
+                }
+                c.stop(id).await.map_err(lua_error)
+            })
+            .await?;
+            cell.run.fault_started(FaultKind::Crash, format!("node {id}"), format!("stop node {id}"), vec![id]);
+            cell.run.event(format!("stop node {id}"));
             Ok(())
+        });
+        // Process mode: the pid of node `id`'s process (nil when it is down,
+        // or in-process).
+        methods.add_async_method("pid", |_, this, id: NodeId| async move {
+            this.0
+                .with(async |c| {
+                    ClusterCell::check_member(c, id)?;
+                    Ok(c.pid(id))
+                })
+                .await
         });
     }
 }

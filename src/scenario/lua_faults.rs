@@ -91,7 +91,7 @@ pub fn add_methods<M: UserDataMethods<LuaCluster>>(methods: &mut M) {
             check_members(c, &a, "partition")?;
             check_members(c, &b, "partition")?;
             c.faults().partition(&a, &b);
-            Ok(())
+            c.apply_faults().await.map_err(lua_error)
         })
         .await?;
         let label = format!("partition {a:?} | {b:?}");
@@ -105,7 +105,7 @@ pub fn add_methods<M: UserDataMethods<LuaCluster>>(methods: &mut M) {
         cell.with(async |c| {
             ClusterCell::check_member(c, id)?;
             c.faults().isolate(id, &c.ids());
-            Ok(())
+            c.apply_faults().await.map_err(lua_error)
         })
         .await?;
         let label = format!("isolate node {id}");
@@ -118,7 +118,7 @@ pub fn add_methods<M: UserDataMethods<LuaCluster>>(methods: &mut M) {
         cell.with(async |c| {
             check_link(c, from, to, "cut")?;
             c.faults().cut(from, to);
-            Ok(())
+            c.apply_faults().await.map_err(lua_error)
         })
         .await?;
         let label = format!("cut {from} -> {to}");
@@ -131,7 +131,8 @@ pub fn add_methods<M: UserDataMethods<LuaCluster>>(methods: &mut M) {
         let cell = Arc::clone(&this.0);
         cell.with(async |c| {
             check_link(c, from, to, "link")?;
-            c.faults().set(from, to, faults).map_err(lua_error)
+            c.faults().set(from, to, faults).map_err(lua_error)?;
+            c.apply_faults().await.map_err(lua_error)
         })
         .await?;
         let target = format!("{from} -> {to}");
@@ -147,7 +148,7 @@ pub fn add_methods<M: UserDataMethods<LuaCluster>>(methods: &mut M) {
         let cell = Arc::clone(&this.0);
         cell.with(async |c| {
             c.faults().heal();
-            Ok(())
+            c.apply_faults().await.map_err(lua_error)
         })
         .await?;
         cell.run.faults_ended(&[FaultKind::Partition, FaultKind::Link]);
@@ -172,7 +173,7 @@ pub fn add_methods<M: UserDataMethods<LuaCluster>>(methods: &mut M) {
             if !c.is_paused(id) {
                 return Err(lua_error(format!("resume: node {id} is not paused")));
             }
-            c.resume(id).map_err(lua_error)
+            c.resume(id).await.map_err(lua_error)
         })
         .await?;
         cell.run.fault_ended(FaultKind::Pause, &format!("node {id}"));
@@ -187,7 +188,7 @@ pub fn add_methods<M: UserDataMethods<LuaCluster>>(methods: &mut M) {
         let cell = Arc::clone(&this.0);
         cell.with(async |c| {
             ClusterCell::check_member(c, id)?;
-            c.clock_skew(id, ms).map_err(lua_error)
+            c.clock_skew(id, ms).await.map_err(lua_error)
         })
         .await?;
         if ms == 0 {
@@ -205,10 +206,7 @@ pub fn add_methods<M: UserDataMethods<LuaCluster>>(methods: &mut M) {
             .with(async |c| {
                 ClusterCell::check_member(c, to)?;
                 let leader = c.leader().await.ok_or_else(|| lua_error("transfer_leader: there is no leader"))?;
-                let sent = match c.node(leader) {
-                    Some(node) => node.transfer_leader(to).await,
-                    None => false,
-                };
+                let sent = c.transfer_leader(leader, to).await.map_err(lua_error)?;
                 if !sent {
                     return Err(lua_error(format!("transfer_leader: the leader, node {leader}, is not running")));
                 }

@@ -166,9 +166,14 @@ async fn execute(run: &Arc<RunState>, script: &str, source: &str, limits: Limits
     let chunk = host.lua.load(source).set_name(format!("@{script}"));
     // The hook stops a script that computes without ever waiting; this
     // stops one that waits too long.
-    let mut error = match tokio::time::timeout_at(deadline, chunk.exec_async()).await {
-        Ok(result) => result.err().map(|e| describe_error(&e)),
-        Err(_) => Some(timeout_message(limits)),
+    // Ctrl-C ends the run the way an error does: the clusters are stopped
+    // below (node processes by pid), and the report is still written.
+    let mut error = tokio::select! {
+        result = tokio::time::timeout_at(deadline, chunk.exec_async()) => match result {
+            Ok(result) => result.err().map(|e| describe_error(&e)),
+            Err(_) => Some(timeout_message(limits)),
+        },
+        Ok(()) = tokio::signal::ctrl_c() => Some("interrupted (Ctrl-C)".to_string()),
     };
     let spawned: Vec<_> = std::mem::take(&mut *host.spawned.lock().expect("spawned lock"));
     if error.is_some() {

@@ -6,6 +6,7 @@ mod api;
 mod broken;
 mod compare;
 mod errors;
+mod processes;
 mod recheck;
 mod report;
 mod shipped;
