@@ -335,7 +335,7 @@ enum BenchCommand {
 replab bench cluster --processes --etcd --json bench.json\n\n\
 --strategies measures raft against leaderless (version vectors) at W=1 and W=2, alternating in one run\n\
 (fsync batch unless --fsync names others).\n\n\
---processes starts 3 `replab node` processes on 127.0.0.1 (wal.fsync = always) and measures puts with 1\n\
+--processes starts 3 `replab node` processes on 127.0.0.1 (the shipped defaults: wal.fsync = batch, durable) and measures puts with 1\n\
 client, puts with --clients clients and linearizable gets with --clients clients, closed loop, 16-byte keys\n\
 over 100,000, 256-byte values. --etcd (implies --processes) also runs ../shared/peers/etcd/bench.sh, runs\n\
 interleaved, and prints replab/etcd ratios. Every process started is stopped, also on Ctrl-C."
@@ -575,7 +575,7 @@ fn bench(which: BenchCommand) -> ExitCode {
             if processes.processes || processes.etcd {
                 if strategies || fsync.is_some() {
                     return usage_error(
-                        "--processes measures wal.fsync = always; --strategies and --fsync are for the in-process bench",
+                        "--processes measures the shipped wal.fsync (change it with --set); --strategies and --fsync are for the in-process bench",
                     );
                 }
                 let args = bench::processes::ProcessBenchArgs {

@@ -213,7 +213,8 @@ async fn drive(
             leader_kept: s1.policy.role == s0.policy.role && s1.policy.term == s0.policy.term,
         });
     }
-    Ok(ReplabRun { floor, phases: results, counters_from: leader.to_string(), node_pids: pids })
+    let wal_fsync = cfg.settings.wal.options().fsync;
+    Ok(ReplabRun { floor, phases: results, counters_from: leader.to_string(), node_pids: pids, wal_fsync })
 }
 
 /// The etcd row a replab phase is compared with: etcd's phase names are
