@@ -54,6 +54,15 @@ impl Children {
             .map_err(|e| format!("{}: {e}", s.log.display()))?;
         let mut cmd = Command::new(s.exe);
         cmd.args(["node", "--config"]).arg(s.config).args(["--id", &s.id.to_string()]);
+        // `replab node` ranks REPLAB_* variables above its config file, but
+        // the file (and `sets`) already hold the settings the caller chose,
+        // its own environment included: inherited, a variable would
+        // silently override a compare variant's `--set`.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("REPLAB_") {
+                cmd.env_remove(&name);
+            }
+        }
         for set in s.sets {
             cmd.args(["--set", set]);
         }

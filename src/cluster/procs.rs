@@ -35,6 +35,9 @@ use crate::node::metrics::NodeMetrics;
 /// it was spawned.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// How long the lab keeps asking a running node an admin request.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How often the leader watch's board is refreshed from the nodes.
 const POLL_EVERY: Duration = Duration::from_millis(20);
 
@@ -89,6 +92,10 @@ pub(super) fn write_config(
         members.insert(id, addrs);
     }
     settings.cluster.data_dir = root.display().to_string();
+    // The lab's nodes take admin requests (power loss, link faults) from
+    // anyone holding the secret, and they listen where every local user
+    // can connect: a fresh random secret per cluster, not the shipped one.
+    settings.cluster.secret = random_secret()?;
     let text = toml::to_string(&*settings)
         .map_err(|e| ClusterError::Process(format!("cannot write the nodes' config: {e}")))?;
     let path = root.join("cluster.toml");
@@ -96,12 +103,22 @@ pub(super) fn write_config(
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
         // It holds the cluster secret.
+        use std::os::unix::fs::PermissionsExt;
         let mut f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&path)?;
+        // `mode` applies only to a file this call creates; one left in a
+        // kept data directory keeps its own mode otherwise.
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         f.write_all(b"# Written by `replab run` for its `replab node` processes.\n")?;
         f.write_all(text.as_bytes())
     };
     write().map_err(|e| ClusterError::Process(format!("cannot write {}: {e}", path.display())))?;
     Ok((path, members))
+}
+
+fn random_secret() -> Result<String, ClusterError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| ClusterError::Process(format!("no randomness for the secret: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 impl Procs {
@@ -198,17 +215,22 @@ impl Procs {
                 break;
             }
             if tokio::time::Instant::now() >= deadline {
+                // Not left running behind a board that says it is down.
+                let _ = self.children.kill(id).await;
                 return Err(ClusterError::Process(format!(
-                    "node {id} did not answer on {addr} within {} s",
-                    START_TIMEOUT.as_secs()
+                    "node {id} did not answer on {addr} within {} s (killed): {}",
+                    START_TIMEOUT.as_secs(),
+                    self.log_tail(id)
                 )));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        if let Some(m) = board.lock().expect("node board lock").get(&id) {
-            m.set_paused(false);
-            m.set_up(true);
-        }
+        // Fresh metrics, as an in-process restart gets: the old ones say
+        // what the previous process was (a leader, maybe), and a status
+        // poll in flight across the restart writes into those, not these.
+        let metrics = NodeMetrics::new(id, replab_api::Role::Follower, Arc::new(LatencyHistogram::default()));
+        metrics.set_up(true);
+        board.lock().expect("node board lock").insert(id, Arc::new(metrics));
         Ok(())
     }
 
@@ -294,18 +316,26 @@ impl Procs {
     }
 
     /// An admin request to node `id`, which must be running and not paused.
+    /// Every admin request but a power loss (sent on its own, above) sets
+    /// or reads state, so asking again is safe: a node busy catching up
+    /// after a resume gets until `ADMIN_TIMEOUT`, not one attempt.
     pub(super) async fn admin(
         &self,
         id: NodeId,
         addr: SocketAddr,
         request: AdminRequest,
     ) -> Result<ResponseBody, ClusterError> {
-        self.client
-            .lock()
-            .await
-            .admin(addr, request)
-            .await
-            .map_err(|e| ClusterError::Process(format!("node {id}: {e}")))
+        debug_assert!(!matches!(request, AdminRequest::PowerLoss), "a power loss is never repeated");
+        let deadline = tokio::time::Instant::now() + ADMIN_TIMEOUT;
+        loop {
+            let answer = self.client.lock().await.admin(addr, request.clone()).await;
+            match answer {
+                Err(crate::client::ClientError::Unknown(_)) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                other => return other.map_err(|e| ClusterError::Process(format!("node {id}: {e}"))),
+            }
+        }
     }
 
     /// Hands every running, unpaused node the rules of its links, both

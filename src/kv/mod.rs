@@ -167,14 +167,14 @@ impl Kv {
         let data = &mut self.state.data;
         match op {
             WriteOp::Put { key, value } => {
-                data.insert(key, Versioned { value, version: index });
+                set(data, key, Versioned { value, version: index });
                 WriteResult::Put { version: index }
             }
             WriteOp::Delete { key } => WriteResult::Deleted { existed: data.remove(&key).is_some() },
             WriteOp::Cas { key, expected, new } => {
                 let current = data.get(&key);
                 if current.map(|v| &v.value) == expected.as_ref() {
-                    data.insert(key, Versioned { value: new, version: index });
+                    set(data, key, Versioned { value: new, version: index });
                     WriteResult::Cas { succeeded: true, current: None, version: index }
                 } else {
                     let version = current.map_or(0, |v| v.version);
@@ -193,9 +193,23 @@ impl Kv {
                 let Some(value) = now.checked_add(by) else {
                     return WriteResult::Failed(KvError::Overflow { key: name() });
                 };
-                data.insert(key, Versioned { value: Bytes::from(value.to_string()), version: index });
+                set(data, key, Versioned { value: Bytes::from(value.to_string()), version: index });
                 WriteResult::Incr { value, version: index }
             }
+        }
+    }
+}
+
+/// Stores `versioned` under `key`. Decoded keys are slices of their log
+/// entry (`LoggedCommand::decode`), and a map keeps the key it first
+/// stored: a new key is copied into its own allocation, so it does not
+/// hold that entry's buffer for as long as the key lives. Values are kept
+/// as slices; a value is most of its entry, and an overwrite frees it.
+fn set(data: &mut BTreeMap<Bytes, Versioned>, key: Bytes, versioned: Versioned) {
+    match data.get_mut(&key) {
+        Some(slot) => *slot = versioned,
+        None => {
+            data.insert(Bytes::copy_from_slice(&key), versioned);
         }
     }
 }

@@ -195,3 +195,17 @@ fn decoding_a_logged_command_shares_the_entry_buffer_and_equals_the_owned_decodi
     }
     assert!(LoggedCommand::decode(&Bytes::from_static(&[1, 9, 9])).is_err(), "garbage is an error, not a panic");
 }
+
+#[test]
+fn a_stored_key_is_its_own_allocation_and_does_not_pin_the_entry_that_wrote_it() {
+    let mut kv = with_session(KvConfig::default(), 0);
+    let first = entry(2, 0, put(1, 1, "key", "first value"));
+    kv.apply(&first);
+    let (key, _) = kv.state.data.get_key_value(&b"key"[..]).unwrap();
+    assert!(!first.data.as_ptr_range().contains(&key.as_ptr()), "the key was copied out of the entry");
+    let second = entry(3, 0, put(1, 2, "key", "second value"));
+    kv.apply(&second);
+    let stored = kv.get(b"key").unwrap();
+    assert!(second.data.as_ptr_range().contains(&stored.value.as_ptr()), "values are shared, not copied");
+    assert_eq!(value(&kv, "key").as_deref(), Some("second value"));
+}

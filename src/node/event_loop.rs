@@ -216,9 +216,14 @@ impl NodeLoop {
                 Some(call) = self.calls.recv() => {
                     self.on_client(call);
                     // Batching: take every request that is already here
-                    // before proposing.
-                    while let Ok(call) = self.calls.try_recv() {
+                    // before proposing. A power loss (an admin request)
+                    // ends the turn where it is, as a crash would.
+                    while !self.power_off {
+                        let Ok(call) = self.calls.try_recv() else { break };
                         self.on_client(call);
+                    }
+                    if self.power_off {
+                        return self.crash().await;
                     }
                     self.request_reads();
                     if linger.is_zero() {
@@ -239,9 +244,6 @@ impl NodeLoop {
                 Some(command) = self.commands.recv() => self.on_command(command),
             }
             self.network.flush(&mut self.outbox);
-            if self.power_off {
-                return self.crash().await;
-            }
             if let Some(why) = self.fatal.take() {
                 error!(node = self.id, "stopping: {why}");
                 self.waiting.fail_all(ErrorKind::Unavailable, "the node stopped after a fatal error");

@@ -155,18 +155,26 @@ pub fn install(lua: &Lua, run: &Arc<RunState>) -> mlua::Result<()> {
                 }
                 let replicas = quiesced_replicas(&cluster, timeout).await;
                 let (report, replicas) = match replicas {
-                    Ok(replicas) => (check_convergence(&replicas).to_check_report(), Some(replicas)),
-                    Err(why) => (
-                        CheckReport {
+                    Ok(replicas) => {
+                        let mut report = check_convergence(&replicas).to_check_report();
+                        report.summary += &format!(" (replicas judged: {})", node_list(replicas.keys()));
+                        (report, Some(replicas))
+                    }
+                    Err(unsettled) => {
+                        let (status, summary) = match unsettled {
+                            Unsettled::Lagging(why) => (CheckStatus::Fail, why),
+                            Unsettled::Unreadable(why) => (CheckStatus::Unknown, why),
+                        };
+                        let report = CheckReport {
                             name: "convergence".into(),
-                            status: CheckStatus::Fail,
-                            summary: why,
+                            status,
+                            summary,
                             witness: String::new(),
                             violations: None,
                             elapsed: timeout,
-                        },
-                        None,
-                    ),
+                        };
+                        (report, None)
+                    }
                 };
                 let replicas =
                     replicas.map(|r| r.into_iter().map(|(id, data)| (id, data.into_iter().collect())).collect());
@@ -345,47 +353,111 @@ async fn owners_agree(
                 return (report, None);
             };
             let mut states = BTreeMap::new();
-            for id in c.running() {
-                // A node that cannot answer is left out, as a paused one.
-                if let Ok(Some(keys)) = c.replicas(id).await {
-                    states.insert(id, keys);
+            let mut silent = Vec::new();
+            // A paused node is left out, as a stopped one: it is not
+            // expected to converge until it runs again. A running node that
+            // does not answer is different: the check cannot judge it.
+            for id in c.running().into_iter().filter(|id| !c.is_paused(*id)) {
+                match c.replicas(id).await {
+                    Ok(Some(keys)) => {
+                        states.insert(id, keys);
+                    }
+                    Ok(None) => silent.push((id, "its loop has ended".to_string())),
+                    Err(e) => silent.push((id, e.to_string())),
                 }
             }
-            states
+            (states, silent)
         };
+        let (states, silent) = states;
         let report = check::convergence::check_owner_convergence(&states);
-        if report.converged || tokio::time::Instant::now() >= deadline {
-            return (report.to_check_report(), Some(states.into_iter().collect()));
+        let timed_out = tokio::time::Instant::now() >= deadline;
+        if !silent.is_empty() && timed_out {
+            let report = CheckReport {
+                name: "convergence".into(),
+                status: CheckStatus::Unknown,
+                summary: unreadable(&silent, states.keys()),
+                witness: String::new(),
+                violations: None,
+                elapsed: timeout,
+            };
+            return (report, None);
+        }
+        if (report.converged && silent.is_empty()) || timed_out {
+            let mut report = report.to_check_report();
+            report.summary += &format!(" (replicas judged: {})", node_list(states.keys()));
+            return (report, Some(states.into_iter().collect()));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
+/// Why the replicas could not be compared.
+enum Unsettled {
+    /// Every running replica answered, but they did not reach the same
+    /// applied index in time: a convergence failure.
+    Lagging(String),
+    /// A running, unpaused replica did not answer: the check cannot judge
+    /// it, so it cannot pass (undecided, never a pass over fewer nodes).
+    Unreadable(String),
+}
+
+fn node_list<'a>(ids: impl Iterator<Item = &'a u64>) -> String {
+    let ids: Vec<String> = ids.map(|id| format!("node {id}")).collect();
+    if ids.is_empty() { "none".into() } else { ids.join(", ") }
+}
+
+fn unreadable<'a>(silent: &[(u64, String)], judged: impl Iterator<Item = &'a u64>) -> String {
+    let why: Vec<String> = silent.iter().map(|(id, e)| format!("node {id} ({e})")).collect();
+    format!(
+        "running replicas did not answer, so convergence cannot be judged: {}; answered: {}",
+        why.join(", "),
+        node_list(judged)
+    )
+}
+
 /// Every running replica's data, once they all applied the same index.
-async fn quiesced_replicas(cluster: &LuaCluster, timeout: Duration) -> Result<BTreeMap<u64, ReplicaState>, String> {
+/// Paused nodes are left out; a running one that does not answer makes the
+/// result `Unreadable`.
+async fn quiesced_replicas(cluster: &LuaCluster, timeout: Duration) -> Result<BTreeMap<u64, ReplicaState>, Unsettled> {
     let guard = cluster.0.cluster.lock().await;
-    let c = guard.as_ref().ok_or("the cluster was stopped")?;
+    let c = guard.as_ref().ok_or_else(|| Unsettled::Lagging("the cluster was stopped".into()))?;
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let statuses: Vec<_> = c.statuses().await.into_iter().filter_map(|(id, s)| s.map(|s| (id, s))).collect();
+        let expected: Vec<u64> = c.running().into_iter().filter(|id| !c.is_paused(*id)).collect();
+        let all = c.statuses().await;
+        let silent: Vec<(u64, String)> = expected
+            .iter()
+            .filter(|id| all.get(id).is_none_or(Option::is_none))
+            .map(|id| (*id, "no status".to_string()))
+            .collect();
+        let statuses: Vec<_> = all.into_iter().filter_map(|(id, s)| s.map(|s| (id, s))).collect();
         let commit = statuses.iter().map(|(_, s)| s.policy.commit_index).max().unwrap_or(0);
         let settled = statuses.iter().all(|(_, s)| s.policy.applied_index == commit);
-        if settled && !statuses.is_empty() {
+        if settled && silent.is_empty() && !statuses.is_empty() {
             let mut replicas = BTreeMap::new();
             for (id, _) in &statuses {
-                let dump = c.dump(*id).await.map_err(|e| e.to_string())?.ok_or("a node stopped")?;
+                let dump = match c.dump(*id).await {
+                    Ok(Some(dump)) => dump,
+                    Ok(None) => {
+                        return Err(Unsettled::Unreadable(format!("node {id} stopped before returning its data")));
+                    }
+                    Err(e) => return Err(Unsettled::Unreadable(format!("node {id} did not return its data: {e}"))),
+                };
                 replicas.insert(*id, dump.into_iter().map(|(k, v)| (Value::new(k), Value::new(v))).collect());
             }
             return Ok(replicas);
         }
         if tokio::time::Instant::now() >= deadline {
+            if !silent.is_empty() {
+                return Err(Unsettled::Unreadable(unreadable(&silent, statuses.iter().map(|(id, _)| id))));
+            }
             let applied: Vec<String> =
                 statuses.iter().map(|(id, s)| format!("node {id} applied {}", s.policy.applied_index)).collect();
-            return Err(format!(
+            return Err(Unsettled::Lagging(format!(
                 "replicas did not settle within {} s (highest commit {commit}; {})",
                 timeout.as_secs_f64(),
                 applied.join(", ")
-            ));
+            )));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -91,6 +91,7 @@ fn a_paused_leader_process_is_replaced_and_acknowledges_nothing_stale_when_resum
 fn a_pinned_client_on_the_minority_side_of_a_process_partition_gets_no_acknowledgement() {
     let run = run(&root().join("scripts/minority-pinned-client.lua"), &["--processes"]);
     assert_eq!(run.code, Some(0), "{}", run.explain());
+    assert!(run.stdout.contains("as processes (pids"), "{}", run.explain());
     assert!(check_line(&run, "no write on the minority side was acknowledged").contains("pass"), "{}", run.explain());
     // Each of the five minority writes failed or stayed unknown.
     let minority: Vec<&str> = run.stdout.lines().filter(|l| l.contains("minority write")).collect();
@@ -102,20 +103,43 @@ fn a_pinned_client_on_the_minority_side_of_a_process_partition_gets_no_acknowled
 #[test]
 fn power_loss_on_processes_loses_acknowledged_writes_only_without_fsync() {
     let out = tempfile::tempdir().unwrap();
-    let output = replab(
-        "compare",
-        &root().join("scripts/power-loss.lua"),
-        out.path(),
-        &["--processes", "--variant", "always:wal.fsync=always", "--variant", "never:wal.fsync=never"],
-    );
+    // The lab's environment asks for fsync everywhere; the variant's --set
+    // outranks it in the lab, and the node processes must not read it
+    // either, or "never" would sync and lose nothing.
+    let output = Command::new(env!("CARGO_BIN_EXE_replab"))
+        .args(["compare"])
+        .arg(root().join("scripts/power-loss.lua"))
+        .arg("--out")
+        .arg(out.path())
+        .args(["--processes", "--variant", "always:wal.fsync=always", "--variant", "never:wal.fsync=never"])
+        .env_remove("RUST_LOG")
+        .env("REPLAB_WAL__FSYNC", "always")
+        .current_dir(root())
+        .output()
+        .expect("run replab");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let explain = format!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(saved_text(out.path()).contains("as processes (pids"), "the runs used node processes\n{explain}");
     let row = stdout.lines().find(|l| l.starts_with("| acknowledged writes lost |")).expect(&explain);
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
     assert_eq!(cells[2], "0", "always: {row}\n{explain}");
     let never: u64 = cells[3].parse().expect(&explain);
     assert!(never > 0, "never: {row}\n{explain}");
     assert_eq!(output.status.code(), Some(1), "the never variant fails no_lost_writes\n{explain}");
+}
+
+/// Every file under `dir`, concatenated (what a compare run saved).
+fn saved_text(dir: &Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            text += &saved_text(&path);
+        } else if let Ok(t) = std::fs::read_to_string(&path) {
+            text += &t;
+        }
+    }
+    text
 }
 
 #[test]
@@ -309,4 +333,51 @@ fn a_node_without_the_lab_flag_refuses_admin_requests() {
     assert!(refused.contains("--allow-fault-injection") && refused.contains("refused"), "{refused}");
     let accepted = admin_answer(&["--allow-fault-injection"]).expect("a lab node takes them");
     assert_eq!(accepted, "AdminDone");
+}
+
+/// A verdict never passes over fewer replicas than it claims: node 2 is
+/// frozen from outside the lab (which still believes it runs), so it
+/// answers nothing, and convergence is undecided (exit 3), naming it.
+#[test]
+fn convergence_is_undecided_when_a_running_replica_cannot_answer() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_replab"))
+        .arg("run")
+        .arg(script("silent-replica.lua"))
+        .env_remove("RUST_LOG")
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    let pids = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                seen += &line;
+                seen.push('\n');
+                if line.contains("pids") && pids_in(&line).len() == 3 {
+                    break pids_in(&line);
+                }
+            }
+            _ => {
+                let _ = child.kill();
+                panic!("the run printed no pids line:\n{seen}");
+            }
+        }
+    };
+    // The script logs `pids` in member order: node 2 is the second.
+    let line = seen.lines().last().unwrap();
+    let numbers: Vec<u32> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    let node2 = numbers[numbers.len() - 2];
+    assert!(pids.contains(&node2));
+    assert_eq!(unsafe { libc::kill(node2 as i32, libc::SIGSTOP) }, 0);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    let out = format!("{seen}{}", rest.join("\n"));
+    assert_eq!(status.code(), Some(3), "an undecided check exits 3\n{out}");
+    let check = rest.iter().find(|l| l.starts_with("check convergence:")).cloned().unwrap_or_default();
+    assert!(check.contains("node 2"), "the check names the silent node: {check}\n{out}");
+    assert!(!check.contains("pass"), "{check}");
+    assert_all_gone(&pids, &out);
 }
