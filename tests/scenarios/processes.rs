@@ -4,9 +4,9 @@
 //! power loss); children never outlive the run; a node started without the
 //! lab flag refuses admin requests.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::*;
@@ -168,12 +168,13 @@ fn no_node_process_outlives_a_run_that_ends_fails_or_times_out() {
     }
 }
 
-/// Starts `replab run pids-hang.lua`, waits for its pids line, and returns
-/// the child and the pids.
-fn start_hanging_run() -> (std::process::Child, Vec<u32>) {
+/// Starts `replab run SCRIPT` (under tests/scenarios/processes), waits for
+/// the line that logs its three node pids, and returns the child, the rest
+/// of its output and the pids in member order.
+fn start_run(name: &str) -> (std::process::Child, Lines<BufReader<ChildStdout>>, Vec<u32>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_replab"))
         .arg("run")
-        .arg(script("pids-hang.lua"))
+        .arg(script(name))
         .env_remove("RUST_LOG")
         .current_dir(root())
         .stdout(Stdio::piped())
@@ -185,7 +186,11 @@ fn start_hanging_run() -> (std::process::Child, Vec<u32>) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let pids = loop {
         match lines.next() {
-            Some(Ok(line)) if pids_in(&line).len() == 3 => break Some(pids_in(&line)),
+            Some(Ok(line)) if pids_in(&line).len() == 3 => {
+                // The words after `pids`, in the order the script logged.
+                let after = line.split_once("pids").map_or("", |(_, rest)| rest);
+                break Some(after.split_whitespace().filter_map(|w| w.parse().ok()).collect::<Vec<u32>>());
+            }
             Some(Ok(_)) if Instant::now() < deadline => {}
             _ => break None,
         }
@@ -193,8 +198,15 @@ fn start_hanging_run() -> (std::process::Child, Vec<u32>) {
     let Some(pids) = pids else {
         let _ = child.kill();
         let _ = child.wait();
-        panic!("the run printed no pids line");
+        panic!("{name}: the run printed no pids line");
     };
+    (child, lines, pids)
+}
+
+/// Starts `replab run pids-hang.lua`, waits for its pids line, and returns
+/// the child and the pids.
+fn start_hanging_run() -> (std::process::Child, Vec<u32>) {
+    let (child, lines, pids) = start_run("pids-hang.lua");
     // Keep reading in the background so the run never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
     (child, pids)
@@ -340,41 +352,12 @@ fn a_node_without_the_lab_flag_refuses_admin_requests() {
 /// answers nothing, and convergence is undecided (exit 3), naming it.
 #[test]
 fn convergence_is_undecided_when_a_running_replica_cannot_answer() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_replab"))
-        .arg("run")
-        .arg(script("silent-replica.lua"))
-        .env_remove("RUST_LOG")
-        .current_dir(root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = String::new();
-    let pids = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                seen += &line;
-                seen.push('\n');
-                if line.contains("pids") && pids_in(&line).len() == 3 {
-                    break pids_in(&line);
-                }
-            }
-            _ => {
-                let _ = child.kill();
-                panic!("the run printed no pids line:\n{seen}");
-            }
-        }
-    };
-    // The script logs `pids` in member order: node 2 is the second.
-    let line = seen.lines().last().unwrap();
-    let numbers: Vec<u32> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
-    let node2 = numbers[numbers.len() - 2];
-    assert!(pids.contains(&node2));
+    let (mut child, lines, pids) = start_run("silent-replica.lua");
+    let node2 = pids[1];
     assert_eq!(unsafe { libc::kill(node2 as i32, libc::SIGSTOP) }, 0);
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = child.wait().unwrap();
-    let out = format!("{seen}{}", rest.join("\n"));
+    let out = rest.join("\n");
     assert_eq!(status.code(), Some(3), "an undecided check exits 3\n{out}");
     let check = rest.iter().find(|l| l.starts_with("check convergence:")).cloned().unwrap_or_default();
     assert!(check.contains("node 2"), "the check names the silent node: {check}\n{out}");
