@@ -192,6 +192,8 @@ impl NodeLoop {
     }
 
     pub async fn run(mut self, stop: CancellationToken, crash: CancellationToken) -> Exit {
+        // Whatever the node asked for while starting.
+        self.storage.submit_queued();
         let tick_every = Duration::from_millis(self.settings.node.tick_interval_ms);
         let mut tick = tokio::time::interval(tick_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -244,6 +246,7 @@ impl NodeLoop {
                 Some(command) = self.commands.recv() => self.on_command(command),
             }
             self.network.flush(&mut self.outbox);
+            self.storage.submit_queued();
             if let Some(why) = self.fatal.take() {
                 error!(node = self.id, "stopping: {why}");
                 self.waiting.fail_all(ErrorKind::Unavailable, "the node stopped after a fatal error");

@@ -285,16 +285,24 @@ pub enum WriteKind {
 }
 
 /// The submitting side of the node's disk.
+///
+/// Writes are numbered when the loop asks for them, but reach the log
+/// thread only when the loop's turn ends ([`Storage::submit_queued`]),
+/// after the turn's messages went out: waking the log thread mid-turn can
+/// hand it the CPU before the leader's appends reach the followers, whose
+/// round trip and fdatasync are the slow half of a commit. The leader's
+/// own write overlaps that round trip either way.
 pub struct Storage {
     handle: Option<WalHandle>,
     done_tx: mpsc::UnboundedSender<StorageDone>,
     submitted: u64,
+    queued: Vec<(Op, crate::wal::group_commit::Reply)>,
 }
 
 impl Storage {
     pub fn new(wal: Wal) -> (Storage, mpsc::UnboundedReceiver<StorageDone>) {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        (Storage { handle: Some(WalHandle::spawn(wal)), done_tx, submitted: 0 }, done_rx)
+        (Storage { handle: Some(WalHandle::spawn(wal)), done_tx, submitted: 0, queued: Vec::new() }, done_rx)
     }
 
     /// Sequence number of the last write submitted.
@@ -306,15 +314,24 @@ impl Storage {
         self.submitted += 1;
         let seq = self.submitted;
         let tx = self.done_tx.clone();
-        let handle = self.handle.as_ref().expect("storage is open");
-        handle.submit(
+        assert!(self.handle.is_some(), "storage is open");
+        self.queued.push((
             op,
             Box::new(move |result| {
                 // The loop is gone only when the node is shutting down.
                 let _ = tx.send(StorageDone { seq, result, kind });
             }),
-        );
+        ));
         seq
+    }
+
+    /// Hands the log thread every write asked for since the last call, in
+    /// order. The loop calls it once per turn, after its network flush.
+    pub fn submit_queued(&mut self) {
+        let Some(handle) = self.handle.as_ref() else { return };
+        for (op, reply) in self.queued.drain(..) {
+            handle.submit(op, reply);
+        }
     }
 
     pub fn append(&mut self, entries: &[Entry]) -> u64 {
@@ -373,6 +390,7 @@ impl Storage {
 
     /// Writes what is queued and stops the log thread.
     pub fn close(&mut self) {
+        self.submit_queued();
         if let Some(handle) = self.handle.take() {
             handle.close();
         }
@@ -381,6 +399,8 @@ impl Storage {
     /// Drops what is queued, as a killed process would. `lose_unsynced`:
     /// as a power loss would, also drop what was written but not synced.
     pub fn abandon(&mut self, lose_unsynced: bool) {
+        // Asked for, never handed to the log thread: gone with the memory.
+        self.queued.clear();
         if let Some(handle) = self.handle.take() {
             if lose_unsynced {
                 if let Err(e) = handle.abandon_losing_unsynced() {
