@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod cluster;
+pub mod command;
 pub mod etcd;
 pub mod load;
 pub mod net;

@@ -7,6 +7,8 @@
 //! links can be set from outside (the Lua `c:partition(...)`).
 
 pub mod children;
+mod clients;
+mod leader_queries;
 pub mod process;
 mod procs;
 
@@ -19,10 +21,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing::warn;
 
-use replab_api::{NodeId, Role};
+use replab_api::NodeId;
 
-use crate::client::protocol::NodeStatus;
-use crate::client::{Client, ClientOptions};
 use crate::config::Settings;
 use crate::net::FaultTable;
 use crate::node::clock::WallClock;
@@ -463,121 +463,6 @@ impl Cluster {
     fn running_node(&self, id: NodeId) -> Result<&NodeHandle, ClusterError> {
         let slot = self.slots.get(&id).ok_or(ClusterError::NoSuchNode(id))?;
         slot.handle.as_ref().ok_or(ClusterError::NotRunning(id))
-    }
-
-    /// Every node's status; `None` for nodes that are down or paused (a
-    /// paused node answers nothing).
-    pub async fn statuses(&self) -> BTreeMap<NodeId, Option<NodeStatus>> {
-        let mut out = BTreeMap::new();
-        if let Some(p) = &self.procs {
-            for (id, slot) in &self.slots {
-                out.insert(*id, p.status(*id, slot.addrs.client).await);
-            }
-            return out;
-        }
-        for (id, slot) in &self.slots {
-            let status = match &slot.handle {
-                Some(h) if !h.is_paused() => h.status().await,
-                _ => None,
-            };
-            out.insert(*id, status);
-        }
-        out
-    }
-
-    /// The running node that is leader in the highest term, if any.
-    pub async fn leader(&self) -> Option<NodeId> {
-        self.statuses()
-            .await
-            .into_iter()
-            .filter_map(|(id, s)| s.map(|s| (id, s)))
-            .filter(|(_, s)| s.policy.role == Role::Leader)
-            .max_by_key(|(_, s)| s.policy.term)
-            .map(|(id, _)| id)
-    }
-
-    /// Waits for a leader that a majority of running nodes agree on.
-    pub async fn await_leader(&self, timeout: Duration) -> Option<NodeId> {
-        self.await_leader_other_than(timeout, &[]).await
-    }
-
-    /// Waits for an agreed leader that is not one of `excluded` (a new
-    /// leader after the old one was cut off, say).
-    pub async fn await_leader_other_than(&self, timeout: Duration, excluded: &[NodeId]) -> Option<NodeId> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(leader) = self.stable_leader().await.filter(|l| !excluded.contains(l)) {
-                return Some(leader);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    /// Waits until every running node answers a status request: what
-    /// "ready" means for a policy without leaders, where any node
-    /// coordinates.
-    pub async fn await_every_node_serving(&self, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let statuses = self.statuses().await;
-            if self.running().iter().all(|id| statuses.get(id).is_some_and(Option::is_some)) {
-                return true;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    async fn stable_leader(&self) -> Option<NodeId> {
-        let statuses: Vec<NodeStatus> = self.statuses().await.into_values().flatten().collect();
-        let leader = statuses.iter().filter(|s| s.policy.role == Role::Leader).max_by_key(|s| s.policy.term)?;
-        let term = leader.policy.term;
-        let agree =
-            statuses.iter().filter(|s| s.policy.term == term && s.policy.leader == Some(leader.policy.id)).count();
-        (agree * 2 > self.slots.len()).then_some(leader.policy.id)
-    }
-
-    /// A client for this cluster (each gets its own name).
-    pub fn client(&mut self) -> Client {
-        let nodes = self.client_addrs();
-        self.client_of(nodes, false)
-    }
-
-    /// A client bound to node `id`: it never follows a redirect nor tries
-    /// another node, so what it sees is what that node does.
-    pub fn pinned_client(&mut self, id: NodeId) -> Result<Client, ClusterError> {
-        let addr = self.client_addr(id).ok_or(ClusterError::NoSuchNode(id))?;
-        Ok(self.client_of(vec![addr], true))
-    }
-
-    /// A client that knows only `ids` (one side of a partition, say): it
-    /// follows redirects and retries among them, and never elsewhere.
-    pub fn client_of_nodes(&mut self, ids: &[NodeId]) -> Result<Client, ClusterError> {
-        let addrs = ids
-            .iter()
-            .map(|id| self.client_addr(*id).ok_or(ClusterError::NoSuchNode(*id)))
-            .collect::<Result<_, _>>()?;
-        Ok(self.client_of(addrs, false))
-    }
-
-    fn client_of(&mut self, nodes: Vec<SocketAddr>, pinned: bool) -> Client {
-        self.clients_made += 1;
-        let node = &self.settings.node;
-        Client::new(ClientOptions {
-            nodes,
-            cluster_id: self.settings.cluster.id.clone(),
-            secret: self.settings.cluster.secret.clone(),
-            net: self.settings.net.clone(),
-            op_timeout: Duration::from_millis(node.request_timeout_ms.max(1_000)),
-            attempt_timeout: Duration::from_millis((node.request_timeout_ms / 2).clamp(200, 2_000)),
-            name: 1_000_000 + self.clients_made,
-            pinned,
-        })
     }
 
     /// Stops every running node cleanly.
