@@ -71,6 +71,21 @@ fn a_sigkilled_leader_restarts_and_no_acknowledged_write_is_lost() {
 }
 
 #[test]
+fn stop_restart_wipe_and_leader_transfer_work_on_processes() {
+    let run = run(&script("operator-calls.lua"), &[]);
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    for check in
+        ["a stopped node has no process", "a restart is a new process", "leadership moves to the node asked for"]
+    {
+        assert!(check_line(&run, check).contains("pass"), "{check}\n{}", run.explain());
+    }
+    for check in ["linearizable", "no_lost_writes", "convergence"] {
+        assert!(check_line(&run, check).contains("pass"), "{check}\n{}", run.explain());
+    }
+    assert_all_gone(&pids_in(&run.stdout), &run.explain());
+}
+
+#[test]
 fn a_paused_leader_process_is_replaced_and_acknowledges_nothing_stale_when_resumed() {
     // SIGSTOP past the election timeout, isolated; SIGCONT; it steps down.
     let run = run(&root().join("scripts/zombie-leader.lua"), &["--processes"]);
