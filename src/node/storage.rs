@@ -305,7 +305,8 @@ impl Storage {
         (Storage { handle: Some(WalHandle::spawn(wal)), done_tx, submitted: 0, queued: Vec::new() }, done_rx)
     }
 
-    /// Sequence number of the last write submitted.
+    /// Sequence number of the last write asked for (numbered at once,
+    /// handed to the log thread at the end of the turn).
     pub fn last_submitted(&self) -> u64 {
         self.submitted
     }
