@@ -64,9 +64,10 @@ pub fn run(args: &ProcessBenchArgs) -> Result<(), String> {
     if args.max_ops == 0 {
         return Err("--max-ops must be above 0".into());
     }
-    // A current-thread runtime for the load generator was tried: 3.42x
-    // etcd at put-64 against 3.80x with this one, within this machine's
-    // noise, so the default runtime stays.
+    // A current-thread runtime for the load generator was tried twice:
+    // 3.42x etcd at put-64 against 3.80x with this one, and, with the
+    // nodes on current-thread runtimes, put-1 p50 538/575/544 µs against
+    // 526/551/496 (docs/PERFORMANCE.md), so the default runtime stays.
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};

@@ -115,6 +115,13 @@ pub(super) fn write_config(
     Ok((path, members))
 }
 
+/// What the board knows of a node process before its first status answer.
+fn board_metrics(id: NodeId, up: bool) -> Arc<NodeMetrics> {
+    let metrics = NodeMetrics::new(id, replab_api::Role::Follower, Arc::new(LatencyHistogram::default()));
+    metrics.set_up(up);
+    Arc::new(metrics)
+}
+
 fn random_secret() -> Result<String, ClusterError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| ClusterError::Process(format!("no randomness for the secret: {e}")))?;
@@ -135,9 +142,7 @@ impl Procs {
         {
             let mut b = board.lock().expect("node board lock");
             for id in members.keys() {
-                let metrics = NodeMetrics::new(*id, replab_api::Role::Follower, Arc::new(LatencyHistogram::default()));
-                metrics.set_up(false);
-                b.insert(*id, Arc::new(metrics));
+                b.insert(*id, board_metrics(*id, false));
             }
         }
         let poll_stop = CancellationToken::new();
@@ -228,9 +233,7 @@ impl Procs {
         // Fresh metrics, as an in-process restart gets: the old ones say
         // what the previous process was (a leader, maybe), and a status
         // poll in flight across the restart writes into those, not these.
-        let metrics = NodeMetrics::new(id, replab_api::Role::Follower, Arc::new(LatencyHistogram::default()));
-        metrics.set_up(true);
-        board.lock().expect("node board lock").insert(id, Arc::new(metrics));
+        board.lock().expect("node board lock").insert(id, board_metrics(id, true));
         Ok(())
     }
 

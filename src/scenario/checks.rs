@@ -339,7 +339,7 @@ async fn owners_agree(
 ) -> (CheckReport, Option<Vec<(u64, Vec<replab_api::KeyState>)>>) {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let states = {
+        let (states, silent) = {
             let guard = cluster.0.cluster.lock().await;
             let Some(c) = guard.as_ref() else {
                 let report = CheckReport {
@@ -368,7 +368,6 @@ async fn owners_agree(
             }
             (states, silent)
         };
-        let (states, silent) = states;
         let report = check::convergence::check_owner_convergence(&states);
         let timed_out = tokio::time::Instant::now() >= deadline;
         if !silent.is_empty() && timed_out {
