@@ -97,6 +97,7 @@ pub struct WalSettings {
     pub fsync: FsyncSetting,
     pub fsync_interval_ms: u64,
     pub group_commit_wait_us: u64,
+    pub preallocate_bytes: u64,
 }
 
 /// Serde mirror of [`FsyncPolicy`] that also serializes (for `replab config`).
@@ -147,6 +148,7 @@ impl WalSettings {
             },
             fsync_interval_ms: self.fsync_interval_ms,
             group_commit_wait_us: self.group_commit_wait_us,
+            preallocate_bytes: self.preallocate_bytes,
         }
     }
 }
@@ -192,6 +194,7 @@ impl Settings {
         check_range(&mut p, "wal.max_record_bytes", u64::from(self.wal.max_record_bytes), 1, 1 << 30);
         check_range(&mut p, "wal.fsync_interval_ms", self.wal.fsync_interval_ms, 1, 10_000);
         check_range(&mut p, "wal.group_commit_wait_us", self.wal.group_commit_wait_us, 0, 100_000);
+        check_range(&mut p, "wal.preallocate_bytes", self.wal.preallocate_bytes, 0, 1 << 30);
         let net = &self.net;
         check_range(&mut p, "net.max_frame_bytes", net.max_frame_bytes as u64, 1024, 1 << 30);
         check_range(&mut p, "net.outbound_queue_frames", net.outbound_queue_frames as u64, 1, 1_000_000);

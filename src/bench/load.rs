@@ -3,7 +3,7 @@
 //! 256-byte values, one connection per client), and the physical floor a
 //! single put cannot beat on this machine.
 
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
@@ -157,10 +157,14 @@ impl Running {
 #[derive(Clone, Copy, Debug)]
 pub struct Floor {
     pub loopback_rtt_p50_us: f64,
-    /// The lower of the two below.
+    /// The lowest of the three below.
     pub fdatasync_p50_us: f64,
+    /// One thread appending to a file that grows with each record.
     pub lone_fdatasync_p50_us: f64,
-    /// Three threads syncing their own files at once.
+    /// One thread writing over zeros written ahead, as replab's log does.
+    pub lone_preallocated_fdatasync_p50_us: f64,
+    /// Three threads syncing their own files at once, over zeros written
+    /// ahead.
     pub concurrent_fdatasync_p50_us: f64,
 }
 
@@ -208,13 +212,16 @@ pub fn measure_floor(dir: &Path, round_trips: u64, syncs: u64, budget: Duration)
 
     // fdatasync latency on this machine depends on what else syncs: a
     // lone syncer measured 4 ms (a timer tick) where three concurrent ones,
-    // as the three members are, measured 0.36 ms each. The floor takes the
-    // faster of the two, so it is never generous to replab.
-    let lone = sync_latency(dir, 0, syncs, budget)?;
+    // as the three members are, measured 0.36 ms each. It also depends on
+    // whether the file grows: writing over zeros written ahead skips the
+    // journal commit. The floor takes the fastest, so it is never generous
+    // to replab.
+    let lone = sync_latency(dir, 0, syncs, budget, false)?;
+    let lone_preallocated = sync_latency(dir, 0, syncs, budget, true)?;
     let threads: Vec<_> = (1..=3u32)
         .map(|i| {
             let dir = dir.to_path_buf();
-            std::thread::spawn(move || sync_latency(&dir, i, syncs, budget))
+            std::thread::spawn(move || sync_latency(&dir, i, syncs, budget, true))
         })
         .collect();
     let mut concurrent = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
@@ -222,21 +229,30 @@ pub fn measure_floor(dir: &Path, round_trips: u64, syncs: u64, budget: Duration)
         let h = t.join().map_err(|_| "a sync thread panicked".to_string())??;
         concurrent.add(&h).map_err(|e| e.to_string())?;
     }
-    if rtt.is_empty() || lone.is_empty() || concurrent.is_empty() {
+    if rtt.is_empty() || lone.is_empty() || lone_preallocated.is_empty() || concurrent.is_empty() {
         return Err("the floor measurement ran out of time before one sample".into());
     }
-    let (lone_us, concurrent_us) = (lone.value_at_quantile(0.5) as f64, concurrent.value_at_quantile(0.5) as f64);
+    let p50 = |h: &Histogram<u64>| h.value_at_quantile(0.5) as f64;
+    let (lone_us, preallocated_us, concurrent_us) = (p50(&lone), p50(&lone_preallocated), p50(&concurrent));
     Ok(Floor {
-        loopback_rtt_p50_us: rtt.value_at_quantile(0.5) as f64,
-        fdatasync_p50_us: lone_us.min(concurrent_us),
+        loopback_rtt_p50_us: p50(&rtt),
+        fdatasync_p50_us: lone_us.min(preallocated_us).min(concurrent_us),
         lone_fdatasync_p50_us: lone_us,
+        lone_preallocated_fdatasync_p50_us: preallocated_us,
         concurrent_fdatasync_p50_us: concurrent_us,
     })
 }
 
 /// `syncs` appends of a put-sized record to a fresh file in `dir`, each
-/// followed by fdatasync, as a log does; bounded by `budget`.
-fn sync_latency(dir: &Path, n: u32, syncs: u64, budget: Duration) -> Result<Histogram<u64>, String> {
+/// followed by fdatasync, as a log does; bounded by `budget`. With
+/// `preallocated` the records go over zeros written and synced first.
+fn sync_latency(
+    dir: &Path,
+    n: u32,
+    syncs: u64,
+    budget: Duration,
+    preallocated: bool,
+) -> Result<Histogram<u64>, String> {
     const RECORD_BYTES: usize = KEY_BYTES + VALUE_BYTES + 32;
     let path = dir.join(format!("floor-fdatasync-{n}.bin"));
     let mut file = std::fs::OpenOptions::new()
@@ -245,6 +261,11 @@ fn sync_latency(dir: &Path, n: u32, syncs: u64, budget: Duration) -> Result<Hist
         .write(true)
         .open(&path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    if preallocated {
+        let zeros = vec![0u8; RECORD_BYTES * syncs as usize];
+        file.write_all(&zeros).and_then(|()| file.sync_data()).map_err(|e| e.to_string())?;
+        file.rewind().map_err(|e| e.to_string())?;
+    }
     let record = [b'r'; RECORD_BYTES];
     let mut sync = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
     let start = Instant::now();

@@ -110,6 +110,7 @@ pub fn summarize(
         loopback_rtt_p50_us: 0.0,
         fdatasync_p50_us: 0.0,
         lone_fdatasync_p50_us: 0.0,
+        lone_preallocated_fdatasync_p50_us: 0.0,
         concurrent_fdatasync_p50_us: 0.0,
     });
     let etcd_rows = if args.etcd.is_none() {
@@ -157,11 +158,13 @@ pub fn print_replab(args: &ProcessBenchArgs, run: &ReplabRun, repeat: usize) {
     }
     let f = run.floor;
     println!(
-        "floor of one put: 2 x loopback round trip p50 ({:.0} µs) + fdatasync p50 ({:.0} µs: the lower of {:.0} µs \
-         alone and {:.0} µs with three syncing at once) = {:.0} µs",
+        "floor of one put: 2 x loopback round trip p50 ({:.0} µs) + fdatasync p50 ({:.0} µs: the lowest of {:.0} µs \
+         appending alone, {:.0} µs over zeros written ahead alone and {:.0} µs so with three syncing at once) = {:.0} \
+         µs",
         f.loopback_rtt_p50_us,
         f.fdatasync_p50_us,
         f.lone_fdatasync_p50_us,
+        f.lone_preallocated_fdatasync_p50_us,
         f.concurrent_fdatasync_p50_us,
         f.put_us()
     );
@@ -288,6 +291,7 @@ impl Summary {
                 "loopback_rtt_p50_us": self.floor.loopback_rtt_p50_us,
                 "fdatasync_p50_us": self.floor.fdatasync_p50_us,
                 "lone_fdatasync_p50_us": self.floor.lone_fdatasync_p50_us,
+                "lone_preallocated_fdatasync_p50_us": self.floor.lone_preallocated_fdatasync_p50_us,
                 "concurrent_fdatasync_p50_us": self.floor.concurrent_fdatasync_p50_us,
                 "put_us": self.floor.put_us(),
             },

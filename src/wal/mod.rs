@@ -95,6 +95,10 @@ pub struct WalOptions {
     /// With `batch`: how long a group may wait for the other writers of the
     /// previous group before its fdatasync (0: never wait).
     pub group_commit_wait_us: u64,
+    /// Zeros written ahead of the open segment's last record whenever an
+    /// append grows the file, so that the appends after it sync their data
+    /// without a metadata commit (see `segment.rs`). 0: plain appends.
+    pub preallocate_bytes: u64,
 }
 
 impl Default for WalOptions {
@@ -105,6 +109,7 @@ impl Default for WalOptions {
             fsync: FsyncPolicy::Batch,
             fsync_interval_ms: 10,
             group_commit_wait_us: 100,
+            preallocate_bytes: 1024 * 1024,
         }
     }
 }
@@ -121,6 +126,12 @@ impl WalOptions {
             return Err(WalError::BadOptions(format!(
                 "max_record_bytes {} must be within 1..=1073741824",
                 self.max_record_bytes
+            )));
+        }
+        if self.preallocate_bytes > (1 << 30) {
+            return Err(WalError::BadOptions(format!(
+                "preallocate_bytes {} must be within 0..=1073741824",
+                self.preallocate_bytes
             )));
         }
         Ok(())
@@ -335,7 +346,8 @@ impl Wal {
             count += 1;
         }
         let lens = records.into_iter().map(|r| (HEADER_SIZE_BYTES + r.payload.len()) as u64);
-        let result = self.segments.last_mut().expect("open segment").write(&scratch, lens);
+        let preallocate_bytes = self.opts.preallocate_bytes;
+        let result = self.segments.last_mut().expect("open segment").write(&scratch, lens, preallocate_bytes);
         self.stats.append_calls += 1;
         self.stats.records += count;
         self.stats.bytes += scratch.len() as u64;
@@ -384,6 +396,7 @@ impl Wal {
     /// Seals the open segment (durably) and starts a new one.
     fn roll(&mut self) -> Result<(), WalError> {
         self.sync()?;
+        self.segments.last_mut().expect("open segment").trim_zeros()?;
         let next = self.open_segment().next_index();
         let seg = Segment::create(&self.dir, next)?;
         self.sync_dir()?;

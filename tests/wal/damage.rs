@@ -29,7 +29,10 @@ fn damage_to_any_record_but_the_last_refuses_to_open_and_changes_nothing() {
     let original = fs::read(&file).unwrap();
     let name = file.file_name().unwrap().to_str().unwrap().to_string();
     // Every byte of every record: length, checksum, index, kind, payload.
-    for byte in SEGMENT_HEADER_BYTES as usize..original.len() {
+    // The zeros written ahead of the log's end follow them.
+    let data_end = record_offset(11) as usize;
+    assert!(original.len() > data_end, "the open segment keeps zeros written ahead");
+    for byte in SEGMENT_HEADER_BYTES as usize..data_end {
         let record = (byte as u64 - SEGMENT_HEADER_BYTES) / RECORD_BYTES + 1;
         let mut damaged = original.clone();
         damaged[byte] ^= 1 << (byte % 8);
@@ -40,7 +43,8 @@ fn damage_to_any_record_but_the_last_refuses_to_open_and_changes_nothing() {
             let (wal, report) = opened.unwrap();
             assert_contents(&wal, 1, 9, LEN);
             assert_eq!(report.cut_at_index, Some(10), "byte {byte}");
-            assert_eq!(report.truncated_bytes, RECORD_BYTES);
+            assert_eq!(report.truncated_bytes, original.len() as u64 - record_offset(10));
+            assert_eq!(report.dropped_records, 1, "byte {byte}: the zeros after it hold no record");
             drop(wal);
             fs::write(&file, &original).unwrap();
             continue;
@@ -162,7 +166,7 @@ fn a_torn_tail_is_not_damage_for_inspect() {
     let dir = tempfile::tempdir().unwrap();
     let file = log_of(dir.path(), 10);
     let bytes = fs::read(&file).unwrap();
-    fs::write(&file, &bytes[..bytes.len() - 5]).unwrap();
+    fs::write(&file, &bytes[..record_offset(11) as usize - 5]).unwrap();
     assert_eq!(inspect(dir.path(), &opts(1 << 20)).unwrap(), None);
     let (wal, report) = Wal::open(dir.path(), opts(1 << 20)).unwrap();
     assert_contents(&wal, 1, 9, LEN);
