@@ -93,6 +93,19 @@ fn out_of_range_value_names_the_key_the_range_and_the_origin() {
 }
 
 #[test]
+fn preallocation_defaults_to_one_mebibyte_reaches_the_log_and_is_range_checked() {
+    let loaded = load(&input()).unwrap();
+    assert_eq!(loaded.wal.preallocate_bytes, 1 << 20);
+    assert_eq!(loaded.wal.options().preallocate_bytes, 1 << 20);
+    let inp = ConfigInput { sets: vec!["wal.preallocate_bytes=0".into()], ..input() };
+    assert_eq!(load(&inp).unwrap().wal.options().preallocate_bytes, 0);
+    let inp = ConfigInput { sets: vec!["wal.preallocate_bytes=2147483648".into()], ..input() };
+    let err = load(&inp).unwrap_err().to_string();
+    assert!(err.contains("wal.preallocate_bytes = 2147483648"), "{err}");
+    assert!(err.contains("1073741824"), "{err}");
+}
+
+#[test]
 fn malformed_set_and_unreadable_file_are_clear_errors() {
     let inp = ConfigInput { sets: vec!["wal.fsync".into()], ..input() };
     assert!(load(&inp).unwrap_err().to_string().contains("section.key=value"));
