@@ -396,7 +396,11 @@ impl Wal {
     /// Seals the open segment (durably) and starts a new one.
     fn roll(&mut self) -> Result<(), WalError> {
         self.sync()?;
-        self.segments.last_mut().expect("open segment").trim_zeros()?;
+        self.segments.last_mut().expect("open segment").trim_zeros().inspect_err(|e| {
+            if e.is_fatal() {
+                self.poisoned = Some(e.to_string());
+            }
+        })?;
         let next = self.open_segment().next_index();
         let seg = Segment::create(&self.dir, next)?;
         self.sync_dir()?;

@@ -82,6 +82,8 @@ pub struct Damage {
     pub dropped_records: u64,
     /// Valid records after the damage. `None` means a torn tail.
     pub survivors: Option<Survivors>,
+    /// Every byte from the damage to the first survivor is zero.
+    pub zero_hole: bool,
 }
 
 impl Damage {
@@ -106,6 +108,14 @@ impl Damage {
             }
             why.push_str(&survivors.describe());
             why.push_str(", so it is not a torn tail");
+        }
+        if self.zero_hole {
+            why.push_str(
+                ". The damaged bytes are all zero up to that record: a lost sector looks like this, and so does a \
+                 power loss in the middle of an fdatasync that wrote over zeros written ahead \
+                 (wal.preallocate_bytes), whose records were never reported durable. The log cannot tell the two \
+                 apart",
+            );
         }
         why
     }
@@ -163,8 +173,15 @@ impl Segment {
             };
             let survivors = find_survivors(&segment.file, &segment.path, from, file_len, max_record_bytes)?;
             let dropped_records = survivors.as_ref().map_or(0, |s| s.last.index + 1 - first_index);
-            let damage =
-                Damage { offset: 0, index: first_index, reason, dropped_bytes: file_len, dropped_records, survivors };
+            let damage = Damage {
+                offset: 0,
+                index: first_index,
+                reason,
+                dropped_bytes: file_len,
+                dropped_records,
+                survivors,
+                zero_hole: false,
+            };
             segment.len_bytes = 0;
             segment.synced_len_bytes = 0;
             return Ok((segment, Some(damage)));
@@ -231,7 +248,12 @@ impl Segment {
             Some(s) => s.last.index + 1 - index,
             None => count_frames(&segment.file, offset, file_len, max_record_bytes),
         };
-        let damage = Damage { offset, index, reason, dropped_bytes: file_len - offset, dropped_records, survivors };
+        let zero_hole = match &survivors {
+            Some(s) => is_zero(&segment.file, &segment.path, offset, s.first_offset)?,
+            None => false,
+        };
+        let damage =
+            Damage { offset, index, reason, dropped_bytes: file_len - offset, dropped_records, survivors, zero_hole };
         Ok((segment, Some(damage)))
     }
 
@@ -320,22 +342,26 @@ impl Segment {
         self.len_bytes = offset;
         if self.len_bytes >= self.prepared_len_bytes {
             self.prepared_len_bytes = self.len_bytes;
-            self.write_zeros_ahead(preallocate_bytes)?;
+            self.write_zeros_ahead(preallocate_bytes);
         }
+        debug_assert!(self.prepared_len_bytes >= self.len_bytes);
         Ok(())
     }
 
-    fn write_zeros_ahead(&mut self, len_bytes: u64) -> Result<(), WalError> {
+    /// Best effort: the records are written already, and an append must not
+    /// fail because the zeros after it did not fit (a nearly full disk).
+    /// Without them the next append grows the file, as a plain log does.
+    fn write_zeros_ahead(&mut self, len_bytes: u64) {
         static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
         let end = self.prepared_len_bytes + len_bytes;
         while self.prepared_len_bytes < end {
             let n = (end - self.prepared_len_bytes).min(ZEROS.len() as u64) as usize;
-            self.file
-                .write_all_at(&ZEROS[..n], self.prepared_len_bytes)
-                .map_err(|e| io_err("write zeros ahead of the log", &self.path, e))?;
+            if let Err(e) = self.file.write_all_at(&ZEROS[..n], self.prepared_len_bytes) {
+                tracing::warn!(path = %self.path.display(), "could not write zeros ahead of the log: {e}");
+                return;
+            }
             self.prepared_len_bytes += n as u64;
         }
-        Ok(())
     }
 
     /// Cuts the zeros written ahead, durably: a sealed segment ends at its
@@ -422,6 +448,17 @@ fn count_frames(file: &File, mut offset: u64, file_len: u64, max_record_bytes: u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zeros_that_cannot_be_written_leave_the_segment_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut segment = Segment::create(dir.path(), 1).unwrap();
+        // A descriptor that cannot write stands in for a full disk.
+        segment.file = File::open(&segment.path).unwrap();
+        segment.write_zeros_ahead(1 << 20);
+        assert_eq!(segment.prepared_len_bytes, SEGMENT_HEADER_BYTES);
+        assert_eq!(std::fs::metadata(&segment.path).unwrap().len(), SEGMENT_HEADER_BYTES);
+    }
 
     #[test]
     fn file_names_sort_by_index_and_parse_back() {

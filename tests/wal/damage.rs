@@ -73,6 +73,34 @@ fn a_lost_sector_in_the_middle_of_the_last_segment_refuses_to_open() {
     assert!(err.contains("to 60"), "names the last valid record: {err}");
 }
 
+/// What a power loss during one fdatasync can leave over zeros written
+/// ahead: the disk kept a later page of the group and not an earlier one.
+/// It looks exactly like a lost sector, so open refuses, and says both.
+#[test]
+fn a_power_loss_mid_sync_over_zeros_written_ahead_refuses_and_names_both_causes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = log_of(dir.path(), 10);
+    let (mut wal, _) = Wal::open(dir.path(), opts(1 << 20)).unwrap();
+    append_n(&mut wal, 5, LEN);
+    wal.sync().unwrap();
+    drop(wal);
+    let mut bytes = fs::read(&file).unwrap();
+    // Records 11 and 12 never reached the disk; 13 to 15 did.
+    bytes[record_offset(11) as usize..record_offset(13) as usize].fill(0);
+    fs::write(&file, &bytes).unwrap();
+    let err = Wal::open(dir.path(), opts(1 << 20)).unwrap_err().to_string();
+    assert!(err.contains("record 11"), "{err}");
+    assert!(err.contains("records 13 to 15"), "{err}");
+    assert!(err.contains("lost sector") && err.contains("power loss"), "{err}");
+    assert!(err.contains("wal.preallocate_bytes"), "{err}");
+    assert_eq!(fs::read(&file).unwrap(), bytes, "refusing must not modify the file");
+    // Garbage instead of zeros is damage, with no power-loss explanation.
+    bytes[record_offset(11) as usize] = 0x77;
+    fs::write(&file, &bytes).unwrap();
+    let err = Wal::open(dir.path(), opts(1 << 20)).unwrap_err().to_string();
+    assert!(err.contains("record 11") && !err.contains("power loss"), "{err}");
+}
+
 #[test]
 fn a_damaged_header_of_a_full_last_segment_refuses_to_open() {
     for (what, byte) in [("magic", 3usize), ("first index", 9usize)] {
