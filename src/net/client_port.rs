@@ -19,10 +19,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use super::accept::accept_loop;
-use super::envelope::{Envelope, EnvelopeCodec, Kind, PROTOCOL_VERSION};
+use super::envelope::{Envelope, EnvelopeCodec, Kind, PROTOCOL_VERSION, SerializedFrame};
 use super::handshake::{self, Credentials, Role, Side};
 use super::link::into_envelope_framed;
 use super::{NetConfig, NetError};
+use crate::client::protocol::Response;
 
 /// Responses a connection may have queued before the node waits.
 const RESPONSE_QUEUE: usize = 1024;
@@ -33,7 +34,9 @@ pub struct ClientCall {
     /// Identity the client presented in its handshake.
     pub client: u64,
     pub payload: Bytes,
-    pub reply: mpsc::Sender<Bytes>,
+    /// Responses travel unencoded: the connection's writer serializes
+    /// each straight into its write buffer.
+    pub reply: mpsc::Sender<Response>,
 }
 
 pub struct ClientListener {
@@ -71,16 +74,15 @@ impl ClientListener {
             .map_err(|e| format!("handshake failed: {e}"))?;
         debug!(node = self.creds.node_id, client = client.node_id, "client connected");
         let (mut sink, mut stream) = into_envelope_framed(framed, &self.config).split();
-        let (reply_tx, mut reply_rx) = mpsc::channel::<Bytes>(RESPONSE_QUEUE);
+        let (reply_tx, mut reply_rx) = mpsc::channel::<Response>(RESPONSE_QUEUE);
         let me = self.creds.node_id;
+        let frame = |body| SerializedFrame { kind: Kind::ClientResponse, from: me, to: client.node_id, body };
         let writer = async move {
-            while let Some(payload) = reply_rx.recv().await {
-                let envelope = Envelope::new(Kind::ClientResponse, me, client.node_id, payload);
-                sink.feed(envelope).await.map_err(|e| e.to_string())?;
+            while let Some(response) = reply_rx.recv().await {
+                sink.feed(frame(response)).await.map_err(|e| e.to_string())?;
                 // Coalesce responses that are already waiting.
-                while let Ok(payload) = reply_rx.try_recv() {
-                    let envelope = Envelope::new(Kind::ClientResponse, me, client.node_id, payload);
-                    sink.feed(envelope).await.map_err(|e| e.to_string())?;
+                while let Ok(response) = reply_rx.try_recv() {
+                    sink.feed(frame(response)).await.map_err(|e| e.to_string())?;
                 }
                 sink.flush().await.map_err(|e| e.to_string())?;
             }

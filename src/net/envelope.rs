@@ -161,6 +161,64 @@ impl Encoder<Envelope> for EnvelopeCodec {
     }
 }
 
+/// A frame whose payload is a value, serialized by postcard straight into
+/// the connection's write buffer: no buffer of its own per message. The
+/// bytes are exactly those of an [`Envelope`] carrying
+/// `postcard::to_allocvec(&body)` (a test holds them to that).
+#[derive(Clone, Debug)]
+pub struct SerializedFrame<T> {
+    pub kind: Kind,
+    pub from: NodeId,
+    pub to: NodeId,
+    pub body: T,
+}
+
+/// Postcard output appended to a `BytesMut`.
+struct AppendTo<'a>(&'a mut BytesMut);
+
+impl postcard::ser_flavors::Flavor for AppendTo<'_> {
+    type Output = ();
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.put_u8(byte);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        self.0.put_slice(bytes);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+impl<T: Serialize> Encoder<SerializedFrame<T>> for EnvelopeCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, item: SerializedFrame<T>, dst: &mut BytesMut) -> Result<(), FrameError> {
+        let header = EnvelopeHeader { version: PROTOCOL_VERSION, kind: item.kind, from: item.from, to: item.to };
+        let start = dst.len();
+        // The length is known only once the body is written: reserve its
+        // place and fill it in after.
+        dst.put_u32(0);
+        let encoded = postcard::serialize_with_flavor(&header, AppendTo(dst))
+            .and_then(|()| postcard::serialize_with_flavor(&item.body, AppendTo(dst)));
+        let body_len = dst.len() - start - 4;
+        if let Err(e) = encoded {
+            dst.truncate(start);
+            return Err(FrameError::Malformed(e.to_string()));
+        }
+        if body_len > self.max_frame_bytes {
+            dst.truncate(start);
+            return Err(FrameError::TooLarge { size_bytes: body_len, max_bytes: self.max_frame_bytes });
+        }
+        dst[start..start + 4].copy_from_slice(&(body_len as u32).to_be_bytes());
+        Ok(())
+    }
+}
+
 /// Encodes the frames of one directed link.
 ///
 /// Every frame a link sends carries the same version, sender and
@@ -223,6 +281,32 @@ mod tests {
             assert_eq!(codec.decode(&mut buf).unwrap(), Some(env));
             assert!(buf.is_empty());
         }
+    }
+
+    #[test]
+    fn a_serialized_frame_is_byte_for_byte_the_envelope_of_its_encoding() {
+        let body = (7u64, String::from("value"), vec![1u8, 2, 3]);
+        let mut codec = EnvelopeCodec::new(1 << 20);
+        let mut direct = BytesMut::from(&b"earlier frames"[..]);
+        let frame = SerializedFrame { kind: Kind::ClientResponse, from: 2, to: u64::MAX, body: body.clone() };
+        codec.encode(frame, &mut direct).unwrap();
+        let mut expected = BytesMut::from(&b"earlier frames"[..]);
+        let payload = Bytes::from(postcard::to_allocvec(&body).unwrap());
+        codec.encode(Envelope::new(Kind::ClientResponse, 2, u64::MAX, payload.clone()), &mut expected).unwrap();
+        assert_eq!(direct, expected);
+        direct.advance(b"earlier frames".len());
+        let decoded = codec.decode(&mut direct).unwrap().unwrap();
+        assert_eq!(decoded.payload, payload);
+    }
+
+    #[test]
+    fn a_serialized_frame_above_the_maximum_is_refused_and_leaves_the_buffer_as_it_was() {
+        let mut codec = EnvelopeCodec::new(64);
+        let mut buf = BytesMut::from(&b"earlier"[..]);
+        let frame = SerializedFrame { kind: Kind::ClientResponse, from: 1, to: 2, body: vec![0u8; 100] };
+        let err = codec.encode(frame, &mut buf).unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { max_bytes: 64, .. }), "{err}");
+        assert_eq!(&buf[..], b"earlier");
     }
 
     #[test]

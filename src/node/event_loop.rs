@@ -22,7 +22,9 @@ use super::metrics::NodeMetrics;
 use super::requests::{Batch, PendingRead, PendingWrite, ReplyTo, Waiting, value_response};
 use super::storage::{Storage, StorageDone, WriteKind};
 use super::{Command, Exit};
-use crate::client::protocol::{Consistency, ErrorKind, NodeStats, NodeStatus, Request, RequestBody, ResponseBody};
+use crate::client::protocol::{
+    Consistency, ErrorKind, NodeStats, NodeStatus, Request, RequestBody, Response, ResponseBody,
+};
 use crate::config::Settings;
 use crate::kv::{self, Kv};
 use crate::net::{ClientCall, FaultTable, Inbound, Incoming, Kind, Network, Outbox};
@@ -450,7 +452,7 @@ impl NodeLoop {
         to.send(ResponseBody::Redirect { leader, leader_addr });
     }
 
-    fn reply_to(&self, request_id: u64, reply: mpsc::Sender<Bytes>, received: Instant) -> ReplyTo {
+    fn reply_to(&self, request_id: u64, reply: mpsc::Sender<Response>, received: Instant) -> ReplyTo {
         ReplyTo { request_id, reply, received, metrics: Arc::clone(&self.metrics) }
     }
 

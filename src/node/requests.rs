@@ -25,7 +25,7 @@ use crate::client::protocol::{Consistency, ErrorKind, Response, ResponseBody};
 #[derive(Clone, Debug)]
 pub struct ReplyTo {
     pub request_id: u64,
-    pub reply: mpsc::Sender<Bytes>,
+    pub reply: mpsc::Sender<Response>,
     pub received: Instant,
     pub metrics: Arc<NodeMetrics>,
 }
@@ -37,7 +37,7 @@ impl ReplyTo {
         if let Some(class) = ReplyClass::of(&body) {
             self.metrics.client_replied(class, self.received.elapsed());
         }
-        let _ = self.reply.try_send(Response { id: self.request_id, body }.encode());
+        let _ = self.reply.try_send(Response { id: self.request_id, body });
     }
 
     pub fn error(&self, kind: ErrorKind, message: impl Into<String>) {

@@ -2,6 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use replab::client::protocol::{ErrorKind, Response, ResponseBody};
 use replab::net::{ClientCall, ClientConnection, ClientListener, Credentials, FaultTable, Kind, NetConfig, Role};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -26,7 +27,8 @@ async fn peer_and_admin_envelopes_make_the_round_trip() {
     shutdown(nodes).await;
 }
 
-/// An echo server on the client port.
+/// An echo server on the client port: each request's bytes come back in
+/// a response whose id is the request's first byte.
 async fn echo_server() -> (std::net::SocketAddr, CancellationToken, TaskTracker) {
     let (listener, addr) = bind().await;
     let (calls_tx, mut calls) = mpsc::channel::<ClientCall>(64);
@@ -42,9 +44,10 @@ async fn echo_server() -> (std::net::SocketAddr, CancellationToken, TaskTracker)
     tracker.spawn(server.run(listener));
     tracker.spawn(async move {
         while let Some(call) = calls.recv().await {
-            let mut answer = b"echo:".to_vec();
-            answer.extend_from_slice(&call.payload);
-            let _ = call.reply.send(Bytes::from(answer)).await;
+            let id = call.payload.first().copied().unwrap_or_default().into();
+            let message = format!("echo:{:?}", &call.payload[..]);
+            let body = ResponseBody::Error { kind: ErrorKind::BadRequest, message };
+            let _ = call.reply.send(Response { id, body }).await;
         }
     });
     (addr, cancel, tracker)
@@ -64,8 +67,9 @@ async fn client_request_and_response_envelopes_make_the_round_trip() {
         conn.send(Bytes::from(vec![i])).await.unwrap();
     }
     for i in 0..10u8 {
-        let response = conn.recv().await.unwrap().unwrap();
-        assert_eq!(&response[..], &[b'e', b'c', b'h', b'o', b':', i][..]);
+        let response = Response::decode(&conn.recv().await.unwrap().unwrap()).unwrap();
+        let body = ResponseBody::Error { kind: ErrorKind::BadRequest, message: format!("echo:{:?}", [i]) };
+        assert_eq!(response, Response { id: i.into(), body });
     }
     cancel.cancel();
     tracker.close();
