@@ -16,7 +16,7 @@ use replab_api::{Entry, HardState, KeyedRecovered, LogIndex, LogPosition, Memory
 use tracing::warn;
 
 use crate::kv::{Kv, KvConfig};
-use crate::wal::group_commit::{Done, Op};
+use crate::wal::group_commit::{Completion, Done, Op};
 use crate::wal::{DamageFound, RecordBatch, RecoveryReport, Wal, WalError, WalHandle, WalOptions};
 
 /// WAL record kind of a log entry (log-based policies).
@@ -284,6 +284,20 @@ pub enum WriteKind {
     Other,
 }
 
+/// A write's completion: its number and kind, sent back to the loop.
+struct Completed {
+    seq: u64,
+    kind: WriteKind,
+    tx: mpsc::UnboundedSender<StorageDone>,
+}
+
+impl Completion for Completed {
+    fn complete(self, result: Result<Done, WalError>) {
+        // The loop is gone only when the node is shutting down.
+        let _ = self.tx.send(StorageDone { seq: self.seq, result, kind: self.kind });
+    }
+}
+
 /// The submitting side of the node's disk.
 ///
 /// Writes are numbered when the loop asks for them, but reach the log
@@ -293,16 +307,16 @@ pub enum WriteKind {
 /// round trip and fdatasync are the slow half of a commit. The leader's
 /// own write overlaps that round trip either way.
 pub struct Storage {
-    handle: Option<WalHandle>,
+    handle: Option<WalHandle<Completed>>,
     done_tx: mpsc::UnboundedSender<StorageDone>,
     submitted: u64,
-    queued: Vec<(Op, crate::wal::group_commit::Reply)>,
+    queued: Vec<(Op, Completed)>,
 }
 
 impl Storage {
     pub fn new(wal: Wal) -> (Storage, mpsc::UnboundedReceiver<StorageDone>) {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        (Storage { handle: Some(WalHandle::spawn(wal)), done_tx, submitted: 0, queued: Vec::new() }, done_rx)
+        (Storage { handle: Some(WalHandle::spawn_with(wal)), done_tx, submitted: 0, queued: Vec::new() }, done_rx)
     }
 
     /// Sequence number of the last write asked for (numbered at once,
@@ -314,15 +328,8 @@ impl Storage {
     fn submit(&mut self, op: Op, kind: WriteKind) -> u64 {
         self.submitted += 1;
         let seq = self.submitted;
-        let tx = self.done_tx.clone();
         assert!(self.handle.is_some(), "storage is open");
-        self.queued.push((
-            op,
-            Box::new(move |result| {
-                // The loop is gone only when the node is shutting down.
-                let _ = tx.send(StorageDone { seq, result, kind });
-            }),
-        ));
+        self.queued.push((op, Completed { seq, kind, tx: self.done_tx.clone() }));
         seq
     }
 

@@ -8,7 +8,7 @@
 //! Under load the number of syncs per record falls toward zero with no
 //! timer and no added latency at low load (a lone append is synced at once).
 //!
-//! Every request carries its own reply, which is sent only after the sync
+//! Every request carries its own completion, which runs only after the sync
 //! that covers it returned. That is how each appender learns exactly when
 //! its own record is durable, and why a node can hold back an
 //! acknowledgement until then.
@@ -64,11 +64,26 @@ pub enum Done {
     Flushed,
 }
 
+/// How a request's submitter learns that its write is durable (or failed).
+/// It runs on the log thread, so it must be short: send on a channel, no
+/// blocking. A node passes a plain value (its write's number, sent on its
+/// loop's channel), so a write costs no allocation; a closure works too.
+pub trait Completion: Send + 'static {
+    fn complete(self, result: Result<Done, WalError>);
+}
+
+impl<F: FnOnce(Result<Done, WalError>) + Send + 'static> Completion for F {
+    fn complete(self, result: Result<Done, WalError>) {
+        self(result)
+    }
+}
+
+/// A completion for callers that want a closure of any type.
 pub type Reply = Box<dyn FnOnce(Result<Done, WalError>) + Send>;
 
-struct Request {
+struct Request<C> {
     op: Op,
-    reply: Reply,
+    reply: C,
 }
 
 #[derive(Debug, Default)]
@@ -95,15 +110,16 @@ pub struct WalStatsSnapshot {
 }
 
 /// The handle to a log running on its own thread.
-pub struct WalHandle {
-    tx: Option<mpsc::Sender<Request>>,
+pub struct WalHandle<C: Completion = Reply> {
+    tx: Option<mpsc::Sender<Request<C>>>,
     stats: Arc<SharedStats>,
     abandoned: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl WalHandle {
-    pub fn spawn(wal: Wal) -> WalHandle {
+impl<C: Completion> WalHandle<C> {
+    /// Starts the log thread for requests whose completions are `C`.
+    pub fn spawn_with(wal: Wal) -> WalHandle<C> {
         let (tx, rx) = mpsc::channel();
         let stats = Arc::new(SharedStats::default());
         stats.durable_index.store(wal.durable_index(), Ordering::Release);
@@ -128,11 +144,25 @@ impl WalHandle {
 
     /// Queues a request; `reply` runs on the log thread once it is durable
     /// (or failed). Keep `reply` short: send on a channel, no blocking.
-    pub fn submit(&self, op: Op, reply: Reply) {
+    pub fn submit(&self, op: Op, reply: C) {
         let request = Request { op, reply };
         if let Err(mpsc::SendError(request)) = self.tx.as_ref().expect("handle is open").send(request) {
-            (request.reply)(Err(WalError::Poisoned("the log thread has stopped".into())));
+            request.reply.complete(Err(WalError::Poisoned("the log thread has stopped".into())));
         }
+    }
+
+    fn shutdown(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl WalHandle {
+    /// Starts the log thread for requests completed by closures.
+    pub fn spawn(wal: Wal) -> WalHandle {
+        WalHandle::spawn_with(wal)
     }
 
     /// Submits and waits for durability.
@@ -167,7 +197,9 @@ impl WalHandle {
         );
         rx.recv().unwrap_or_else(|_| Err(WalError::Poisoned("the log thread has stopped".into())))
     }
+}
 
+impl<C: Completion> WalHandle<C> {
     /// The latency of every group fdatasync this log made.
     pub fn sync_latency(&self) -> Arc<LatencyHistogram> {
         Arc::clone(&self.stats.sync_latency)
@@ -206,34 +238,27 @@ impl WalHandle {
         let (path, synced_len_bytes) = self.stats.synced_point.lock().expect("synced point lock").clone();
         std::fs::OpenOptions::new().write(true).open(&path)?.set_len(synced_len_bytes)
     }
-
-    fn shutdown(&mut self) {
-        drop(self.tx.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
-impl Drop for WalHandle {
+impl<C: Completion> Drop for WalHandle<C> {
     fn drop(&mut self) {
         self.shutdown();
     }
 }
 
-struct Committer {
+struct Committer<C> {
     wal: Wal,
-    rx: mpsc::Receiver<Request>,
+    rx: mpsc::Receiver<Request<C>>,
     stats: Arc<SharedStats>,
     abandoned: Arc<AtomicBool>,
     /// Applied but not yet covered by a sync, in submission order.
-    waiting: Vec<(Done, Reply)>,
+    waiting: Vec<(Done, C)>,
     /// Appends received but not yet written: consecutive appends are
     /// written with one write call (write coalescing).
-    staged: Vec<(RecordBatch, Reply)>,
+    staged: Vec<(RecordBatch, C)>,
 }
 
-impl Committer {
+impl<C: Completion> Committer<C> {
     fn run(mut self) {
         let policy = self.wal.options().fsync;
         let interval = Duration::from_millis(self.wal.options().fsync_interval_ms.max(1));
@@ -293,14 +318,14 @@ impl Committer {
         }
     }
 
-    fn apply(&mut self, request: Request) {
+    fn apply(&mut self, request: Request<C>) {
         let Request { op, reply } = request;
         if let Op::Append(batch) = op {
             // Refuse an oversized record alone, before it is merged with
             // other requests whose writes must not fail because of it.
             let max = self.wal.options().max_record_bytes;
             if let Some(big) = batch.iter().find(|r| r.payload.len() > max as usize) {
-                reply(Err(WalError::RecordTooLarge { size_bytes: big.payload.len(), max_bytes: max }));
+                reply.complete(Err(WalError::RecordTooLarge { size_bytes: big.payload.len(), max_bytes: max }));
             } else {
                 self.staged.push((batch, reply));
             }
@@ -325,7 +350,7 @@ impl Committer {
         self.publish_synced_point();
         match result {
             Ok(done) => self.waiting.push((done, reply)),
-            Err(e) => reply(Err(e)),
+            Err(e) => reply.complete(Err(e)),
         }
     }
 
@@ -388,7 +413,7 @@ impl Committer {
             Err(e) => {
                 let why = e.to_string();
                 for (_, reply) in self.staged.drain(..) {
-                    reply(Err(WalError::Poisoned(why.clone())));
+                    reply.complete(Err(WalError::Poisoned(why.clone())));
                 }
             }
         }
@@ -425,13 +450,13 @@ impl Committer {
                     if policy == FsyncPolicy::Never { self.wal.last_index() } else { self.wal.durable_index() };
                 self.stats.durable_index.store(durable, Ordering::Release);
                 for (done, reply) in self.waiting.drain(..) {
-                    reply(Ok(done));
+                    reply.complete(Ok(done));
                 }
             }
             Err(e) => {
                 let why = e.to_string();
                 for (_, reply) in self.waiting.drain(..) {
-                    reply(Err(WalError::Poisoned(why.clone())));
+                    reply.complete(Err(WalError::Poisoned(why.clone())));
                 }
             }
         }
