@@ -15,7 +15,7 @@ impl Raft {
         from: NodeId,
         prev: LogPosition,
         leader_commit: u64,
-        entries: &[Entry],
+        mut entries: Vec<Entry>,
         out: &mut Effects,
     ) {
         if prev.index < self.log.committed {
@@ -34,7 +34,7 @@ impl Raft {
         // Decoding checked that the indexes continue `prev` and stay far
         // from overflow.
         let last_new = prev.index + entries.len() as u64;
-        if let Some(conflict) = self.log.find_conflict(entries) {
+        if let Some(conflict) = self.log.find_conflict(&entries) {
             assert!(conflict > self.log.committed, "entries after prev ({}) are past the commit index", prev.index);
             if conflict <= self.log.last_index() {
                 // Log matching: everything from the first conflict on came
@@ -43,9 +43,10 @@ impl Raft {
                 self.stats.truncations += 1;
                 out.push(Effect::TruncateLog { from: conflict });
             }
-            let fresh = &entries[(conflict - prev.index - 1) as usize..];
-            self.log.append(fresh);
-            out.push(Effect::AppendLog { entries: fresh.to_vec() });
+            // The message's own vector goes on to the engine: no copy.
+            entries.drain(..(conflict - prev.index - 1) as usize);
+            self.log.append(&entries);
+            out.push(Effect::AppendLog { entries });
         }
         // Only the prefix this append proved to match may be committed; our
         // log may hold an unverified tail beyond `last_new`.

@@ -390,7 +390,7 @@ impl Raft {
             Message::VoteResponse(response) => self.handle_vote_response(from, &response, false, out),
             Message::Append(request) => {
                 self.follow(from, request.term, out)?;
-                self.handle_append(from, request.prev, request.commit, &request.entries, out);
+                self.handle_append(from, request.prev, request.commit, request.entries.into_owned(), out);
             }
             Message::Heartbeat(heartbeat) => {
                 self.follow(from, heartbeat.term, out)?;
