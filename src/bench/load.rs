@@ -1,11 +1,8 @@
 //! Closed-loop load for `replab bench cluster --processes`, shaped like
 //! etcd's `benchmark` tool (16-byte keys drawn at random from 100,000,
-//! 256-byte values, one connection per client), and the physical floor a
-//! single put cannot beat on this machine.
+//! 256-byte values, one connection per client). The floor a put cannot
+//! beat is `floor.rs`.
 
-use std::io::{Read, Seek, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -152,137 +149,6 @@ impl Running {
     }
 }
 
-/// The floor of one durable put on this machine: a loopback round trip
-/// (client to leader), another (leader to follower), one fdatasync.
-#[derive(Clone, Copy, Debug)]
-pub struct Floor {
-    pub loopback_rtt_p50_us: f64,
-    /// The lowest of the three below.
-    pub fdatasync_p50_us: f64,
-    /// One thread appending to a file that grows with each record.
-    pub lone_fdatasync_p50_us: f64,
-    /// One thread writing over zeros written ahead, as replab's log does.
-    pub lone_preallocated_fdatasync_p50_us: f64,
-    /// Three threads syncing their own files at once, over zeros written
-    /// ahead.
-    pub concurrent_fdatasync_p50_us: f64,
-}
-
-impl Floor {
-    pub fn put_us(&self) -> f64 {
-        2.0 * self.loopback_rtt_p50_us + self.fdatasync_p50_us
-    }
-}
-
-/// Measures the floor's parts: `round_trips` plain TCP ping-pongs of a
-/// put-sized message between two threads, and `syncs` write+fdatasync of
-/// a record in `dir` (the nodes' file system), alone and three at once.
-/// Each bounded by `budget`.
-pub fn measure_floor(dir: &Path, round_trips: u64, syncs: u64, budget: Duration) -> Result<Floor, String> {
-    const MESSAGE_BYTES: usize = KEY_BYTES + VALUE_BYTES + 32;
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let echo = std::thread::spawn(move || -> std::io::Result<()> {
-        let (mut s, _) = listener.accept()?;
-        s.set_nodelay(true)?;
-        let mut buf = [0u8; MESSAGE_BYTES];
-        // Echo until the other side closes.
-        while s.read_exact(&mut buf).is_ok() {
-            s.write_all(&buf)?;
-        }
-        Ok(())
-    });
-    let mut rtt = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
-    {
-        let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-        s.set_nodelay(true).map_err(|e| e.to_string())?;
-        let mut buf = [7u8; MESSAGE_BYTES];
-        let start = Instant::now();
-        for _ in 0..round_trips {
-            if start.elapsed() > budget {
-                break;
-            }
-            let t = Instant::now();
-            s.write_all(&buf).map_err(|e| e.to_string())?;
-            s.read_exact(&mut buf).map_err(|e| e.to_string())?;
-            rtt.record((t.elapsed().as_nanos() as u64 / 1000).clamp(1, 60_000_000)).expect("within bounds");
-        }
-    }
-    echo.join().map_err(|_| "the echo thread panicked".to_string())?.map_err(|e| e.to_string())?;
-
-    // fdatasync latency on this machine depends on what else syncs: a
-    // lone syncer measured 4 ms (a timer tick) where three concurrent ones,
-    // as the three members are, measured 0.36 ms each. It also depends on
-    // whether the file grows: writing over zeros written ahead skips the
-    // journal commit. The floor takes the fastest, so it is never generous
-    // to replab.
-    let lone = sync_latency(dir, 0, syncs, budget, false)?;
-    let lone_preallocated = sync_latency(dir, 0, syncs, budget, true)?;
-    let threads: Vec<_> = (1..=3u32)
-        .map(|i| {
-            let dir = dir.to_path_buf();
-            std::thread::spawn(move || sync_latency(&dir, i, syncs, budget, true))
-        })
-        .collect();
-    let mut concurrent = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
-    for t in threads {
-        let h = t.join().map_err(|_| "a sync thread panicked".to_string())??;
-        concurrent.add(&h).map_err(|e| e.to_string())?;
-    }
-    if rtt.is_empty() || lone.is_empty() || lone_preallocated.is_empty() || concurrent.is_empty() {
-        return Err("the floor measurement ran out of time before one sample".into());
-    }
-    let p50 = |h: &Histogram<u64>| h.value_at_quantile(0.5) as f64;
-    let (lone_us, preallocated_us, concurrent_us) = (p50(&lone), p50(&lone_preallocated), p50(&concurrent));
-    Ok(Floor {
-        loopback_rtt_p50_us: p50(&rtt),
-        fdatasync_p50_us: lone_us.min(preallocated_us).min(concurrent_us),
-        lone_fdatasync_p50_us: lone_us,
-        lone_preallocated_fdatasync_p50_us: preallocated_us,
-        concurrent_fdatasync_p50_us: concurrent_us,
-    })
-}
-
-/// `syncs` appends of a put-sized record to a fresh file in `dir`, each
-/// followed by fdatasync, as a log does; bounded by `budget`. With
-/// `preallocated` the records go over zeros written and synced first.
-fn sync_latency(
-    dir: &Path,
-    n: u32,
-    syncs: u64,
-    budget: Duration,
-    preallocated: bool,
-) -> Result<Histogram<u64>, String> {
-    const RECORD_BYTES: usize = KEY_BYTES + VALUE_BYTES + 32;
-    let path = dir.join(format!("floor-fdatasync-{n}.bin"));
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if preallocated {
-        let zeros = vec![0u8; RECORD_BYTES * syncs as usize];
-        file.write_all(&zeros).and_then(|()| file.sync_data()).map_err(|e| e.to_string())?;
-        file.rewind().map_err(|e| e.to_string())?;
-    }
-    let record = [b'r'; RECORD_BYTES];
-    let mut sync = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
-    let start = Instant::now();
-    for _ in 0..syncs {
-        if start.elapsed() > budget {
-            break;
-        }
-        let t = Instant::now();
-        file.write_all(&record).map_err(|e| e.to_string())?;
-        file.sync_data().map_err(|e| e.to_string())?;
-        sync.record((t.elapsed().as_micros() as u64).clamp(1, 60_000_000)).expect("within bounds");
-    }
-    drop(file);
-    let _ = std::fs::remove_file(&path);
-    Ok(sync)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,13 +165,5 @@ mod tests {
         assert!(seen.len() > 990, "{} distinct keys of 1000", seen.len());
         assert_eq!(key(KEY_SPACE + 42), key(42));
         assert_eq!(&key(42)[..], format!("k{:015}", 42).as_bytes());
-    }
-
-    #[test]
-    fn the_floor_is_measured_and_positive() {
-        let dir = tempfile::tempdir().unwrap();
-        let floor = measure_floor(dir.path(), 200, 20, Duration::from_secs(5)).unwrap();
-        assert!(floor.loopback_rtt_p50_us > 0.0 && floor.fdatasync_p50_us > 0.0, "{floor:?}");
-        assert!(floor.put_us() > floor.fdatasync_p50_us);
     }
 }

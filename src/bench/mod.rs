@@ -9,6 +9,7 @@ pub mod check;
 pub mod cluster;
 pub mod command;
 pub mod etcd;
+pub mod floor;
 pub mod load;
 pub mod net;
 pub mod process_figures;

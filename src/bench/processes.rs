@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::etcd::{self, EtcdPhase, EtcdRun};
-use super::load::{self, Floor, Op};
+use super::floor::{self, Floor};
+use super::load::{self, Op};
 use super::process_figures::{self as report, Figures, PhaseResult, ReplabRun};
 use super::procs::{self, NodeProcs};
 
@@ -130,7 +131,7 @@ async fn replab_run(exe: &std::path::Path, args: &ProcessBenchArgs, seed: u64) -
     let cfg = procs::write_config(dir.path(), policy_toml(&args.policy)?, &args.sets)?;
     // Before the nodes start, so they do not compete with it.
     std::fs::create_dir_all(dir.path().join("data")).map_err(|e| e.to_string())?;
-    let floor: Floor = load::measure_floor(&dir.path().join("data"), 2_000, 500, Duration::from_secs(3))?;
+    let floor: Floor = floor::measure_floor(&dir.path().join("data"), 2_000, 500, Duration::from_secs(3))?;
     let mut nodes = NodeProcs::start(exe, &cfg, dir.path())?;
     let result = drive(args, &cfg, &mut nodes, floor, seed).await;
     nodes.stop(Duration::from_secs(5));
