@@ -13,7 +13,7 @@
 use std::io::{Read, Seek, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -190,9 +190,10 @@ fn sync_latency(
 }
 
 /// When a put commits, given when each member's copy was durable (from
-/// the leader's write): the leader counts when its own sync returns, a
-/// follower when its acknowledgement arrives, `hop` after its sync. Two
-/// of three is a majority.
+/// the leader's write; a follower's time includes the hop that brought it
+/// the append): the leader counts when its own sync returns, a follower
+/// when its acknowledgement arrives, `hop` after its sync. Two of three is
+/// a majority.
 pub fn commit_time(leader_durable: Duration, followers_durable: [Duration; 2], hop: Duration) -> Duration {
     let mut acked = [leader_durable, followers_durable[0] + hop, followers_durable[1] + hop];
     acked.sort_unstable();
@@ -205,61 +206,80 @@ pub fn commit_time(leader_durable: Duration, followers_durable: [Duration; 2], h
 /// later (the append's way to them), and the round's commit is
 /// [`commit_time`]. Nothing else runs: no event loop, no thread hand-off,
 /// no encoding. Bounded by `budget`.
+///
+/// Each member times its part from its own start of the round, as if the
+/// three had started together, so how late the barrier woke one of them
+/// is not counted. A follower waits for the hop by yielding rather than
+/// sleeping (a sleep overshoots by more than the hop) or plain spinning
+/// (on two cores two spinners would hold the leader's write back).
 fn shared_disk_commit(dir: &Path, hop: Duration, rounds: u64, budget: Duration) -> Result<Histogram<u64>, String> {
+    // Every file exists before any thread waits at the barrier, so a
+    // failed setup leaves no thread behind.
+    let files = (0..3u32).map(|member| record_file(dir, 10 + member, rounds, true)).collect::<Result<Vec<_>, _>>()?;
+    commit_rounds(files, hop, rounds, budget)
+}
+
+/// The rounds of [`shared_disk_commit`] over the members' open files.
+fn commit_rounds(
+    files: Vec<std::fs::File>,
+    hop: Duration,
+    rounds: u64,
+    budget: Duration,
+) -> Result<Histogram<u64>, String> {
+    assert_eq!(files.len(), 3, "a leader and two followers");
     let barrier = Arc::new(Barrier::new(3));
-    let stop = Arc::new(AtomicBool::new(false));
+    // The first round no member runs. A round number, not a flag: a member
+    // still reading it in round r must not see a stop meant for r + 1.
+    let stop_at = Arc::new(AtomicU64::new(u64::MAX));
     let start = Instant::now();
-    let members: Vec<_> = (0..3u32)
-        .map(|member| {
-            let mut file = record_file(dir, 10 + member, rounds, true)?;
-            let (barrier, stop) = (Arc::clone(&barrier), Arc::clone(&stop));
-            Ok(std::thread::spawn(move || -> Result<Vec<(Instant, Instant)>, String> {
+    let members: Vec<_> = files
+        .into_iter()
+        .enumerate()
+        .map(|(member, mut file)| {
+            let (barrier, stop_at) = (Arc::clone(&barrier), Arc::clone(&stop_at));
+            std::thread::spawn(move || -> Result<Vec<Duration>, String> {
                 let record = [b'r'; RECORD_BYTES];
-                let mut times = Vec::with_capacity(rounds as usize);
+                let mut took = Vec::with_capacity(rounds as usize);
+                let mut failure = None;
                 for round in 0.. {
-                    // The leader decides for all: the barrier orders its
-                    // store before the others' loads.
                     if member == 0 && (round == rounds || start.elapsed() > budget) {
-                        stop.store(true, Ordering::Relaxed);
+                        stop_at.fetch_min(round, Ordering::Relaxed);
                     }
+                    // Orders every store made before it (the leader's stop
+                    // for this round, a failure in the last) before the
+                    // loads after it.
                     barrier.wait();
-                    if stop.load(Ordering::Relaxed) {
+                    if round >= stop_at.load(Ordering::Relaxed) {
                         break;
                     }
                     let began = Instant::now();
                     if member > 0 {
-                        // Spinning, not sleeping: a sleep overshoots by
-                        // more than the hop itself.
                         while began.elapsed() < hop {
-                            std::hint::spin_loop();
+                            std::thread::yield_now();
                         }
                     }
-                    let written = file.write_all(&record).and_then(|()| file.sync_data());
-                    let durable = Instant::now();
-                    // Keep meeting the others at the barrier even after a
-                    // failure, so no thread waits forever.
-                    if let Err(e) = written {
-                        stop.store(true, Ordering::Relaxed);
-                        barrier.wait();
-                        return Err(e.to_string());
+                    match file.write_all(&record).and_then(|()| file.sync_data()) {
+                        Ok(()) => took.push(began.elapsed()),
+                        // Every member, this one too, stops at the next
+                        // round's barrier: nobody waits there alone.
+                        Err(e) => {
+                            failure.get_or_insert(e.to_string());
+                            stop_at.fetch_min(round + 1, Ordering::Relaxed);
+                        }
                     }
-                    times.push((began, durable));
                 }
-                Ok(times)
-            }))
+                failure.map_or(Ok(took), Err)
+            })
         })
-        .collect::<Result<_, String>>()?;
-    let mut times = Vec::new();
+        .collect();
+    let mut took = Vec::new();
     for member in members {
-        times.push(member.join().map_err(|_| "a member thread panicked".to_string())??);
+        took.push(member.join().map_err(|_| "a member thread panicked".to_string())??);
     }
-    let [leader, first, second] = <[Vec<(Instant, Instant)>; 3]>::try_from(times).expect("three members");
+    let [leader, first, second] = <[Vec<Duration>; 3]>::try_from(took).expect("three members");
     let mut commit = new_histogram();
-    for ((&(began, leader_durable), &(_, first_durable)), &(_, second_durable)) in
-        leader.iter().zip(&first).zip(&second)
-    {
-        let since = |durable: Instant| durable.saturating_duration_since(began);
-        record_us(&mut commit, commit_time(since(leader_durable), [since(first_durable), since(second_durable)], hop));
+    for ((&leader, &first), &second) in leader.iter().zip(&first).zip(&second) {
+        record_us(&mut commit, commit_time(leader, [first, second], hop));
     }
     Ok(commit)
 }
@@ -278,6 +298,32 @@ mod tests {
         assert!(floor.shared_disk_put_us() > floor.shared_disk_commit_p50_us);
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert!(left.is_empty(), "the measurement leaves no file behind: {left:?}");
+    }
+
+    fn member_files(dir: &Path, rounds: u64) -> Vec<std::fs::File> {
+        (0..3).map(|n| record_file(dir, n, rounds, true).unwrap()).collect()
+    }
+
+    #[test]
+    fn shared_disk_commits_run_every_round_or_stop_at_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let hop = Duration::from_micros(10);
+        let all = commit_rounds(member_files(dir.path(), 50), hop, 50, Duration::from_secs(30)).unwrap();
+        assert_eq!(all.len(), 50);
+        let none = commit_rounds(member_files(dir.path(), 50), hop, 50, Duration::ZERO).unwrap();
+        assert!(none.len() <= 1, "a spent budget stops the rounds: {} ran", none.len());
+    }
+
+    #[test]
+    fn a_member_whose_write_fails_is_reported_and_no_member_is_left_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = member_files(dir.path(), 20);
+        // Read-only: its first write fails while the other two succeed.
+        let path = dir.path().join("read-only");
+        std::fs::write(&path, b"").unwrap();
+        files[1] = std::fs::File::open(&path).unwrap();
+        let err = commit_rounds(files, Duration::from_micros(10), 20, Duration::from_secs(30)).unwrap_err();
+        assert!(!err.is_empty());
     }
 
     #[test]
