@@ -110,6 +110,21 @@ fn record_us(histogram: &mut Histogram<u64>, elapsed: Duration) {
     histogram.record((elapsed.as_micros() as u64).clamp(1, 60_000_000)).expect("within bounds");
 }
 
+/// Times `op` up to `count` times, stopping early once `budget` is spent.
+fn timed(count: u64, budget: Duration, mut op: impl FnMut() -> std::io::Result<()>) -> Result<Histogram<u64>, String> {
+    let mut histogram = new_histogram();
+    let start = Instant::now();
+    for _ in 0..count {
+        if start.elapsed() > budget {
+            break;
+        }
+        let t = Instant::now();
+        op().map_err(|e| e.to_string())?;
+        record_us(&mut histogram, t.elapsed());
+    }
+    Ok(histogram)
+}
+
 /// Plain TCP ping-pongs of a put-sized message between two threads.
 fn loopback_round_trips(round_trips: u64, budget: Duration) -> Result<Histogram<u64>, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
@@ -124,22 +139,13 @@ fn loopback_round_trips(round_trips: u64, budget: Duration) -> Result<Histogram<
         }
         Ok(())
     });
-    let mut rtt = new_histogram();
-    {
+    let rtt = {
         let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
         s.set_nodelay(true).map_err(|e| e.to_string())?;
         let mut buf = [7u8; RECORD_BYTES];
-        let start = Instant::now();
-        for _ in 0..round_trips {
-            if start.elapsed() > budget {
-                break;
-            }
-            let t = Instant::now();
-            s.write_all(&buf).map_err(|e| e.to_string())?;
-            s.read_exact(&mut buf).map_err(|e| e.to_string())?;
-            record_us(&mut rtt, t.elapsed());
-        }
-    }
+        // Dropping the stream at the end of this block ends the echo.
+        timed(round_trips, budget, || s.write_all(&buf).and_then(|()| s.read_exact(&mut buf)))?
+    };
     echo.join().map_err(|_| "the echo thread panicked".to_string())?.map_err(|e| e.to_string())?;
     Ok(rtt)
 }
@@ -175,18 +181,7 @@ fn sync_latency(
 ) -> Result<Histogram<u64>, String> {
     let mut file = record_file(dir, n, syncs, preallocated)?;
     let record = [b'r'; RECORD_BYTES];
-    let mut sync = new_histogram();
-    let start = Instant::now();
-    for _ in 0..syncs {
-        if start.elapsed() > budget {
-            break;
-        }
-        let t = Instant::now();
-        file.write_all(&record).map_err(|e| e.to_string())?;
-        file.sync_data().map_err(|e| e.to_string())?;
-        record_us(&mut sync, t.elapsed());
-    }
-    Ok(sync)
+    timed(syncs, budget, || file.write_all(&record).and_then(|()| file.sync_data()))
 }
 
 /// When a put commits, given when each member's copy was durable (from
