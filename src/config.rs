@@ -61,6 +61,11 @@ pub struct MemberSettings {
     pub id: u64,
     pub peer_addr: String,
     pub client_addr: String,
+    /// This member's data directory; empty (the default):
+    /// `<cluster.data_dir>/node-<id>`. Lets members on one machine keep
+    /// their logs on disks of their own.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub data_dir: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -241,6 +246,7 @@ impl Settings {
 impl Settings {
     fn member_problems(&self, p: &mut Vec<Problem>) {
         let mut ids = std::collections::BTreeSet::new();
+        let mut dirs = std::collections::BTreeMap::new();
         for (i, m) in self.cluster.members.iter().enumerate() {
             let at = format!("member #{} (id {})", i + 1, m.id);
             if m.id == 0 {
@@ -248,6 +254,17 @@ impl Settings {
             }
             if !ids.insert(m.id) {
                 p.push(Problem { key: "cluster.members".into(), message: format!("{at}: duplicate id") });
+            }
+            if !m.data_dir.is_empty()
+                && let Some(first) = dirs.insert(m.data_dir.as_str(), m.id)
+            {
+                p.push(Problem {
+                    key: "cluster.members".into(),
+                    message: format!(
+                        "{at}: data_dir {:?} is member {first}'s too; each member needs its own",
+                        m.data_dir
+                    ),
+                });
             }
             for (field, addr) in [("peer_addr", &m.peer_addr), ("client_addr", &m.client_addr)] {
                 if addr.trim().is_empty() {

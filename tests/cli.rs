@@ -422,10 +422,10 @@ fn process_benchmark_measures_every_phase_and_stops_every_node() {
     }
 }
 
-/// Issue 14: figures bought by not syncing judge no target.
-#[test]
-fn process_benchmark_judges_no_target_without_fdatasync() {
-    let out = replab(&[
+/// A process benchmark small enough for a test: 2 clients, at most 100
+/// operations or half a second per phase, no warm-up; `extra` after.
+fn tiny_process_bench(extra: &[&str]) -> Output {
+    let mut args = vec![
         "bench",
         "cluster",
         "--processes",
@@ -437,15 +437,57 @@ fn process_benchmark_judges_no_target_without_fdatasync() {
         "0",
         "--max-ops",
         "100",
-        "--set",
-        "wal.fsync=never",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    replab(&args)
+}
+
+/// Issue 14: figures bought by not syncing judge no target.
+#[test]
+fn process_benchmark_judges_no_target_without_fdatasync() {
+    let out = tiny_process_bench(&["--set", "wal.fsync=never"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("+ wal.fsync=never (wal.fsync = never;"), "{table}");
     let floor = table.lines().find(|l| l.contains("p50 <= 1.5x the physical floor")).expect("the floor verdict");
     assert!(floor.trim_start().starts_with("not judged"), "{floor}");
     assert!(floor.contains("never fdatasync'ed"), "{floor}");
+}
+
+/// Issue 14: `--member-dirs` puts each member's data in a directory of
+/// its own (a disk of its own, on a machine that has them); the floor's
+/// syncs go there too, and the run leaves nothing behind in them.
+#[test]
+fn process_benchmark_keeps_each_members_data_in_its_member_dir() {
+    let disks: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let names: Vec<String> = disks.iter().map(|d| d.path().display().to_string()).collect();
+    let out = tiny_process_bench(&["--member-dirs", &names.join(",")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains(&format!("their data in {} (--member-dirs)", names.join(", "))), "{table}");
+    // Three directories of one file system are one disk, and the output says so.
+    assert!(table.contains("with the members sharing this disk: loopback round trip"), "{table}");
+    for disk in &disks {
+        let left: Vec<_> = std::fs::read_dir(disk.path()).unwrap().collect();
+        assert!(left.is_empty(), "the run removed what it wrote in {}: {left:?}", disk.path().display());
+    }
+}
+
+/// Issue 14: `--member-dirs` takes three directories, and says which one
+/// is not a directory, before anything starts.
+#[test]
+fn process_benchmark_refuses_member_dirs_that_are_not_three_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let out = replab(&["bench", "cluster", "--processes", "--member-dirs", &format!("{d},{d}")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--member-dirs takes one directory per member, three"), "{}", text(&out));
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let f = file.display().to_string();
+    let out = replab(&["bench", "cluster", "--processes", "--member-dirs", &format!("{d},{f},{d}")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains(&format!("--member-dirs: {f} is not a directory")), "{}", text(&out));
 }
 
 /// Issue 14: Ctrl-C stops the benchmark and every node it started.

@@ -36,6 +36,10 @@ pub struct ProcessArgs {
     /// --processes: override one node setting, e.g. --set node.batch_max_entries=128 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+    /// --processes: one directory per member, comma separated (say, one per disk), each member's data in a fresh
+    /// directory inside its own [default: all three in one temporary directory].
+    #[arg(long, value_delimiter = ',', value_name = "DIR,DIR,DIR")]
+    member_dirs: Vec<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -70,7 +74,9 @@ replab bench cluster --processes --etcd --json bench.json\n\n\
 --processes starts 3 `replab node` processes on 127.0.0.1 (the shipped defaults: wal.fsync = batch, durable) and measures puts with 1\n\
 client, puts with --clients clients and linearizable gets with --clients clients, closed loop, 16-byte keys\n\
 over 100,000, 256-byte values. --etcd (implies --processes) also runs ../shared/peers/etcd/bench.sh, runs\n\
-interleaved, and prints replab/etcd ratios. Every process started is stopped, also on Ctrl-C."
+interleaved, and prints replab/etcd ratios. Every process started is stopped, also on Ctrl-C.\n\n\
+--member-dirs /mnt/d1,/mnt/d2,/mnt/d3 keeps each member's log (and the floor's syncs for it) on a disk of its\n\
+own, as in a deployment; by default the three share one temporary directory, and so one disk."
     )]
     Cluster {
         /// Puts per run (each run also stops after --seconds).
@@ -183,6 +189,15 @@ pub fn run(which: BenchCommand) -> ExitCode {
                         "--processes measures the shipped wal.fsync (change it with --set); --strategies and --fsync are for the in-process bench",
                     );
                 }
+                if !processes.member_dirs.is_empty() && processes.member_dirs.len() != 3 {
+                    return usage_error(format!(
+                        "--member-dirs takes one directory per member, three, comma separated; got {}",
+                        processes.member_dirs.len()
+                    ));
+                }
+                if let Some(bad) = processes.member_dirs.iter().find(|d| !d.is_dir()) {
+                    return usage_error(format!("--member-dirs: {} is not a directory", bad.display()));
+                }
                 let args = bench::processes::ProcessBenchArgs {
                     policy: processes.policy,
                     sets: processes.sets,
@@ -193,6 +208,7 @@ pub fn run(which: BenchCommand) -> ExitCode {
                     repeats: repeats.unwrap_or(1),
                     json: processes.json,
                     etcd: processes.etcd.then(|| processes.etcd_script.unwrap_or_else(bench::etcd::default_script)),
+                    member_dirs: processes.member_dirs,
                 };
                 return finish(bench::processes::run(&args));
             }

@@ -9,10 +9,13 @@
 //! that commit on this disk, with no software in the way, and reports it
 //! beside the floor: the gap between it and replab is what the engine
 //! costs, the gap between it and the floor is what sharing a disk costs.
+//! With `--member-dirs` on disks of their own, each member's syncs go to
+//! its own disk, here as in the cluster, and that gap closes.
 
 use std::io::{Read, Seek, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -38,10 +41,14 @@ pub struct Floor {
     /// Three threads syncing their own files at once, over zeros written
     /// ahead.
     pub concurrent_fdatasync_p50_us: f64,
-    /// A commit with three members on this one disk and no software in
-    /// the way (see [`shared_disk_commit`]): p50, from the leader's write
-    /// to the moment two of three are durable and acknowledged.
+    /// A commit with three members on their disks (this one disk, unless
+    /// `--member-dirs` named others) and no software in the way (see
+    /// [`shared_disk_commit`]): p50, from the leader's write to the moment
+    /// two of three are durable and acknowledged.
     pub shared_disk_commit_p50_us: f64,
+    /// How many devices the members' directories are on (1: they share
+    /// one disk).
+    pub disks: usize,
 }
 
 impl Floor {
@@ -50,18 +57,43 @@ impl Floor {
         2.0 * self.loopback_rtt_p50_us + self.fdatasync_p50_us
     }
 
-    /// A put with the members' syncs sharing this disk: the client's round
+    /// A put with the members' syncs on their disks: the client's round
     /// trip plus the commit (which holds the leader-follower round trip).
     pub fn shared_disk_put_us(&self) -> f64 {
         self.loopback_rtt_p50_us + self.shared_disk_commit_p50_us
     }
+
+    /// Where the members' syncs went, for the bench's output.
+    pub fn disks_phrase(&self) -> String {
+        match self.disks {
+            1 => "with the members sharing this disk".to_string(),
+            n => format!("with the members on {n} disks (--member-dirs)"),
+        }
+    }
+}
+
+/// How many devices `dirs` are on.
+pub fn distinct_devices(dirs: &[PathBuf]) -> Result<usize, String> {
+    let mut devices = Vec::new();
+    for dir in dirs {
+        let dev = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?.dev();
+        if !devices.contains(&dev) {
+            devices.push(dev);
+        }
+    }
+    Ok(devices.len())
 }
 
 /// Measures the floor's parts: `round_trips` plain TCP ping-pongs of a
 /// put-sized message between two threads, and `syncs` write+fdatasync of
-/// a record in `dir` (the nodes' file system): alone, three at once, and
-/// as the commits of three members. Each bounded by `budget`.
-pub fn measure_floor(dir: &Path, round_trips: u64, syncs: u64, budget: Duration) -> Result<Floor, String> {
+/// a record in the members' directories `dirs` (the same one three times
+/// when they share it): alone in the first, three at once and as the
+/// commits of three members, each member in its own (the first plays the
+/// leader).
+/// Each bounded by `budget`.
+pub fn measure_floor(dirs: &[PathBuf; 3], round_trips: u64, syncs: u64, budget: Duration) -> Result<Floor, String> {
+    let disks = distinct_devices(dirs)?;
+    let dir = dirs[0].as_path();
     let rtt = loopback_round_trips(round_trips, budget)?;
     // fdatasync latency on this machine depends on what else syncs: a
     // lone syncer measured 4 ms (a timer tick) where three concurrent ones,
@@ -72,10 +104,8 @@ pub fn measure_floor(dir: &Path, round_trips: u64, syncs: u64, budget: Duration)
     let lone = sync_latency(dir, 0, syncs, budget, false)?;
     let lone_preallocated = sync_latency(dir, 0, syncs, budget, true)?;
     let threads: Vec<_> = (1..=3u32)
-        .map(|i| {
-            let dir = dir.to_path_buf();
-            std::thread::spawn(move || sync_latency(&dir, i, syncs, budget, true))
-        })
+        .zip(dirs.iter().cloned())
+        .map(|(i, dir)| std::thread::spawn(move || sync_latency(&dir, i, syncs, budget, true)))
         .collect();
     let mut concurrent = new_histogram();
     for t in threads {
@@ -87,7 +117,7 @@ pub fn measure_floor(dir: &Path, round_trips: u64, syncs: u64, budget: Duration)
     }
     let p50 = |h: &Histogram<u64>| h.value_at_quantile(0.5) as f64;
     let one_way = Duration::from_micros(rtt.value_at_quantile(0.5) / 2);
-    let commit = shared_disk_commit(dir, one_way, syncs, budget)?;
+    let commit = shared_disk_commit(dirs, one_way, syncs, budget)?;
     if commit.is_empty() {
         return Err("the shared-disk commit measurement ran out of time before one sample".into());
     }
@@ -99,6 +129,7 @@ pub fn measure_floor(dir: &Path, round_trips: u64, syncs: u64, budget: Duration)
         lone_preallocated_fdatasync_p50_us: preallocated_us,
         concurrent_fdatasync_p50_us: concurrent_us,
         shared_disk_commit_p50_us: p50(&commit),
+        disks,
     })
 }
 
@@ -195,9 +226,9 @@ pub fn commit_time(leader_durable: Duration, followers_durable: [Duration; 2], h
     acked[1]
 }
 
-/// `rounds` commits of three members on this disk, each member a thread
-/// writing a put-sized record over zeros to its own file and fdatasyncing
-/// it. In each round the leader starts at once and the followers one `hop`
+/// `rounds` commits of three members, each member a thread writing a
+/// put-sized record over zeros to its own file in its own directory of
+/// `dirs` (leader first) and fdatasyncing it. In each round the leader starts at once and the followers one `hop`
 /// later (the append's way to them), and the round's commit is
 /// [`commit_time`]. Nothing else runs: no event loop, no thread hand-off,
 /// no encoding. Bounded by `budget`.
@@ -207,10 +238,18 @@ pub fn commit_time(leader_durable: Duration, followers_durable: [Duration; 2], h
 /// is not counted. A follower waits for the hop by yielding rather than
 /// sleeping (a sleep overshoots by more than the hop) or plain spinning
 /// (on two cores two spinners would hold the leader's write back).
-fn shared_disk_commit(dir: &Path, hop: Duration, rounds: u64, budget: Duration) -> Result<Histogram<u64>, String> {
+fn shared_disk_commit(
+    dirs: &[PathBuf; 3],
+    hop: Duration,
+    rounds: u64,
+    budget: Duration,
+) -> Result<Histogram<u64>, String> {
     // Every file exists before any thread waits at the barrier, so a
     // failed setup leaves no thread behind.
-    let files = (0..3u32).map(|member| record_file(dir, 10 + member, rounds, true)).collect::<Result<Vec<_>, _>>()?;
+    let files = (0..3u32)
+        .zip(dirs)
+        .map(|(member, dir)| record_file(dir, 10 + member, rounds, true))
+        .collect::<Result<Vec<_>, _>>()?;
     commit_rounds(files, hop, rounds, budget)
 }
 
@@ -285,14 +324,33 @@ mod tests {
 
     #[test]
     fn the_floor_is_measured_and_positive() {
-        let dir = tempfile::tempdir().unwrap();
-        let floor = measure_floor(dir.path(), 200, 20, Duration::from_secs(5)).unwrap();
+        let members: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let dirs = [0, 1, 2].map(|i| members[i].path().to_path_buf());
+        let floor = measure_floor(&dirs, 200, 20, Duration::from_secs(5)).unwrap();
         assert!(floor.loopback_rtt_p50_us > 0.0 && floor.fdatasync_p50_us > 0.0, "{floor:?}");
         assert!(floor.put_us() > floor.fdatasync_p50_us);
         assert!(floor.shared_disk_commit_p50_us > 0.0, "{floor:?}");
         assert!(floor.shared_disk_put_us() > floor.shared_disk_commit_p50_us);
-        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert!(left.is_empty(), "the measurement leaves no file behind: {left:?}");
+        assert_eq!(floor.disks, 1, "three directories on one file system share its disk");
+        assert_eq!(floor.disks_phrase(), "with the members sharing this disk");
+        for dir in &dirs {
+            let left: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
+            assert!(left.is_empty(), "the measurement leaves no file behind: {left:?}");
+        }
+    }
+
+    #[test]
+    fn devices_are_counted_and_a_missing_directory_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let same = [dir.path().to_path_buf(), dir.path().join("."), dir.path().to_path_buf()];
+        assert_eq!(distinct_devices(&same).unwrap(), 1);
+        // procfs is a device of its own on every Linux system.
+        let two = [dir.path().to_path_buf(), PathBuf::from("/proc")];
+        assert_eq!(distinct_devices(&two).unwrap(), 2);
+        let missing = dir.path().join("no-such-member");
+        let dirs = [dir.path().to_path_buf(), missing.clone(), dir.path().to_path_buf()];
+        let err = measure_floor(&dirs, 10, 2, Duration::from_secs(1)).unwrap_err();
+        assert!(err.contains(&missing.display().to_string()), "{err}");
     }
 
     fn member_files(dir: &Path, rounds: u64) -> Vec<std::fs::File> {

@@ -114,6 +114,7 @@ pub fn summarize(
         lone_preallocated_fdatasync_p50_us: 0.0,
         concurrent_fdatasync_p50_us: 0.0,
         shared_disk_commit_p50_us: 0.0,
+        disks: 1,
     });
     let etcd_rows = if args.etcd.is_none() {
         Err("not run (--etcd)".to_string())
@@ -137,11 +138,13 @@ pub fn summarize(
 pub fn print_replab(args: &ProcessBenchArgs, run: &ReplabRun, repeat: usize) {
     println!(
         "\nreplab run {repeat}: 3 `replab node` processes on 127.0.0.1, policy {}, config: the shipped defaults{} \
-         (wal.fsync = {}; members on free ports); {KEY_BYTES}-byte keys random over {KEY_SPACE}, {VALUE_BYTES}-byte \
-         values; closed loop, one connection per client; {} s warm-up, {} s per phase; counters from {}\n",
+         (wal.fsync = {}; members on free ports; {}); {KEY_BYTES}-byte keys random over {KEY_SPACE}, \
+         {VALUE_BYTES}-byte values; closed loop, one connection per client; {} s warm-up, {} s per phase; counters \
+         from {}\n",
         args.policy,
         args.sets.iter().map(|s| format!(" + {s}")).collect::<String>(),
         run.wal_fsync.name(),
+        data_phrase(args),
         args.warmup_seconds,
         args.seconds,
         run.counters_from
@@ -171,13 +174,23 @@ pub fn print_replab(args: &ProcessBenchArgs, run: &ReplabRun, repeat: usize) {
         f.put_us()
     );
     println!(
-        "with the members sharing this disk: loopback round trip p50 ({:.0} µs) + a commit on it ({:.0} µs p50: \
-         three threads each writing and fdatasyncing their own file, the followers one hop later, until two of three \
+        "{}: loopback round trip p50 ({:.0} µs) + a commit on it ({:.0} µs p50: three threads each writing and \
+         fdatasyncing their own file in their member's directory, the followers one hop later, until two of three \
          are durable and acknowledged) = {:.0} µs",
+        f.disks_phrase(),
         f.loopback_rtt_p50_us,
         f.shared_disk_commit_p50_us,
         f.shared_disk_put_us()
     );
+}
+
+/// Where the members keep their data, for the run's header.
+fn data_phrase(args: &ProcessBenchArgs) -> String {
+    if args.member_dirs.is_empty() {
+        return "their data in one temporary directory".to_string();
+    }
+    let dirs: Vec<String> = args.member_dirs.iter().map(|d| d.display().to_string()).collect();
+    format!("their data in {} (--member-dirs)", dirs.join(", "))
 }
 
 pub fn print_etcd(run: &EtcdRun, repeat: usize) {
@@ -297,6 +310,7 @@ impl Summary {
             "warmup_seconds": args.warmup_seconds, "seconds": args.seconds, "max_ops": args.max_ops,
             "runs": self.runs,
             "node_pids": self.node_pids,
+            "member_dirs": args.member_dirs,
             "floor": {
                 "loopback_rtt_p50_us": self.floor.loopback_rtt_p50_us,
                 "fdatasync_p50_us": self.floor.fdatasync_p50_us,
@@ -306,6 +320,7 @@ impl Summary {
                 "put_us": self.floor.put_us(),
                 "shared_disk_commit_p50_us": self.floor.shared_disk_commit_p50_us,
                 "shared_disk_put_us": self.floor.shared_disk_put_us(),
+                "member_disks": self.floor.disks,
             },
             "etcd": match &self.etcd { Ok(_) => json!(self.etcd_summary), Err(why) => json!({"missing": why}) },
             "phases": phases,
@@ -359,7 +374,8 @@ pub fn print_summary(s: &Summary) {
         // Not a target: it splits the floor's gap into what sharing one
         // disk costs and what the engine costs.
         println!(
-            "  (not a target) put-1 p50 against a put with the members sharing this disk: {}x ({:.0} µs / {:.0} µs)",
+            "  (not a target) put-1 p50 against a put {}: {}x ({:.0} µs / {:.0} µs)",
+            s.floor.disks_phrase(),
             fmt_ratio(ratio(put.f.p50_us, s.floor.shared_disk_put_us())),
             put.f.p50_us,
             s.floor.shared_disk_put_us()

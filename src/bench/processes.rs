@@ -35,6 +35,9 @@ pub struct ProcessBenchArgs {
     pub json: Option<PathBuf>,
     /// `Some(script)`: run etcd's bench.sh too.
     pub etcd: Option<PathBuf>,
+    /// Empty, or one directory per member (say, one per disk): each run
+    /// keeps member i's data in a fresh directory inside the i-th.
+    pub member_dirs: Vec<PathBuf>,
 }
 
 /// The TOML that selects the strategy. Every choice keeps the durability
@@ -128,10 +131,26 @@ async fn run_all(args: &ProcessBenchArgs) -> Result<(), String> {
 /// every phase, then every node stopped.
 async fn replab_run(exe: &std::path::Path, args: &ProcessBenchArgs, seed: u64) -> Result<ReplabRun, String> {
     let dir = tempfile::Builder::new().prefix("replab-bench-").tempdir().map_err(|e| e.to_string())?;
-    let cfg = procs::write_config(dir.path(), policy_toml(&args.policy)?, &args.sets)?;
+    // Each member's own directory inside --member-dirs, removed with it at
+    // the end of the run; without them, all share the run's directory.
+    let own: Vec<tempfile::TempDir> = args
+        .member_dirs
+        .iter()
+        .map(|d| {
+            let made = tempfile::Builder::new().prefix("replab-bench-member-").tempdir_in(d);
+            made.map_err(|e| format!("--member-dirs: cannot create a directory in {}: {e}", d.display()))
+        })
+        .collect::<Result<_, _>>()?;
+    let roots: [PathBuf; 3] = match own.as_slice() {
+        [a, b, c] => [a, b, c].map(|t| t.path().to_path_buf()),
+        [] => [1, 2, 3].map(|_| dir.path().join("data")),
+        _ => return Err("--member-dirs takes one directory per member, three".into()),
+    };
+    let member_data = (!own.is_empty()).then(|| [1, 2, 3].map(|id| roots[id - 1].join(format!("node-{id}"))));
+    let cfg = procs::write_config(dir.path(), policy_toml(&args.policy)?, &args.sets, member_data.as_ref())?;
     // Before the nodes start, so they do not compete with it.
     std::fs::create_dir_all(dir.path().join("data")).map_err(|e| e.to_string())?;
-    let floor: Floor = floor::measure_floor(&dir.path().join("data"), 2_000, 500, Duration::from_secs(3))?;
+    let floor: Floor = floor::measure_floor(&roots, 2_000, 500, Duration::from_secs(3))?;
     let mut nodes = NodeProcs::start(exe, &cfg, dir.path())?;
     let result = drive(args, &cfg, &mut nodes, floor, seed).await;
     nodes.stop(Duration::from_secs(5));

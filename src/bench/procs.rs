@@ -30,16 +30,24 @@ pub struct ClusterConfig {
 }
 
 /// Writes `<dir>/cluster.toml`: the members on free ports, the data
-/// directory and the strategy's `policy_toml`; everything else is the
+/// directory (`<dir>/data`, or each member's own in `member_data`) and
+/// the strategy's `policy_toml`; everything else is the
 /// shipped default, whose `wal.fsync = "batch"` (group commit) answers no
 /// append before it is fdatasync'ed, so an acknowledged write is durable
 /// on a majority. `sets` are checked here, so a bad key fails before any
 /// process starts.
-pub fn write_config(dir: &Path, policy_toml: &str, sets: &[String]) -> Result<ClusterConfig, String> {
+pub fn write_config(
+    dir: &Path,
+    policy_toml: &str,
+    sets: &[String],
+    member_data: Option<&[PathBuf; 3]>,
+) -> Result<ClusterConfig, String> {
     let ports = free_ports(6)?;
+    // A path is written as a TOML string, quoted and escaped.
+    let quoted = |path: &Path| toml::Value::String(path.display().to_string()).to_string();
     let mut text = format!(
-        "# Written by `replab bench cluster --processes`.\n[cluster]\nid = \"{CLUSTER_ID}\"\ndata_dir = \"{}\"\n\n{policy_toml}\n",
-        dir.join("data").display()
+        "# Written by `replab bench cluster --processes`.\n[cluster]\nid = \"{CLUSTER_ID}\"\ndata_dir = {}\n\n{policy_toml}\n",
+        quoted(&dir.join("data"))
     );
     let mut clients = Vec::new();
     for id in 1..=3usize {
@@ -47,6 +55,9 @@ pub fn write_config(dir: &Path, policy_toml: &str, sets: &[String]) -> Result<Cl
         text.push_str(&format!(
             "\n[[cluster.members]]\nid = {id}\npeer_addr = \"127.0.0.1:{peer}\"\nclient_addr = \"127.0.0.1:{client}\"\n"
         ));
+        if let Some(dirs) = member_data {
+            text.push_str(&format!("data_dir = {}\n", quoted(&dirs[id - 1])));
+        }
         clients.push(SocketAddr::from(([127, 0, 0, 1], client)));
     }
     let path = dir.join("cluster.toml");
@@ -183,5 +194,22 @@ mod tests {
         let me = std::process::id();
         assert!(cpu_seconds(&[me]).unwrap() > 0.0);
         assert!(cpu_seconds(&[u32::MAX]).is_err());
+    }
+
+    #[test]
+    fn the_config_gives_each_member_the_data_dir_it_was_given() {
+        let dir = tempfile::tempdir().unwrap();
+        // A quote and a backslash in a path must survive the TOML.
+        let members =
+            [1, 2, 3].map(|id| dir.path().join(format!("disk \"{id}\" \\ member")).join(format!("node-{id}")));
+        let cfg = write_config(dir.path(), "", &[], Some(&members)).unwrap();
+        for (i, want) in members.iter().enumerate() {
+            let id = i as u64 + 1;
+            assert_eq!(cfg.settings.cluster.members[i].data_dir, want.display().to_string());
+            assert_eq!(crate::cluster::process::node_dir(&cfg.settings, id), *want);
+        }
+        let shared = write_config(dir.path(), "", &[], None).unwrap();
+        assert!(shared.settings.cluster.members.iter().all(|m| m.data_dir.is_empty()));
+        assert_eq!(crate::cluster::process::node_dir(&shared.settings, 2), dir.path().join("data").join("node-2"));
     }
 }

@@ -44,6 +44,18 @@ pub fn members(settings: &Settings, id: NodeId) -> Result<BTreeMap<NodeId, Membe
     Ok(members)
 }
 
+/// Where member `id` keeps its log: its own `data_dir` if the member
+/// names one, else `<cluster.data_dir>/node-<id>` (`replab-data` when
+/// that is empty).
+pub fn node_dir(settings: &Settings, id: NodeId) -> PathBuf {
+    let own = settings.cluster.members.iter().find(|m| m.id == id).map(|m| m.data_dir.as_str()).unwrap_or("");
+    if !own.is_empty() {
+        return PathBuf::from(own);
+    }
+    let root = if settings.cluster.data_dir.is_empty() { "replab-data" } else { settings.cluster.data_dir.as_str() };
+    PathBuf::from(root).join(format!("node-{id}"))
+}
+
 /// How `replab node` was started. The lab (`replab run` on processes)
 /// sets the hidden flags; an operator sets only `repair_wal`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -152,12 +164,7 @@ struct Started {
 async fn start_node(settings: Settings, id: NodeId, options: NodeOptions) -> Result<Started, String> {
     let repair_wal = options.repair_wal;
     let members = members(&settings, id)?;
-    let root = if settings.cluster.data_dir.is_empty() {
-        PathBuf::from("replab-data")
-    } else {
-        PathBuf::from(&settings.cluster.data_dir)
-    };
-    let dir = root.join(format!("node-{id}"));
+    let dir = node_dir(&settings, id);
     // Before the repair, which writes to the directory too.
     let lock = DirLock::acquire(&dir).map_err(|e| format!("node {id}: {e}"))?;
     if repair_wal {

@@ -85,6 +85,7 @@ pub(super) fn write_config(
             client: SocketAddr::from((ip, ports[2 * i + 1])),
         };
         settings.cluster.members.push(MemberSettings {
+            data_dir: String::new(),
             id,
             peer_addr: addrs.peer.to_string(),
             client_addr: addrs.client.to_string(),

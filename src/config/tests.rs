@@ -253,6 +253,30 @@ fn a_member_field_of_the_wrong_type_is_refused_naming_the_member() {
 }
 
 #[test]
+fn a_member_may_name_its_own_data_dir_but_not_another_members() {
+    let member = |id: u64, dir: &str| {
+        format!(
+            "[[cluster.members]]\nid = {id}\npeer_addr = \"127.0.0.1:710{id}\"\nclient_addr = \"127.0.0.1:720{id}\"\n{dir}"
+        )
+    };
+    let (_dir, inp) = with_file(&(member(1, "data_dir = \"/disk1/replab\"\n") + &member(2, "")));
+    let s = load(&inp).unwrap();
+    assert_eq!(s.cluster.members[0].data_dir, "/disk1/replab");
+    assert_eq!(s.cluster.members[1].data_dir, "", "optional: the default is <cluster.data_dir>/node-<id>");
+    assert_eq!(crate::cluster::process::node_dir(&s, 1), std::path::PathBuf::from("/disk1/replab"));
+    let root = if s.cluster.data_dir.is_empty() { "replab-data" } else { s.cluster.data_dir.as_str() };
+    assert_eq!(crate::cluster::process::node_dir(&s, 2), std::path::Path::new(root).join("node-2"));
+
+    let (_dir, inp) = with_file(&(member(1, "data_dir = \"d\"\n") + &member(2, "data_dir = \"d\"\n")));
+    let err = load(&inp).unwrap_err().to_string();
+    assert!(err.contains("member #2 (id 2)") && err.contains("\"d\"") && err.contains("member 1's"), "{err}");
+
+    let (_dir, inp) = with_file(&member(1, "data_dir = 7\n"));
+    let err = load(&inp).unwrap_err().to_string();
+    assert!(err.contains("member #1") && err.contains("`data_dir`") && err.contains("expected a string"), "{err}");
+}
+
+#[test]
 fn environment_and_set_values_are_text_read_as_the_keys_type() {
     let inp = ConfigInput {
         env: vec![("REPLAB_CLUSTER__SECRET".into(), "007".into()), ("REPLAB_GOSSIP__DEAD_PHI".into(), "20".into())],

@@ -102,7 +102,12 @@ fn check(key: &str, default: &toml::Value, value: &toml::Value) -> Result<(), St
 fn element_type(key: &str) -> Option<toml::Table> {
     match key {
         "cluster.members" => {
-            let sample = MemberSettings { id: 1, peer_addr: String::new(), client_addr: String::new() };
+            let sample = MemberSettings {
+                id: 1,
+                peer_addr: String::new(),
+                client_addr: String::new(),
+                data_dir: "a path".into(),
+            };
             toml::Table::try_from(sample).ok()
         }
         _ => None,

@@ -209,6 +209,31 @@ async fn survive_kill_9_of_the_leader(
     }
 }
 
+/// A member that names its own `data_dir` (a disk of its own) keeps its
+/// log there and nothing under the cluster's `data_dir`.
+#[test]
+fn a_member_keeps_its_log_in_its_own_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(dir.path());
+    let own = dir.path().join("disk-of-node-1").join("log");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let quoted = toml::Value::String(own.display().to_string()).to_string();
+    std::fs::write(&config, text.replacen("id = 1\n", &format!("id = 1\ndata_dir = {quoted}\n"), 1)).unwrap();
+    let node = spawn(&config, 1, dir.path());
+    let started = Instant::now();
+    let has_log = || {
+        std::fs::read_dir(&own)
+            .is_ok_and(|entries| entries.flatten().any(|e| e.path().extension().is_some_and(|x| x == "wal")))
+    };
+    while !has_log() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(has_log(), "node 1 opened no log segment in {}", own.display());
+    assert!(own.join("LOCK").exists(), "node 1 holds its own directory");
+    assert!(!dir.path().join("data").join("node-1").exists(), "nothing under the cluster's data_dir");
+    drop(node);
+}
+
 #[test]
 fn a_config_file_with_a_missing_peer_address_is_refused_naming_it() {
     let dir = tempfile::tempdir().unwrap();
