@@ -61,9 +61,9 @@ pub struct MemberSettings {
     pub id: u64,
     pub peer_addr: String,
     pub client_addr: String,
-    /// This member's data directory; empty (the default):
-    /// `<cluster.data_dir>/node-<id>`. Lets members on one machine keep
-    /// their logs on disks of their own.
+    /// This member's data directory itself (no `node-<id>` beneath it);
+    /// empty (the default): `<cluster.data_dir>/node-<id>`. Lets members on
+    /// one machine keep their logs on disks of their own.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub data_dir: String,
 }
@@ -244,8 +244,22 @@ impl Settings {
 }
 
 impl Settings {
+    /// Where `replab node --id <id>` keeps its log: the member's own
+    /// `data_dir` if it names one, else `<cluster.data_dir>/node-<id>`
+    /// (`replab-data` when that is empty).
+    pub fn node_dir(&self, id: u64) -> PathBuf {
+        let own = self.cluster.members.iter().find(|m| m.id == id).map(|m| m.data_dir.as_str()).unwrap_or("");
+        if !own.is_empty() {
+            return PathBuf::from(own);
+        }
+        let root = if self.cluster.data_dir.is_empty() { "replab-data" } else { self.cluster.data_dir.as_str() };
+        PathBuf::from(root).join(format!("node-{id}"))
+    }
+
     fn member_problems(&self, p: &mut Vec<Problem>) {
         let mut ids = std::collections::BTreeSet::new();
+        // A directory is taken per host: members on other machines may use
+        // the same path.
         let mut dirs = std::collections::BTreeMap::new();
         for (i, m) in self.cluster.members.iter().enumerate() {
             let at = format!("member #{} (id {})", i + 1, m.id);
@@ -255,14 +269,17 @@ impl Settings {
             if !ids.insert(m.id) {
                 p.push(Problem { key: "cluster.members".into(), message: format!("{at}: duplicate id") });
             }
-            if !m.data_dir.is_empty()
-                && let Some(first) = dirs.insert(m.data_dir.as_str(), m.id)
-            {
+            let host = m.peer_addr.parse::<std::net::SocketAddr>().map(|a| a.ip()).ok();
+            let dir: PathBuf =
+                self.node_dir(m.id).components().filter(|c| *c != std::path::Component::CurDir).collect();
+            let first = *dirs.entry((host, dir.clone())).or_insert(m.id);
+            if first != m.id {
                 p.push(Problem {
                     key: "cluster.members".into(),
                     message: format!(
-                        "{at}: data_dir {:?} is member {first}'s too; each member needs its own",
-                        m.data_dir
+                        "{at}: its data directory {} is member {first}'s too, on the same host; give each its own \
+                         data_dir",
+                        dir.display()
                     ),
                 });
             }

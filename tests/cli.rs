@@ -456,7 +456,8 @@ fn process_benchmark_judges_no_target_without_fdatasync() {
 
 /// Issue 14: `--member-dirs` puts each member's data in a directory of
 /// its own (a disk of its own, on a machine that has them); the floor's
-/// syncs go there too, and the run leaves nothing behind in them.
+/// syncs go there too, and the run leaves nothing behind in them. The
+/// bench itself refuses a run whose nodes do not hold their locks there.
 #[test]
 fn process_benchmark_keeps_each_members_data_in_its_member_dir() {
     let disks: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -487,15 +488,22 @@ fn process_benchmark_refuses_member_dirs_that_are_not_three_directories() {
     let f = file.display().to_string();
     let out = replab(&["bench", "cluster", "--processes", "--member-dirs", &format!("{d},{f},{d}")]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains(&format!("--member-dirs: {f} is not a directory")), "{}", text(&out));
+    assert!(text(&out).contains(&format!("--member-dirs: {f:?} is not a directory")), "{}", text(&out));
+    let out = replab(&["bench", "cluster", "--member-dirs", &format!("{d},{d},{d}")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("add --processes"), "{}", text(&out));
 }
 
-/// Issue 14: Ctrl-C stops the benchmark and every node it started.
+/// Issue 14: Ctrl-C stops the benchmark and every node it started, and
+/// removes what it wrote in --member-dirs.
 #[test]
 fn process_benchmark_stops_its_nodes_on_ctrl_c() {
     use std::io::BufRead;
+    let disks: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let names: Vec<String> = disks.iter().map(|d| d.path().display().to_string()).collect();
     let mut child = Command::new(env!("CARGO_BIN_EXE_replab"))
         .args(["bench", "cluster", "--processes", "--clients", "2", "--seconds", "60", "--warmup-seconds", "0"])
+        .args(["--member-dirs", &names.join(",")])
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -521,6 +529,10 @@ fn process_benchmark_stops_its_nodes_on_ctrl_c() {
     assert!(rest.iter().any(|l| l.contains("interrupted")), "{rest:?}");
     for pid in &pids {
         assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "node {pid} survived Ctrl-C");
+    }
+    for disk in &disks {
+        let left: Vec<_> = std::fs::read_dir(disk.path()).unwrap().collect();
+        assert!(left.is_empty(), "Ctrl-C left {left:?} in {}", disk.path().display());
     }
 }
 

@@ -183,7 +183,11 @@ pub fn run(which: BenchCommand) -> ExitCode {
             finish(bench::net::run(&args).map(|_| ()))
         }
         BenchCommand::Cluster { puts, seconds, repeats, fsync, value_bytes, strategies, processes } => {
-            if processes.processes || processes.etcd {
+            let on_processes = processes.processes || processes.etcd;
+            if !on_processes && !processes.member_dirs.is_empty() {
+                return usage_error("--member-dirs places the members of --processes; add --processes");
+            }
+            if on_processes {
                 if strategies || fsync.is_some() {
                     return usage_error(
                         "--processes measures the shipped wal.fsync (change it with --set); --strategies and --fsync are for the in-process bench",
@@ -196,7 +200,11 @@ pub fn run(which: BenchCommand) -> ExitCode {
                     ));
                 }
                 if let Some(bad) = processes.member_dirs.iter().find(|d| !d.is_dir()) {
-                    return usage_error(format!("--member-dirs: {} is not a directory", bad.display()));
+                    return usage_error(format!("--member-dirs: {bad:?} is not a directory"));
+                }
+                // The nodes read their directories from a TOML file.
+                if let Some(bad) = processes.member_dirs.iter().find(|d| d.to_str().is_none()) {
+                    return usage_error(format!("--member-dirs: {bad:?} is not valid UTF-8"));
                 }
                 let args = bench::processes::ProcessBenchArgs {
                     policy: processes.policy,

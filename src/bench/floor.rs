@@ -6,11 +6,12 @@
 //! assumes a member's fdatasync does not wait for another's. Three members
 //! on one disk do wait: a commit needs two of three syncs, and the device
 //! serves concurrent flushes one after another. So the bench also measures
-//! that commit on this disk, with no software in the way, and reports it
-//! beside the floor: the gap between it and replab is what the engine
-//! costs, the gap between it and the floor is what sharing a disk costs.
-//! With `--member-dirs` on disks of their own, each member's syncs go to
-//! its own disk, here as in the cluster, and that gap closes.
+//! that commit on the members' disks, with no software in the way, and
+//! reports it beside the floor: the gap between it and replab is what the
+//! engine costs, the gap between it and the floor is what sharing a disk
+//! costs. With `--member-dirs` on disks of their own, each member's syncs
+//! go to its own disk, here as in the cluster, and that second gap should
+//! narrow (not measured: the machine this was written on has one disk).
 
 use std::io::{Read, Seek, Write};
 use std::net::{TcpListener, TcpStream};
@@ -46,8 +47,9 @@ pub struct Floor {
     /// [`shared_disk_commit`]): p50, from the leader's write to the moment
     /// two of three are durable and acknowledged.
     pub shared_disk_commit_p50_us: f64,
-    /// How many devices the members' directories are on (1: they share
-    /// one disk).
+    /// How many file systems (devices, as `stat` counts them) the
+    /// members' directories are on: 1, they share one disk; more, they
+    /// may not (two partitions of one disk count as two).
     pub disks: usize,
 }
 
@@ -67,12 +69,12 @@ impl Floor {
     pub fn disks_phrase(&self) -> String {
         match self.disks {
             1 => "with the members sharing this disk".to_string(),
-            n => format!("with the members on {n} disks (--member-dirs)"),
+            n => format!("with the members on {n} file systems (--member-dirs)"),
         }
     }
 }
 
-/// How many devices `dirs` are on.
+/// How many file systems (devices) `dirs` are on.
 pub fn distinct_devices(dirs: &[PathBuf]) -> Result<usize, String> {
     let mut devices = Vec::new();
     for dir in dirs {
@@ -213,6 +215,7 @@ fn sync_latency(
     let mut file = record_file(dir, n, syncs, preallocated)?;
     let record = [b'r'; RECORD_BYTES];
     timed(syncs, budget, || file.write_all(&record).and_then(|()| file.sync_data()))
+        .map_err(|e| format!("{}: {e}", dir.display()))
 }
 
 /// When a put commits, given when each member's copy was durable (from
@@ -250,7 +253,10 @@ fn shared_disk_commit(
         .zip(dirs)
         .map(|(member, dir)| record_file(dir, 10 + member, rounds, true))
         .collect::<Result<Vec<_>, _>>()?;
-    commit_rounds(files, hop, rounds, budget)
+    commit_rounds(files, hop, rounds, budget).map_err(|e| {
+        let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        format!("{e} (the members' directories: {})", dirs.join(", "))
+    })
 }
 
 /// The rounds of [`shared_disk_commit`] over the members' open files.
@@ -297,7 +303,7 @@ fn commit_rounds(
                         // Every member, this one too, stops at the next
                         // round's barrier: nobody waits there alone.
                         Err(e) => {
-                            failure.get_or_insert(e.to_string());
+                            failure.get_or_insert(format!("member {member}: {e}"));
                             stop_at.fetch_min(round + 1, Ordering::Relaxed);
                         }
                     }
@@ -340,15 +346,32 @@ mod tests {
     }
 
     #[test]
-    fn devices_are_counted_and_a_missing_directory_is_named() {
+    fn one_directory_for_all_three_members_is_one_disk() {
+        // What every bench without --member-dirs measures.
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = [0, 1, 2].map(|_| dir.path().to_path_buf());
+        let floor = measure_floor(&dirs, 100, 10, Duration::from_secs(5)).unwrap();
+        assert!(floor.shared_disk_commit_p50_us > 0.0 && floor.concurrent_fdatasync_p50_us > 0.0, "{floor:?}");
+        assert_eq!(floor.disks, 1);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no file left behind");
+    }
+
+    #[test]
+    fn devices_are_counted_and_each_members_probe_uses_its_own_directory() {
         let dir = tempfile::tempdir().unwrap();
         let same = [dir.path().to_path_buf(), dir.path().join("."), dir.path().to_path_buf()];
         assert_eq!(distinct_devices(&same).unwrap(), 1);
         // procfs is a device of its own on every Linux system.
         let two = [dir.path().to_path_buf(), PathBuf::from("/proc")];
         assert_eq!(distinct_devices(&two).unwrap(), 2);
+        // A third member whose directory is missing: the probes that give
+        // each member its own directory fail on it, naming it.
         let missing = dir.path().join("no-such-member");
-        let dirs = [dir.path().to_path_buf(), missing.clone(), dir.path().to_path_buf()];
+        let dirs = [dir.path().to_path_buf(), dir.path().to_path_buf(), missing.clone()];
+        let err = shared_disk_commit(&dirs, Duration::from_micros(10), 5, Duration::from_secs(5)).unwrap_err();
+        assert!(err.contains(&missing.display().to_string()), "{err}");
+        let err = sync_latency(&missing, 3, 5, Duration::from_secs(5), true).unwrap_err();
+        assert!(err.contains(&missing.display().to_string()), "{err}");
         let err = measure_floor(&dirs, 10, 2, Duration::from_secs(1)).unwrap_err();
         assert!(err.contains(&missing.display().to_string()), "{err}");
     }

@@ -174,7 +174,7 @@ pub fn print_replab(args: &ProcessBenchArgs, run: &ReplabRun, repeat: usize) {
         f.put_us()
     );
     println!(
-        "{}: loopback round trip p50 ({:.0} µs) + a commit on it ({:.0} µs p50: three threads each writing and \
+        "{}: loopback round trip p50 ({:.0} µs) + their commit ({:.0} µs p50: three threads each writing and \
          fdatasyncing their own file in their member's directory, the followers one hop later, until two of three \
          are durable and acknowledged) = {:.0} µs",
         f.disks_phrase(),
@@ -371,8 +371,8 @@ pub fn print_summary(s: &Summary) {
         println!("  {verdict:10} {}: {}", v.target, v.measured);
     }
     if let Some(put) = s.replab.iter().find(|p| p.name == "put-1") {
-        // Not a target: it splits the floor's gap into what sharing one
-        // disk costs and what the engine costs.
+        // Not a target: it splits the floor's gap into what the members'
+        // disks cost (sharing one, by default) and what the engine costs.
         println!(
             "  (not a target) put-1 p50 against a put {}: {}x ({:.0} µs / {:.0} µs)",
             s.floor.disks_phrase(),

@@ -148,11 +148,12 @@ async fn replab_run(exe: &std::path::Path, args: &ProcessBenchArgs, seed: u64) -
     };
     let member_data = (!own.is_empty()).then(|| [1, 2, 3].map(|id| roots[id - 1].join(format!("node-{id}"))));
     let cfg = procs::write_config(dir.path(), policy_toml(&args.policy)?, &args.sets, member_data.as_ref())?;
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
     // Before the nodes start, so they do not compete with it.
-    std::fs::create_dir_all(dir.path().join("data")).map_err(|e| e.to_string())?;
     let floor: Floor = floor::measure_floor(&roots, 2_000, 500, Duration::from_secs(3))?;
     let mut nodes = NodeProcs::start(exe, &cfg, dir.path())?;
-    let result = drive(args, &cfg, &mut nodes, floor, seed).await;
+    let result = drive(args, &cfg, &mut nodes, floor, seed, member_data.as_ref()).await;
     nodes.stop(Duration::from_secs(5));
     result.map_err(|e| {
         let logs: Vec<String> =
@@ -176,9 +177,17 @@ async fn drive(
     nodes: &mut NodeProcs,
     floor: Floor,
     seed: u64,
+    member_data: Option<&[PathBuf; 3]>,
 ) -> Result<ReplabRun, String> {
     let mut admin = procs::client(cfg, 1);
     let leader = procs::await_ready(&mut admin, cfg, nodes).await?;
+    // A figure measured on other disks than the user named is void: each
+    // node holds its directory's lock while it runs.
+    for (id, want) in (1..=3).zip(member_data.into_iter().flatten()) {
+        if !want.join(crate::node::lock::LOCK_FILE).exists() {
+            return Err(format!("node {id} keeps no data in {}, where --member-dirs put it", want.display()));
+        }
+    }
     let pids = nodes.pids();
     let shown: Vec<String> = pids.iter().map(u32::to_string).collect();
     eprintln!("nodes ready (pids {}); counters from {leader}", shown.join(" "));

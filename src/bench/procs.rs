@@ -43,11 +43,15 @@ pub fn write_config(
     member_data: Option<&[PathBuf; 3]>,
 ) -> Result<ClusterConfig, String> {
     let ports = free_ports(6)?;
-    // A path is written as a TOML string, quoted and escaped.
-    let quoted = |path: &Path| toml::Value::String(path.display().to_string()).to_string();
+    // A path is written as a TOML string, quoted and escaped; one that is
+    // not UTF-8 cannot be, and is refused rather than altered.
+    let quoted = |path: &Path| -> Result<String, String> {
+        let text = path.to_str().ok_or_else(|| format!("{path:?} is not valid UTF-8"))?;
+        Ok(toml::Value::String(text.to_string()).to_string())
+    };
     let mut text = format!(
         "# Written by `replab bench cluster --processes`.\n[cluster]\nid = \"{CLUSTER_ID}\"\ndata_dir = {}\n\n{policy_toml}\n",
-        quoted(&dir.join("data"))
+        quoted(&dir.join("data"))?
     );
     let mut clients = Vec::new();
     for id in 1..=3usize {
@@ -56,7 +60,7 @@ pub fn write_config(
             "\n[[cluster.members]]\nid = {id}\npeer_addr = \"127.0.0.1:{peer}\"\nclient_addr = \"127.0.0.1:{client}\"\n"
         ));
         if let Some(dirs) = member_data {
-            text.push_str(&format!("data_dir = {}\n", quoted(&dirs[id - 1])));
+            text.push_str(&format!("data_dir = {}\n", quoted(&dirs[id - 1])?));
         }
         clients.push(SocketAddr::from(([127, 0, 0, 1], client)));
     }
@@ -206,10 +210,10 @@ mod tests {
         for (i, want) in members.iter().enumerate() {
             let id = i as u64 + 1;
             assert_eq!(cfg.settings.cluster.members[i].data_dir, want.display().to_string());
-            assert_eq!(crate::cluster::process::node_dir(&cfg.settings, id), *want);
+            assert_eq!(cfg.settings.node_dir(id), *want);
         }
         let shared = write_config(dir.path(), "", &[], None).unwrap();
         assert!(shared.settings.cluster.members.iter().all(|m| m.data_dir.is_empty()));
-        assert_eq!(crate::cluster::process::node_dir(&shared.settings, 2), dir.path().join("data").join("node-2"));
+        assert_eq!(shared.settings.node_dir(2), dir.path().join("data").join("node-2"));
     }
 }

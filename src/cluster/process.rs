@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -42,18 +41,6 @@ pub fn members(settings: &Settings, id: NodeId) -> Result<BTreeMap<NodeId, Membe
         return Err(format!("--id {id} is not a member; members are {}", ids.join(", ")));
     }
     Ok(members)
-}
-
-/// Where member `id` keeps its log: its own `data_dir` if the member
-/// names one, else `<cluster.data_dir>/node-<id>` (`replab-data` when
-/// that is empty).
-pub fn node_dir(settings: &Settings, id: NodeId) -> PathBuf {
-    let own = settings.cluster.members.iter().find(|m| m.id == id).map(|m| m.data_dir.as_str()).unwrap_or("");
-    if !own.is_empty() {
-        return PathBuf::from(own);
-    }
-    let root = if settings.cluster.data_dir.is_empty() { "replab-data" } else { settings.cluster.data_dir.as_str() };
-    PathBuf::from(root).join(format!("node-{id}"))
 }
 
 /// How `replab node` was started. The lab (`replab run` on processes)
@@ -164,7 +151,7 @@ struct Started {
 async fn start_node(settings: Settings, id: NodeId, options: NodeOptions) -> Result<Started, String> {
     let repair_wal = options.repair_wal;
     let members = members(&settings, id)?;
-    let dir = node_dir(&settings, id);
+    let dir = settings.node_dir(id);
     // Before the repair, which writes to the directory too.
     let lock = DirLock::acquire(&dir).map_err(|e| format!("node {id}: {e}"))?;
     if repair_wal {

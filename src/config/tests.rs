@@ -254,22 +254,31 @@ fn a_member_field_of_the_wrong_type_is_refused_naming_the_member() {
 
 #[test]
 fn a_member_may_name_its_own_data_dir_but_not_another_members() {
-    let member = |id: u64, dir: &str| {
+    let on_host = |host: &str, id: u64, dir: &str| {
         format!(
-            "[[cluster.members]]\nid = {id}\npeer_addr = \"127.0.0.1:710{id}\"\nclient_addr = \"127.0.0.1:720{id}\"\n{dir}"
+            "[[cluster.members]]\nid = {id}\npeer_addr = \"{host}:710{id}\"\nclient_addr = \"{host}:720{id}\"\n{dir}"
         )
     };
+    let member = |id: u64, dir: &str| on_host("127.0.0.1", id, dir);
     let (_dir, inp) = with_file(&(member(1, "data_dir = \"/disk1/replab\"\n") + &member(2, "")));
     let s = load(&inp).unwrap();
     assert_eq!(s.cluster.members[0].data_dir, "/disk1/replab");
     assert_eq!(s.cluster.members[1].data_dir, "", "optional: the default is <cluster.data_dir>/node-<id>");
-    assert_eq!(crate::cluster::process::node_dir(&s, 1), std::path::PathBuf::from("/disk1/replab"));
-    let root = if s.cluster.data_dir.is_empty() { "replab-data" } else { s.cluster.data_dir.as_str() };
-    assert_eq!(crate::cluster::process::node_dir(&s, 2), std::path::Path::new(root).join("node-2"));
+    assert_eq!(s.node_dir(1), std::path::PathBuf::from("/disk1/replab"));
+    assert_eq!(s.node_dir(2), std::path::PathBuf::from("replab-data/node-2"), "the shipped cluster.data_dir is empty");
 
-    let (_dir, inp) = with_file(&(member(1, "data_dir = \"d\"\n") + &member(2, "data_dir = \"d\"\n")));
-    let err = load(&inp).unwrap_err().to_string();
-    assert!(err.contains("member #2 (id 2)") && err.contains("\"d\"") && err.contains("member 1's"), "{err}");
+    // The same directory, however it is spelled, or another member's
+    // default: refused on one host, naming both members.
+    for (one, two) in [("d", "d"), ("d", "./d/"), ("replab-data/node-2", "")] {
+        let text = member(1, &format!("data_dir = \"{one}\"\n")) + &member(2, &format!("data_dir = \"{two}\"\n"));
+        let (_dir, inp) = with_file(&text);
+        let err = load(&inp).unwrap_err().to_string();
+        assert!(err.contains("member #2 (id 2)") && err.contains("is member 1's too"), "{one} and {two}: {err}");
+    }
+    // Members on other machines may use the same path.
+    let text = on_host("127.0.0.1", 1, "data_dir = \"d\"\n") + &on_host("127.0.0.2", 2, "data_dir = \"d\"\n");
+    let (_dir, inp) = with_file(&text);
+    assert!(load(&inp).is_ok());
 
     let (_dir, inp) = with_file(&member(1, "data_dir = 7\n"));
     let err = load(&inp).unwrap_err().to_string();

@@ -106,6 +106,8 @@ fn element_type(key: &str) -> Option<toml::Table> {
                 id: 1,
                 peer_addr: String::new(),
                 client_addr: String::new(),
+                // Not empty, so that the sample keeps the key (empty is
+                // not serialized) and a value of the wrong type is refused.
                 data_dir: "a path".into(),
             };
             toml::Table::try_from(sample).ok()

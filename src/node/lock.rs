@@ -33,7 +33,7 @@ pub struct DirLock {
 pub enum LockError {
     #[error(
         "the data directory {} is in use by another node: {holder} holds its lock ({}). Stop that node first, or \
-         give this one its own cluster.data_dir",
+         give this one a directory of its own (cluster.data_dir, or the member's data_dir)",
         dir.display(), path.display()
     )]
     Held { dir: PathBuf, path: PathBuf, holder: Holder },
