@@ -53,6 +53,10 @@ async fn the_metrics_endpoint_answers_under_load_and_its_counters_move() {
     let at = metrics[leader as usize - 1];
     let node = format!("node=\"{leader}\"");
 
+    // The counters before any load: scraped first, so the load cannot be
+    // over before the baseline is taken (400 puts can take under 200 ms).
+    let (status, first) = tokio::task::spawn_blocking(move || scrape(at, "/metrics")).await.unwrap().unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK", "{first}");
     // Load in the background while we scrape.
     let load_settings = settings.clone();
     let load_nodes = nodes.clone();
@@ -62,9 +66,9 @@ async fn the_metrics_endpoint_answers_under_load_and_its_counters_move() {
             c.put(format!("k{}", i % 20), format!("v{i}")).await.expect("put under load");
         }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let (status, first) = tokio::task::spawn_blocking(move || scrape(at, "/metrics")).await.unwrap().unwrap();
-    assert_eq!(status, "HTTP/1.1 200 OK", "{first}");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (status, during) = tokio::task::spawn_blocking(move || scrape(at, "/metrics")).await.unwrap().unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK", "the endpoint answers under load: {during}");
     load.await.unwrap();
     let (_, second) = tokio::task::spawn_blocking(move || scrape(at, "/metrics")).await.unwrap().unwrap();
     let (a, b) = (samples(&first), samples(&second));
