@@ -91,8 +91,7 @@ pub fn distinct_devices(dirs: &[PathBuf]) -> Result<usize, String> {
 /// a record in the members' directories `dirs` (the same one three times
 /// when they share it): alone in the first, three at once and as the
 /// commits of three members, each member in its own (the first plays the
-/// leader).
-/// Each bounded by `budget`.
+/// leader). Each bounded by `budget`.
 pub fn measure_floor(dirs: &[PathBuf; 3], round_trips: u64, syncs: u64, budget: Duration) -> Result<Floor, String> {
     let disks = distinct_devices(dirs)?;
     let dir = dirs[0].as_path();
@@ -231,10 +230,10 @@ pub fn commit_time(leader_durable: Duration, followers_durable: [Duration; 2], h
 
 /// `rounds` commits of three members, each member a thread writing a
 /// put-sized record over zeros to its own file in its own directory of
-/// `dirs` (leader first) and fdatasyncing it. In each round the leader starts at once and the followers one `hop`
-/// later (the append's way to them), and the round's commit is
-/// [`commit_time`]. Nothing else runs: no event loop, no thread hand-off,
-/// no encoding. Bounded by `budget`.
+/// `dirs` (leader first) and fdatasyncing it. In each round the leader
+/// starts at once and the followers one `hop` later (the append's way to
+/// them), and the round's commit is [`commit_time`]. Nothing else runs:
+/// no event loop, no thread hand-off, no encoding. Bounded by `budget`.
 ///
 /// Each member times its part from its own start of the round, as if the
 /// three had started together, so how late the barrier woke one of them
