@@ -90,6 +90,19 @@ pub async fn drain(node: &mut TestNode, quiet: Duration) -> Vec<Inbound> {
     got
 }
 
+/// Collects what arrives when something is expected: waits up to 10 s for
+/// the first message, since on a loaded machine the link may still be
+/// connecting, then until half a second passes with nothing new. A fixed
+/// quiet period alone would return empty-handed from a slow connect.
+pub async fn collect(node: &mut TestNode) -> Vec<Inbound> {
+    let Some(first) = recv(node, Duration::from_secs(10)).await else {
+        return Vec::new();
+    };
+    let mut got = vec![first];
+    got.extend(drain(node, Duration::from_millis(500)).await);
+    got
+}
+
 /// Waits until `node`'s link to `peer` is up, so sends are not queued
 /// behind the first connection.
 pub async fn wait_connected(node: &TestNode, peer: u64) {

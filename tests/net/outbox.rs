@@ -24,7 +24,7 @@ async fn staged_messages_leave_only_at_flush_and_in_order() {
     assert!(recv(&mut nodes[1], QUIET).await.is_none(), "nothing is written before the flush");
     nodes[0].net.flush(&mut outbox);
     assert!(outbox.is_empty());
-    let got: Vec<u64> = drain(&mut nodes[1], QUIET).await.iter().map(number_of).collect();
+    let got: Vec<u64> = collect(&mut nodes[1]).await.iter().map(number_of).collect();
     assert_eq!(got, (0..100).collect::<Vec<_>>());
     assert_eq!(nodes[0].net.stats()[&2].frames_out, 100);
     shutdown(nodes).await;
@@ -42,7 +42,7 @@ async fn a_large_turn_is_written_as_it_goes_and_loses_nothing() {
         nodes[0].net.stage(&mut outbox, 2, Kind::Peer, numbered(i)).unwrap();
     }
     nodes[0].net.flush(&mut outbox);
-    let got: Vec<u64> = drain(&mut nodes[1], QUIET).await.iter().map(number_of).collect();
+    let got: Vec<u64> = collect(&mut nodes[1]).await.iter().map(number_of).collect();
     assert!(got == (0..20_000).collect::<Vec<_>>(), "got {} messages, first {:?}", got.len(), got.first());
     shutdown(nodes).await;
 }
@@ -62,7 +62,7 @@ async fn staged_messages_obey_the_fault_layer() {
     }
     nodes[0].net.flush(&mut outbox);
     assert!(drain(&mut nodes[1], QUIET).await.is_empty(), "a cut link delivers nothing");
-    let to_3 = drain(&mut nodes[2], QUIET).await;
+    let to_3 = collect(&mut nodes[2]).await;
     assert_eq!(to_3.len(), 20, "every message to node 3 arrives twice");
     assert_eq!(nodes[0].net.stats()[&2].dropped_fault, 10);
     shutdown(nodes).await;
@@ -87,7 +87,7 @@ async fn a_staged_turn_beyond_the_queue_bound_drops_its_oldest() {
     assert!(node.net.stage(&mut outbox, 9, Kind::Peer, numbered(0)).is_err(), "unknown peers are refused");
     // Node 2 comes up: the newest ten are what it gets.
     let mut node2 = start_node(2, l2, &addrs, &faults, &config);
-    let got: Vec<u64> = drain(&mut node2, Duration::from_secs(2)).await.iter().map(number_of).collect();
+    let got: Vec<u64> = collect(&mut node2).await.iter().map(number_of).collect();
     assert_eq!(got, (15..25).collect::<Vec<_>>(), "the oldest went, the newest survived in order");
     shutdown(vec![node, node2]).await;
 }
@@ -105,7 +105,7 @@ async fn a_large_turn_on_a_healthy_link_loses_nothing_to_the_queue_bound() {
         nodes[0].net.stage(&mut outbox, 2, Kind::Peer, numbered(i)).unwrap();
     }
     nodes[0].net.flush(&mut outbox);
-    let got: Vec<u64> = drain(&mut nodes[1], QUIET).await.iter().map(number_of).collect();
+    let got: Vec<u64> = collect(&mut nodes[1]).await.iter().map(number_of).collect();
     assert_eq!(got, (0..100).collect::<Vec<_>>());
     assert_eq!(nodes[0].net.stats()[&2].dropped_queue, 0);
     shutdown(nodes).await;
