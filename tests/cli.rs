@@ -239,11 +239,13 @@ fn raft_net_and_check_benchmarks_report_progress() {
 }
 
 /// Issue 12: the strategies benchmark measures raft and leaderless W=1,
-/// W=2 in one run (tiny and bounded here; the figures are in
+/// W=2 in one run (tiny and bounded here, by the put count: the 60 s
+/// bound only keeps a stalled run finite, since 20 puts on a loaded
+/// machine can take longer than a short one; the figures are in
 /// docs/PERFORMANCE.md).
 #[test]
 fn strategies_benchmark_runs_every_strategy_in_one_run() {
-    let out = replab(&["bench", "cluster", "--strategies", "--puts", "20", "--seconds", "2", "--repeats", "1"]);
+    let out = replab(&["bench", "cluster", "--strategies", "--puts", "20", "--seconds", "60", "--repeats", "1"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let table = String::from_utf8_lossy(&out.stdout);
     for case in ["put, raft, fsync batch", "leaderless N=3 W=1, fsync batch", "leaderless N=3 W=2, fsync batch"] {

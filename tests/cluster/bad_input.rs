@@ -1,4 +1,4 @@
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use replab::client::ClientError;
@@ -60,7 +60,18 @@ async fn a_value_over_the_limit_is_refused_and_nothing_is_written() {
 async fn a_write_sent_to_a_follower_is_redirected_to_the_leader() {
     let c = cluster(3, &[]).await;
     let l = leader(&c).await;
-    let follower = c.ids().into_iter().find(|id| *id != l).unwrap();
+    // A follower can name the leader only once it has heard from it, and
+    // the majority that agreed on `l` need not include both followers.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let follower = loop {
+        let statuses = c.statuses().await;
+        let knows = statuses.iter().find(|(id, s)| **id != l && s.as_ref().is_some_and(|s| s.policy.leader == Some(l)));
+        if let Some((id, _)) = knows {
+            break *id;
+        }
+        assert!(Instant::now() < deadline, "no follower learned of leader {l}: {statuses:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     let mut conn = raw_connection(&c, follower).await;
     let op = WriteOp::Put { key: Bytes::from_static(b"k"), value: Bytes::from_static(b"v") };
     conn.send(

@@ -188,7 +188,9 @@ async fn a_client_refused_at_the_handshake_fails_at_once() {
         let mut client = client_with(&c, cluster_id, secret);
         let started = Instant::now();
         let err = client.put("k", "v").await.unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(1), "took {:?}: {err}", started.elapsed());
+        // Well under the 5 s op timeout a retrying client would run into;
+        // not tighter, since a loaded machine can stall a handshake.
+        assert!(started.elapsed() < Duration::from_secs(3), "took {:?}: {err}", started.elapsed());
         assert!(matches!(&err, ClientError::Failed(m) if m.contains(why)), "{err}");
         assert!(matches!(client.get("k").await, Err(ClientError::Failed(_))));
         assert!(matches!(client.status(c.client_addrs()[0]).await, Err(ClientError::Failed(_))));
@@ -210,7 +212,7 @@ async fn a_client_refused_at_the_handshake_fails_at_once() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("error: failed:") && err.contains("wrong cluster secret"), "{err}");
-    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(took < Duration::from_secs(4), "took {took:?}, near the 5 s request timeout");
     c.shutdown().await;
 }
 

@@ -83,6 +83,15 @@ async fn damage_on_two_of_three_nodes_never_costs_an_acknowledged_write() {
         spawn_with(&config_path, 1, dir.path(), &["--repair-wal"]),
         spawn_with(&config_path, 2, dir.path(), &["--repair-wal"]),
     ];
+    // Both must be up and answering first, or a slow start would pass the
+    // check below without any chance of an election.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for node in &nodes[..2] {
+        while c.status(*node).await.is_err() {
+            assert!(Instant::now() < deadline, "repaired node {node} never answered; logs in {}", dir.path().display());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(agreed_leader(&mut c, &nodes[..2]).await, None, "the repaired nodes elected a leader on their own");
 
