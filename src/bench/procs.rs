@@ -160,26 +160,28 @@ pub async fn status(c: &mut Client, node: SocketAddr) -> Result<NodeStatus, Stri
     c.status(node).await.map_err(|e| format!("status of {node}: {e}"))
 }
 
-/// User plus system CPU time of the processes, in seconds, from
-/// /proc/<pid>/stat (fields 14 and 15, in clock ticks).
+/// User plus system CPU time of the processes, in seconds, from each
+/// one's CPU-time clock (`clock_getcpuclockid`): nanoseconds, every
+/// thread counted. /proc/<pid>/stat counts in 10 ms clock ticks, which
+/// a short phase (300 gets take tens of milliseconds) can read as zero.
 pub fn cpu_seconds(pids: &[u32]) -> Result<f64, String> {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as f64 } else { 100.0 };
-    let mut ticks = 0u64;
-    for pid in pids {
-        let path = format!("/proc/{pid}/stat");
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-        // The command name (field 2) may hold spaces: count after its ')'.
-        let rest = text.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| format!("{path}: no ')'"))?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // `rest` starts at field 3, so fields 14 and 15 are at 11 and 12.
-        let field = |i: usize| -> Result<u64, String> {
-            fields.get(i).and_then(|f| f.parse().ok()).ok_or_else(|| format!("{path}: field {} unreadable", i + 3))
-        };
-        ticks += field(11)? + field(12)?;
+    let mut total = 0.0;
+    for &pid in pids {
+        let pid_t = libc::pid_t::try_from(pid).map_err(|_| format!("pid {pid}: out of range"))?;
+        let mut clock: libc::clockid_t = 0;
+        // SAFETY: `clock` is a valid place for the id to be written.
+        let err = unsafe { libc::clock_getcpuclockid(pid_t, &mut clock) };
+        if err != 0 {
+            return Err(format!("CPU clock of pid {pid}: {}", std::io::Error::from_raw_os_error(err)));
+        }
+        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `now` is a valid timespec to write into.
+        if unsafe { libc::clock_gettime(clock, &mut now) } != 0 {
+            return Err(format!("CPU time of pid {pid}: {}", std::io::Error::last_os_error()));
+        }
+        total += now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9;
     }
-    Ok(ticks as f64 / hz)
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -198,6 +200,35 @@ mod tests {
         let me = std::process::id();
         assert!(cpu_seconds(&[me]).unwrap() > 0.0);
         assert!(cpu_seconds(&[u32::MAX]).is_err());
+    }
+
+    /// A phase can be shorter than a clock tick (10 ms); the tick-counted
+    /// figure from /proc/<pid>/stat read a millisecond of work as zero.
+    #[test]
+    fn cpu_seconds_sees_less_than_a_clock_tick_of_work() {
+        let me = [std::process::id()];
+        let mut x = 0u64;
+        for _ in 0..20 {
+            let before = cpu_seconds(&me).unwrap();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_millis(1) {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
+            let used = cpu_seconds(&me).unwrap() - before;
+            assert!(used > 0.0 && used < 0.5, "a millisecond of work read as {used} s");
+        }
+        assert!(x != 7);
+    }
+
+    #[test]
+    fn cpu_seconds_reads_another_process_until_it_is_gone() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        assert!(cpu_seconds(&[pid]).unwrap() >= 0.0);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let err = cpu_seconds(&[pid]).unwrap_err();
+        assert!(err.contains(&format!("pid {pid}")), "{err}");
     }
 
     #[test]
