@@ -214,8 +214,11 @@ mod tests {
             while start.elapsed() < Duration::from_millis(1) {
                 x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
             }
+            // The ceiling catches a unit slip (nanoseconds read as
+            // seconds); it is loose because the test harness's other
+            // threads run in this process too.
             let used = cpu_seconds(&me).unwrap() - before;
-            assert!(used > 0.0 && used < 0.5, "a millisecond of work read as {used} s");
+            assert!(used > 0.0 && used < 5.0, "a millisecond of work read as {used} s");
         }
         assert!(x != 7);
     }
